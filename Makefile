@@ -1,0 +1,144 @@
+# dl-tools: deep-learning image training as small Unix programs.
+#
+#   make            build the library and the five tools into build/bin
+#   make deps       install missing Debian packages (apt-get, non-interactive)
+#   make demo       deps + build + the Fashion-MNIST pipeline end to end
+#   make check      all tests (last line: N passed, N failed)
+#   make check-asan the same under AddressSanitizer + UBSan (build-san/)
+#   make bench-cpu  train images/s next to PyTorch
+#   make fuzz       build libFuzzer targets (clang) into build-fuzz/
+#
+# Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+CC ?= cc
+CUDA ?= auto
+MPI ?= auto
+SANITIZE ?= 0
+OPT ?= -O2
+VERSION := 0.1.0
+
+BUILD := build
+ifeq ($(SANITIZE),1)
+BUILD := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+# ---- configuration probes (each says what it found) -------------------------
+NODEPS_GOALS := deps clean help
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+NEED_LIBS := 1
+endif
+
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null)
+ifeq ($(BLAS_LIBS),)
+ifdef NEED_LIBS
+ifneq ($(filter demo,$(MAKECMDGOALS)),demo)
+$(error OpenBLAS not found (pkg-config openblas): run 'make deps')
+endif
+endif
+endif
+DEP_PKGS := zlib libcrypto libcurl
+DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
+
+NVCC_PATH := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+ifneq ($(NVCC_PATH),)
+NVCC_VER := $(shell $(NVCC_PATH) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA); no CUDA backend in this version yet)
+else
+CUDA_MSG := nvcc not found (CUDA=$(CUDA); CPU only)
+endif
+ifeq ($(CUDA),1)
+ifeq ($(NVCC_PATH),)
+$(error CUDA=1 but nvcc was not found)
+endif
+endif
+MPICC_PATH := $(shell command -v mpicc 2>/dev/null)
+MPI_MSG := $(if $(MPICC_PATH),mpicc at $(MPICC_PATH) (MPI=$(MPI); not used yet),not found (MPI=$(MPI)))
+
+ifeq ($(MAKELEVEL),0)
+ifdef NEED_LIBS
+$(info config: blas=$(if $(BLAS_LIBS),openblas ($(strip $(BLAS_LIBS))),MISSING) | cuda: $(CUDA_MSG) | mpi: $(MPI_MSG) | build=$(BUILD))
+endif
+endif
+
+CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' $(OPT) -g \
+	-Wall -Wextra -Werror -Wshadow -Wvla -pthread -Ilib \
+	$(BLAS_CFLAGS) $(DEP_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
+LIBS := $(BLAS_LIBS) $(DEP_LIBS) -lm
+
+# ---- sources ------------------------------------------------------------
+LIB_SRC := $(sort $(shell find lib -name '*.c'))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIBA := $(BUILD)/libdltools.a
+TOOLS := dl-fetch dl-prep dl-train dl-eval dl-export
+TOOL_BINS := $(TOOLS:%=$(BUILD)/bin/%)
+TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/grad/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(BUILD)/tests/unit-runner
+
+all: $(TOOL_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# models/*.spec are compiled in as strings (lib/nn/builtin_models.c)
+$(BUILD)/obj/gen/models.o: $(BUILD)/gen/models.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/gen/models.c: $(sort $(wildcard models/*.spec)) scripts/embed-models
+	@mkdir -p $(@D)
+	scripts/embed-models $(sort $(wildcard models/*.spec)) > $@.tmp && mv $@.tmp $@
+
+$(LIBA): $(LIB_OBJ) $(BUILD)/obj/gen/models.o
+	@rm -f $@
+	ar rcs $@ $^
+
+.SECONDEXPANSION:
+$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/%/*.c)) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LIBS)
+
+# ---- goals ----------------------------------------------------------------
+deps:
+	@scripts/deps
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -f pipelines/fashion-mnist.mk demo
+
+check: all $(TEST_BIN)
+	@tests/run-all $(BUILD)
+
+check-asan:
+	@$(MAKE) --no-print-directory SANITIZE=1 check
+
+bench-cpu: all
+	@bench/bench-cpu $(BUILD)
+
+FUZZ_SRC := $(wildcard tests/fuzz/*.c)
+fuzz:
+	@mkdir -p build-fuzz
+	@for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(BLAS_CFLAGS) $(DEP_CFLAGS) \
+	    $$f $(filter-out lib/backend/%,$(LIB_SRC)) -o build-fuzz/$$n $(DEP_LIBS) -lm || exit 1; done
+
+clean:
+	rm -rf build build-san build-fuzz
+
+help:
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+
+.PHONY: all deps demo check check-asan bench-cpu fuzz clean help
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,125 @@
+#include "core/afile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int dl_afile_open(dl_afile *a, const char *path, dl_err *err)
+{
+	memset(a, 0, sizeof *a);
+	if (!strcmp(path, "-")) {
+		a->f = stdout;
+		a->path = strdup("-");
+		return a->path ? 0 : dl_fail(err, DL_EFAIL, "out of memory");
+	}
+	size_t n = strlen(path);
+	a->path = strdup(path);
+	a->tmp = malloc(n + 16);
+	if (!a->path || !a->tmp) {
+		dl_afile_abort(a);
+		return dl_fail(err, DL_EFAIL, "out of memory");
+	}
+	/* same directory as the target, so rename() is atomic */
+	snprintf(a->tmp, n + 16, "%s.tmp.XXXXXX", path);
+	int fd = mkstemp(a->tmp);
+	if (fd < 0) {
+		int rc = dl_fail_errno(err, DL_EIO, "%s: cannot create temporary file", path);
+		free(a->tmp);
+		a->tmp = NULL;
+		dl_afile_abort(a);
+		return rc;
+	}
+	/* mkstemp gives 0600; use the usual umask-governed mode */
+	mode_t um = umask(0);
+	umask(um);
+	if (fchmod(fd, 0666 & ~um) != 0) { /* best effort */ }
+	a->f = fdopen(fd, "wb");
+	if (!a->f) {
+		int rc = dl_fail_errno(err, DL_EIO, "%s: cannot open", path);
+		close(fd);
+		dl_afile_abort(a);
+		return rc;
+	}
+	return 0;
+}
+
+static void release(dl_afile *a)
+{
+	free(a->path);
+	free(a->tmp);
+	a->path = a->tmp = NULL;
+	a->f = NULL;
+}
+
+void dl_afile_abort(dl_afile *a)
+{
+	if (a->f && a->f != stdout)
+		fclose(a->f);
+	if (a->tmp)
+		unlink(a->tmp);
+	release(a);
+}
+
+int dl_afile_commit(dl_afile *a, dl_err *err)
+{
+	if (a->f == stdout) {
+		int bad = fflush(stdout) != 0 || ferror(stdout);
+		release(a);
+		return bad ? dl_fail_errno(err, DL_EIO, "stdout: write failed") : 0;
+	}
+	int rc = 0;
+	if (fflush(a->f) != 0 || ferror(a->f))
+		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", a->path);
+	else if (fsync(fileno(a->f)) != 0)
+		rc = dl_fail_errno(err, DL_EIO, "%s: fsync failed", a->path);
+	if (fclose(a->f) != 0 && !rc)
+		rc = dl_fail_errno(err, DL_EIO, "%s: close failed", a->path);
+	a->f = NULL;
+	if (!rc && rename(a->tmp, a->path) != 0)
+		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
+	if (rc) {
+		unlink(a->tmp);
+		release(a);
+		return rc;
+	}
+	/* make the rename itself durable */
+	char *dcopy = strdup(a->path);
+	if (dcopy) {
+		int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dcopy);
+	}
+	release(a);
+	return 0;
+}
+
+int dl_mkdir_p(const char *path, dl_err *err)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof buf)
+		return dl_fail(err, DL_EIO, "%s: bad directory name", path);
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+				return dl_fail_errno(err, DL_EIO, "%s: cannot create directory", buf);
+			struct stat st;
+			if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+				return dl_fail(err, DL_EIO, "%s: not a directory", buf);
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}

@@ -35,8 +35,8 @@ void dl_json_free(dl_json *j);
 
 /* Object member by key, or NULL (also when j is not an object). */
 const dl_json *dl_json_get(const dl_json *j, const char *key);
-/* Number that is an exact integer in [lo, hi]; returns 0 and sets *out,
- * else -1. */
+/* Number that is an exact integer in [lo, hi] (and below 2^53 in magnitude,
+ * where doubles still hold every integer); returns 0 and sets *out, else -1. */
 int dl_json_int(const dl_json *j, long long lo, long long hi, long long *out);
 
 #endif

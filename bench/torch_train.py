@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""PyTorch peer of dl-train: same models, same recipe, JSON out.
+
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/torch_train.py -m lenet \
+      --train bench/out/train.safetensors [--test bench/out/test.safetensors] \
+      --epochs 1 --batch 128 --lr 1e-3 --optimizer adam --seed 1 --threads 2
+
+Datasets are safetensors (images U8 [N,H,W,C], labels I32 [N]) read with
+bench/stio.py.  Input x = u8/255 in NCHW, no mean/std.  Loss is
+nn.CrossEntropyLoss (mean over the batch).  The training set is shuffled every
+epoch (torch.Generator seeded with --seed); the last partial batch is kept.
+
+images_per_s counts training steps only (batch gather from the in-memory
+float tensor + forward + backward + optimizer step), excluding the first
+--warmup (default 5) steps; evaluation is not timed.
+
+--steps N: benchmark mode: run --warmup steps, then time exactly N steps
+(cycling through shuffled epochs as needed); train_loss is then the mean over
+the timed steps.  Prints one JSON object on stdout; progress on stderr.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import stio  # noqa: E402
+
+
+def build_model(name):
+    """The three built-in models; state_dict names match dl-export's."""
+    if name == "perceptron":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    if name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(),
+                             nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+    if name == "lenet":
+        return nn.Sequential(
+            nn.Conv2d(1, 20, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(20, 50, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(2450, 500), nn.ReLU(), nn.Linear(500, 10))
+    raise ValueError(f"unknown model {name!r} (perceptron|mlp|lenet)")
+
+
+def to_tensors(images_u8, labels):
+    """U8 NHWC numpy -> float32 NCHW torch tensor scaled by 1/255, int64 labels."""
+    x = torch.from_numpy(np.ascontiguousarray(images_u8.transpose(0, 3, 1, 2))).float().div_(255.0)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return x, y
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch=1000):
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    tot, correct = 0.0, 0
+    for i in range(0, x.shape[0], batch):
+        out = model(x[i:i + batch])
+        tot += loss_fn(out, y[i:i + batch]).item()
+        correct += (out.argmax(1) == y[i:i + batch]).sum().item()
+    model.train()
+    n = x.shape[0]
+    return tot / n, correct / n
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-m", "--model", required=True, choices=["perceptron", "mlp", "lenet"])
+    p.add_argument("--train", required=True, help="dataset safetensors")
+    p.add_argument("--test", help="dataset safetensors for test_loss/test_accuracy")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="adam")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--limit", type=int, help="use only the first N training images")
+    p.add_argument("--steps", type=int, help="benchmark mode: time exactly N steps after warm-up")
+    p.add_argument("--warmup", type=int, default=5, help="untimed first steps (default 5)")
+    p.add_argument("--save", help="write the trained state_dict as safetensors")
+    a = p.parse_args(argv)
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+
+    images, labels, _ = stio.load_dataset(a.train)
+    if a.limit:
+        images, labels = images[:a.limit], labels[:a.limit]
+    if images.shape[1:] != (28, 28, 1):
+        sys.exit(f"torch_train: expected images [N,28,28,1], got {list(images.shape)}")
+    x, y = to_tensors(images, labels)
+    n = x.shape[0]
+
+    model = build_model(a.model)
+    if a.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(a.seed)
+    model.train()
+
+    def batches():
+        epoch = 0
+        while True:
+            epoch += 1
+            perm = torch.randperm(n, generator=gen)
+            for i in range(0, n, a.batch):
+                yield epoch, perm[i:i + a.batch]
+
+    if a.steps is not None:
+        total_steps = a.warmup + a.steps
+    else:
+        total_steps = a.epochs * ((n + a.batch - 1) // a.batch)
+
+    timed_s = 0.0
+    timed_images = 0
+    timed_steps = 0
+    t_all = time.perf_counter()
+    ep_loss, ep_n, cur_epoch = 0.0, 0, 1
+    epoch_losses = []
+    timed_loss, timed_n = 0.0, 0
+    it = batches()
+    for step in range(total_steps):
+        epoch, idx = next(it)
+        if epoch != cur_epoch:
+            epoch_losses.append(ep_loss / max(ep_n, 1))
+            print(f"torch_train: epoch {cur_epoch} loss {epoch_losses[-1]:.4f}", file=sys.stderr)
+            ep_loss, ep_n, cur_epoch = 0.0, 0, epoch
+        t0 = time.perf_counter()
+        xb, yb = x[idx], y[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        lv = loss.item()  # also a sync point, so the timing is honest
+        t1 = time.perf_counter()
+        bs = idx.shape[0]
+        ep_loss += lv * bs
+        ep_n += bs
+        if step >= a.warmup:
+            timed_s += t1 - t0
+            timed_images += bs
+            timed_steps += 1
+            timed_loss += lv * bs
+            timed_n += bs
+    epoch_losses.append(ep_loss / max(ep_n, 1))
+    seconds = time.perf_counter() - t_all
+
+    res = {
+        "model": a.model,
+        "images_per_s": (timed_images / timed_s) if timed_s > 0 else None,
+        "seconds": seconds,
+        "train_loss": (timed_loss / timed_n) if (a.steps is not None and timed_n) else epoch_losses[-1],
+        "batch": a.batch, "threads": a.threads, "optimizer": a.optimizer, "lr": a.lr,
+        "seed": a.seed, "train_images": n,
+        "steps": total_steps, "warmup_steps": min(a.warmup, total_steps), "timed_steps": timed_steps,
+        "timed_images": timed_images,
+        "mode": f"steps={a.steps}" if a.steps is not None else f"epochs={a.epochs}",
+        "torch": torch.__version__,
+    }
+    if a.test:
+        ti, tl, _ = stio.load_dataset(a.test)
+        tx, ty = to_tensors(ti, tl)
+        res["test_loss"], res["test_accuracy"] = evaluate(model, tx, ty)
+        res["test_images"] = int(tx.shape[0])
+    if a.save:
+        stio.save(a.save, {k: v.detach().numpy() for k, v in model.state_dict().items()},
+                  {"source": "bench/torch_train.py", "model": a.model})
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -56,7 +56,7 @@ typedef struct dl_st_file {
 	char *path;
 	const unsigned char *base;   /* whole file */
 	size_t size;
-	int mapped;                  /* 1: munmap base; 0: free base (stdin) */
+	int mapped;                  /* 1: munmap base; 0: free base (stdin); -1: borrowed (dl_st_parse) */
 	int ntensors;
 	dl_st_tensor *tensors;       /* in file order of data offsets */
 	int nmeta;

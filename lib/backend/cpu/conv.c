@@ -1,0 +1,287 @@
+/* Convolution as im2col + sgemm, NHWC.
+ *
+ * Shapes: x [n,h,w,c], w [k,kh,kw,c], y [n,oh,ow,k].  The output pixels are
+ * the M = n*oh*ow rows of a matrix; the im2col matrix col [M, K] with
+ * K = kh*kw*c holds, per row, the input window in (ky, kx, ci) order, which
+ * is the weight layout, so
+ *     y   [M,k]  = col [M,K] * w [k,K]^T
+ *     dw  [k,K] += dy^T [k,M] * col [M,K]
+ *     dcol[M,K]  = dy [M,k] * w [k,K],  then col2im adds dcol into dx.
+ * In NHWC one kernel row (fixed ky) of a window is kw*c contiguous floats
+ * in x and in col, so im2col copies runs, not single floats.
+ *
+ * Rows are processed in chunks that fit the per-thread col scratch (an L2-
+ * sized block), so memory stays bounded for any batch.  fwd and bwd_filter
+ * give each thread a contiguous range of rows; bwd_data gives each thread
+ * whole images, because col2im of neighbouring pixels adds into the same dx
+ * cells.  bwd_filter sums thread 0 straight into dw and the others into
+ * private partials that are added afterwards in thread order.
+ */
+#include "backend/cpu/cpu.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct conv_job {
+	const dl_conv_geom *g;
+	const float *x, *w, *b, *dy;
+	float *y, *dx, *dw, *db;
+	cpu_scratch *scratch;
+	size_t rows_per_chunk;
+	int nparts;          /* bwd_filter: threads whose partials to add */
+	int direct;          /* 1x1, stride 1, no padding: col is x itself */
+} conv_job;
+
+static size_t conv_k(const dl_conv_geom *g)
+{
+	return (size_t)g->kh * g->kw * g->c;
+}
+
+/* The first and one-past-last kx whose input column lies inside the image. */
+static void kx_span(const dl_conv_geom *g, int ix0, int *lo, int *hi)
+{
+	*lo = ix0 < 0 ? -ix0 : 0;
+	*hi = g->w - ix0 < g->kw ? g->w - ix0 : g->kw;
+	if (*hi < *lo)
+		*hi = *lo;
+}
+
+/* col [r1-r0, K] = the input windows of output rows [r0, r1). */
+static void im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, float *col)
+{
+	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, c = (size_t)g->c;
+	size_t img = r0 / P;
+	int oy = (int)(r0 % P / g->ow), ox = (int)(r0 % P % g->ow);
+	for (size_t r = r0; r < r1; r++) {
+		float *dst = col + (r - r0) * K;
+		int iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl, lo, hi;
+		kx_span(g, ix0, &lo, &hi);
+		for (int ky = 0; ky < g->kh; ky++) {
+			float *d = dst + (size_t)ky * g->kw * c;
+			int iy = iy0 + ky;
+			if (iy < 0 || iy >= g->h) {
+				memset(d, 0, (size_t)g->kw * c * sizeof *d);
+				continue;
+			}
+			const float *s = x + ((img * g->h + iy) * g->w + ix0 + lo) * c;
+			size_t zl = (size_t)lo * c, nv = (size_t)(hi - lo) * c;
+			size_t zr = (size_t)(g->kw - hi) * c;
+			for (size_t i = 0; i < zl; i++)
+				d[i] = 0;
+			for (size_t i = 0; i < nv; i++)
+				d[zl + i] = s[i];
+			for (size_t i = 0; i < zr; i++)
+				d[zl + nv + i] = 0;
+		}
+		if (++ox == g->ow) {
+			ox = 0;
+			if (++oy == g->oh) {
+				oy = 0;
+				img++;
+			}
+		}
+	}
+}
+
+/* dx += the windows of col [r1-r0, K] put back in place (the adjoint of im2col). */
+static void col2im(const dl_conv_geom *g, const float *col, size_t r0, size_t r1, float *dx)
+{
+	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, c = (size_t)g->c;
+	size_t img = r0 / P;
+	int oy = (int)(r0 % P / g->ow), ox = (int)(r0 % P % g->ow);
+	for (size_t r = r0; r < r1; r++) {
+		const float *src = col + (r - r0) * K;
+		int iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl, lo, hi;
+		kx_span(g, ix0, &lo, &hi);
+		for (int ky = 0; ky < g->kh; ky++) {
+			int iy = iy0 + ky;
+			if (iy < 0 || iy >= g->h)
+				continue;
+			const float *s = src + ((size_t)ky * g->kw + lo) * c;
+			float *d = dx + ((img * g->h + iy) * g->w + ix0 + lo) * c;
+			size_t nv = (size_t)(hi - lo) * c;
+			for (size_t i = 0; i < nv; i++)
+				d[i] += s[i];
+		}
+		if (++ox == g->ow) {
+			ox = 0;
+			if (++oy == g->oh) {
+				oy = 0;
+				img++;
+			}
+		}
+	}
+}
+
+static void fwd_task(void *arg, int tid, int nt)
+{
+	const conv_job *j = arg;
+	const dl_conv_geom *g = j->g;
+	size_t K = conv_k(g), M = (size_t)g->n * g->oh * g->ow, lo, hi;
+	float *col = j->scratch[tid].col;
+	cpu_range(M, tid, nt, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += j->rows_per_chunk) {
+		size_t r1 = r0 + j->rows_per_chunk < hi ? r0 + j->rows_per_chunk : hi;
+		float *y = j->y + r0 * g->k;
+		const float *a = col;
+		if (j->direct)
+			a = j->x + r0 * K;
+		else
+			im2col(g, j->x, r0, r1, col);
+		if (j->b)
+			for (size_t r = 0; r < r1 - r0; r++)
+				memcpy(y + r * g->k, j->b, (size_t)g->k * sizeof *y);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), g->k,
+			    (int)K, 1.0f, a, (int)K, j->w, (int)K, j->b ? 1.0f : 0.0f,
+			    y, g->k);
+	}
+}
+
+static void bwd_data_task(void *arg, int tid, int nt)
+{
+	const conv_job *j = arg;
+	const dl_conv_geom *g = j->g;
+	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, lo, hi;
+	size_t img = (size_t)g->h * g->w * g->c;
+	float *col = j->scratch[tid].col;
+	cpu_range((size_t)g->n, tid, nt, &lo, &hi);
+	if (j->direct) {
+		/* dx rows are the dcol rows */
+		if (hi > lo)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)((hi - lo) * P),
+				    (int)K, g->k, 1.0f, j->dy + lo * P * g->k, g->k, j->w, (int)K,
+				    0.0f, j->dx + lo * img, (int)K);
+		return;
+	}
+	memset(j->dx + lo * img, 0, (hi - lo) * img * sizeof(float));
+	for (size_t r0 = lo * P; r0 < hi * P; r0 += j->rows_per_chunk) {
+		size_t r1 = r0 + j->rows_per_chunk < hi * P ? r0 + j->rows_per_chunk : hi * P;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)K,
+			    g->k, 1.0f, j->dy + r0 * g->k, g->k, j->w, (int)K, 0.0f, col, (int)K);
+		col2im(g, col, r0, r1, j->dx);
+	}
+}
+
+static void bwd_filter_task(void *arg, int tid, int nt)
+{
+	const conv_job *j = arg;
+	const dl_conv_geom *g = j->g;
+	size_t K = conv_k(g), M = (size_t)g->n * g->oh * g->ow, lo, hi;
+	float *col = j->scratch[tid].col, *dw = j->dw, *db = j->db;
+	if (tid > 0) {
+		/* a private partial, added into dw by reduce_task */
+		dw = j->scratch[tid].part;
+		db = dw + (size_t)g->k * K;
+		memset(dw, 0, ((size_t)g->k * K + g->k) * sizeof *dw);
+	}
+	cpu_range(M, tid, nt, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += j->rows_per_chunk) {
+		size_t r1 = r0 + j->rows_per_chunk < hi ? r0 + j->rows_per_chunk : hi;
+		const float *a = col, *dy = j->dy + r0 * g->k;
+		if (j->direct)
+			a = j->x + r0 * K;
+		else
+			im2col(g, j->x, r0, r1, col);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->k, (int)K, (int)(r1 - r0),
+			    1.0f, dy, g->k, a, (int)K, 1.0f, dw, (int)K);
+		if (db)
+			for (size_t r = 0; r < r1 - r0; r++)
+				for (int i = 0; i < g->k; i++)
+					db[i] += dy[r * g->k + i];
+	}
+}
+
+/* dw (then db) += the partials of threads 1..nparts-1, in that order. */
+static void reduce_task(void *arg, int tid, int nt)
+{
+	const conv_job *j = arg;
+	const dl_conv_geom *g = j->g;
+	size_t nw = (size_t)g->k * conv_k(g), lo, hi;
+	cpu_range(nw, tid, nt, &lo, &hi);
+	for (int t = 1; t < j->nparts; t++) {
+		const float *p = j->scratch[t].part;
+		for (size_t i = lo; i < hi; i++)
+			j->dw[i] += p[i];
+		if (j->db && tid == 0)
+			for (int i = 0; i < g->k; i++)
+				j->db[i] += p[nw + i];
+	}
+}
+
+/* Fills the job for geometry g: the chunk size that fits every thread's
+ * col scratch, grown (once) if a single row does not fit. */
+static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
+{
+	cpu_impl *im = cpu_of(be);
+	size_t K = conv_k(g);
+	memset(j, 0, sizeof *j);
+	j->g = g;
+	j->scratch = im->scratch;
+	j->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
+		    !g->pt && !g->pl && !g->pb && !g->pr;
+	for (int t = 0; t < im->nt; t++) {
+		if (cpu_scratch_col(&im->scratch[t], K)) {
+			/* Ops cannot fail (backend.h), and one im2col row of
+			 * K floats is the least this method needs. */
+			fprintf(stderr, "dl-tools: cpu backend: out of memory for a "
+				"%zu-float convolution window\n", K);
+			abort();
+		}
+	}
+	j->rows_per_chunk = im->scratch[0].col_cap / K;
+	for (int t = 1; t < im->nt; t++)
+		if (im->scratch[t].col_cap / K < j->rows_per_chunk)
+			j->rows_per_chunk = im->scratch[t].col_cap / K;
+}
+
+/* Rows below which a conv runs on the calling thread alone. */
+#define CONV_MIN_PAR 64
+
+void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
+		    const float *w, const float *b, float *y)
+{
+	conv_job j;
+	conv_prepare(be, g, &j);
+	j.x = x;
+	j.w = w;
+	j.b = b;
+	j.y = y;
+	cpu_run_n(cpu_of(be), (size_t)g->n * g->oh * g->ow, CONV_MIN_PAR, fwd_task, &j);
+}
+
+void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
+			 const float *w, float *dx)
+{
+	conv_job j;
+	conv_prepare(be, g, &j);
+	j.dy = dy;
+	j.w = w;
+	j.dx = dx;
+	cpu_run_n(cpu_of(be), (size_t)g->n, 2, bwd_data_task, &j);
+}
+
+void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
+			   const float *dy, float *dw, float *db)
+{
+	cpu_impl *im = cpu_of(be);
+	conv_job j;
+	conv_prepare(be, g, &j);
+	j.x = x;
+	j.dy = dy;
+	j.dw = dw;
+	j.db = db;
+	size_t M = (size_t)g->n * g->oh * g->ow;
+	size_t part = (size_t)g->k * conv_k(g) + g->k;
+	j.nparts = M >= CONV_MIN_PAR ? im->nt : 1;
+	for (int t = 1; t < j.nparts; t++)
+		if (cpu_scratch_part(&im->scratch[t], part))
+			j.nparts = 1;   /* no memory for partials: one thread does it all */
+	if (j.nparts == 1) {
+		bwd_filter_task(&j, 0, 1);
+		return;
+	}
+	cpu_run(im, bwd_filter_task, &j);
+	cpu_run_n(im, part, 1 << 14, reduce_task, &j);
+}

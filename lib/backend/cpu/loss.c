@@ -1,0 +1,66 @@
+/* Softmax and softmax cross-entropy over rows of logits [n, k].
+ * Numerically stable: the row max is subtracted before exp, so logits of
+ * any magnitude give finite results.  Rows are independent; the loss and
+ * correct-count sums are taken on the calling thread in row order. */
+#include "backend/cpu/cpu.h"
+
+#include <math.h>
+
+/* probs[j] = exp(z[j] - max) / sum; returns log(sum) (of the shifted row)
+ * and stores the first argmax. */
+static double softmax_row(int k, const float *z, float *probs, int *argmax)
+{
+	int am = 0;
+	for (int j = 1; j < k; j++)
+		if (z[j] > z[am])
+			am = j;
+	float mx = z[am];
+	double sum = 0;
+	for (int j = 0; j < k; j++) {
+		float e = expf(z[j] - mx);
+		if (probs)
+			probs[j] = e;
+		sum += e;
+	}
+	if (probs) {
+		float inv = (float)(1.0 / sum);
+		for (int j = 0; j < k; j++)
+			probs[j] *= inv;
+	}
+	*argmax = am;
+	return log(sum);
+}
+
+void cpu_softmax_xent(dl_backend *be, int n, int k, const float *logits,
+		      const int32_t *labels, float grad_scale, float *dlogits,
+		      float *stats)
+{
+	(void)be;
+	double loss = 0;
+	int correct = 0;
+	for (int i = 0; i < n; i++) {
+		const float *z = logits + (size_t)i * k;
+		float *d = dlogits ? dlogits + (size_t)i * k : NULL;
+		int am, y = labels[i];
+		double lse = softmax_row(k, z, d, &am);
+		/* -log softmax[y] = log(sum exp(z - max)) - (z[y] - max) */
+		loss += lse - ((double)z[y] - (double)z[am]);
+		correct += am == y;
+		if (d) {
+			d[y] -= 1.0f;
+			for (int j = 0; j < k; j++)
+				d[j] *= grad_scale;
+		}
+	}
+	stats[0] += (float)loss;
+	stats[1] += (float)correct;
+}
+
+void cpu_softmax(dl_backend *be, int n, int k, const float *logits, float *probs)
+{
+	(void)be;
+	for (int i = 0; i < n; i++) {
+		int am;
+		softmax_row(k, logits + (size_t)i * k, probs + (size_t)i * k, &am);
+	}
+}

@@ -99,10 +99,13 @@ $(LIBA): $(LIB_OBJ) $(BUILD)/obj/gen/models.o
 	@rm -f $@
 	ar rcs $@ $^
 
-.SECONDEXPANSION:
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/%/*.c)) $(LIBA)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LIBS)
+# one rule per tool: build/bin/dl-X from tools/dl-X/*.c and the library
+define tool_rule
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(LIBA)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(TEST_BIN): $(TEST_OBJ) $(LIBA)
 	@mkdir -p $(@D)

@@ -1,0 +1,89 @@
+/* A layer: one small struct, one file per kind (lib/nn/layers/KIND.c).
+ *
+ * Ownership: a dl_layer borrows everything it points to; the model owns the
+ * parameter, gradient and activation blocks the views point into.
+ *
+ * Shapes are per sample (h, w, c), NHWC; the batch size n is an argument of
+ * forward/backward.  A dense output is h = w = 1, c = units.
+ */
+#ifndef DL_NN_LAYER_H
+#define DL_NN_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "backend/backend.h"
+#include "core/rng.h"
+#include "nn/spec.h"
+
+typedef struct dl_shape {
+	int h, w, c;
+} dl_shape;
+
+static inline size_t dl_shape_size(dl_shape s)
+{
+	return (size_t)s.h * (size_t)s.w * (size_t)s.c;
+}
+
+#define DL_LAYER_MAX_PARAMS 2
+
+typedef struct dl_param {
+	const char *name;        /* "weight", "bias" */
+	int ndim;
+	int64_t shape[4];        /* our layout */
+	size_t offset;           /* into the model's parameter block, in floats */
+	size_t count;
+} dl_param;
+
+typedef struct dl_layer dl_layer;
+
+typedef struct dl_layer_kind {
+	const char *name;        /* spec keyword */
+	const char *torch;       /* PyTorch module, for summaries and export */
+	/* Output aliases the input (flatten): no buffer, no work. */
+	int alias;
+	/* Reads options from the spec line, checks l->in, sets l->out and
+	 * declares parameters (name, ndim, shape, count). */
+	int (*configure)(dl_layer *l, dl_spec_line *sl, dl_err *err);
+	/* Writes initial values of the layer's parameters, laid out one after
+	 * another from p (host memory). */
+	void (*init)(const dl_layer *l, float *p, dl_rng *rng);
+	/* y [n, out] = f(x [n, in]) */
+	void (*forward)(dl_layer *l, dl_backend *be, int n, const float *x, float *y);
+	/* dx [n, in] (written; NULL when no one needs it) and parameter
+	 * gradients (accumulated) from dy [n, out]. */
+	void (*backward)(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
+			 const float *dy, float *dx);
+	/* Parameter i in PyTorch's layout: dst gets the values, shape/ndim the
+	 * torch shape.  NULL: same layout as ours. */
+	void (*to_torch)(const dl_layer *l, int i, const float *src, float *dst,
+			 int64_t *shape, int *ndim);
+	/* Options line for --summary, e.g. "20@5x5 s1 same". */
+	void (*describe)(const dl_layer *l, char *buf, size_t n);
+} dl_layer_kind;
+
+struct dl_layer {
+	const dl_layer_kind *kind;
+	int index;               /* position among layers (= PyTorch Sequential index) */
+	int lineno;
+	dl_shape in, out;
+	dl_shape unflat;         /* `in` before any flatten (what PyTorch flattens, NCHW) */
+	int opt[8];              /* kind-specific parsed options */
+	int nparam;
+	dl_param param[DL_LAYER_MAX_PARAMS];
+	float *p[DL_LAYER_MAX_PARAMS];    /* device views into the parameter block */
+	float *g[DL_LAYER_MAX_PARAMS];    /* device views into the gradient block */
+};
+
+/* The kind named `name`, or NULL. */
+const dl_layer_kind *dl_layer_kind_find(const char *name);
+/* Comma-separated list of known kinds, for messages. */
+const char *dl_layer_kind_names(void);
+
+/* Adds parameter `name` with the given shape; returns its index. */
+int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *shape);
+
+/* PyTorch's default init for Linear/Conv2d (kaiming_uniform a=sqrt(5)):
+ * weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+void dl_init_uniform_fan_in(float *p, size_t count, int fan_in, dl_rng *rng);
+
+#endif

@@ -1,0 +1,91 @@
+/* dense: y [n, units] = x [n, in] W^T + b, W [units, in], b [units].
+ * `in` is the flattened input h*w*c in NHWC order; PyTorch flattens NCHW,
+ * so export permutes W's columns when the input was an image. */
+#include "nn/layer.h"
+
+#include <stdio.h>
+
+enum { UNITS, BIAS };
+
+static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
+{
+	int rc = dl_spec_int(sl, "units", 0, 1, 1 << 24, &l->opt[UNITS], err);
+	if (!rc)
+		rc = dl_spec_int(sl, "bias", 1, 0, 1, &l->opt[BIAS], err);
+	if (rc)
+		return rc;
+	if (l->in.h != 1 || l->in.w != 1)
+		return dl_fail(err, DL_EDATA, "%s:%d: dense needs a flat input (%dx%dx%d): add 'flatten' before it",
+			       sl->src, sl->lineno, l->in.h, l->in.w, l->in.c);
+	l->out = (dl_shape){ 1, 1, l->opt[UNITS] };
+	int64_t ws[2] = { l->opt[UNITS], l->in.c }, bs[1] = { l->opt[UNITS] };
+	dl_layer_add_param(l, "weight", 2, ws);
+	if (l->opt[BIAS])
+		dl_layer_add_param(l, "bias", 1, bs);
+	return 0;
+}
+
+static void init(const dl_layer *l, float *p, dl_rng *rng)
+{
+	dl_init_uniform_fan_in(p, l->param[0].count, l->in.c, rng);
+	if (l->nparam > 1)
+		dl_init_uniform_fan_in(p + l->param[0].count, l->param[1].count, l->in.c, rng);
+}
+
+static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
+{
+	int in = l->in.c, out = l->out.c;
+	be->ops->gemm(be, 0, 1, n, out, in, 1.0f, x, in, l->p[0], in, 0.0f, y, out);
+	if (l->nparam > 1)
+		be->ops->bias_add(be, y, l->p[1], n, out);
+}
+
+static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
+		     const float *dy, float *dx)
+{
+	(void)y;
+	int in = l->in.c, out = l->out.c;
+	/* dW [out, in] += dy^T [out, n] x [n, in] */
+	be->ops->gemm(be, 1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, l->g[0], in);
+	if (l->nparam > 1)
+		be->ops->bias_grad(be, l->g[1], dy, n, out);
+	/* dx [n, in] = dy [n, out] W [out, in] */
+	if (dx)
+		be->ops->gemm(be, 0, 0, n, in, out, 1.0f, dy, out, l->p[0], in, 0.0f, dx, in);
+}
+
+/* When the input was an image [h, w, c] flattened by us in NHWC order,
+ * PyTorch's Flatten sees it in NCHW order: permute W's columns. */
+static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
+		     int64_t *shape, int *ndim)
+{
+	const dl_param *p = &l->param[i];
+	*ndim = p->ndim;
+	for (int d = 0; d < p->ndim; d++)
+		shape[d] = p->shape[d];
+	int h = l->unflat.h, w = l->unflat.w, c = l->unflat.c;
+	if (i != 0 || h * w <= 1 || h * w * c != l->in.c) {
+		for (size_t k = 0; k < p->count; k++)
+			dst[k] = src[k];
+		return;
+	}
+	/* column (y, x, ch) in NHWC order -> column (ch, y, x) in NCHW order */
+	int in = l->in.c;
+	for (int o = 0; o < l->out.c; o++)
+		for (int yy = 0; yy < h; yy++)
+			for (int xx = 0; xx < w; xx++)
+				for (int ch = 0; ch < c; ch++)
+					dst[(size_t)o * in + ((size_t)ch * h + yy) * w + xx] =
+						src[(size_t)o * in + ((size_t)yy * w + xx) * c + ch];
+}
+
+static void describe(const dl_layer *l, char *buf, size_t n)
+{
+	snprintf(buf, n, "%d%s", l->opt[UNITS], l->opt[BIAS] ? "" : " no-bias");
+}
+
+const dl_layer_kind dl_layer_dense = {
+	.name = "dense", .torch = "Linear",
+	.configure = configure, .init = init, .forward = forward, .backward = backward,
+	.to_torch = to_torch, .describe = describe,
+};

@@ -1,0 +1,58 @@
+/* maxpool: y [n, oh, ow, c] = max over size x size windows of x [n, h, w, c],
+ * stride defaulting to size; no padding (floor mode, as PyTorch). */
+#include "nn/layer.h"
+
+#include <stdio.h>
+
+enum { SIZE, STRIDE };
+
+static dl_pool_geom geom(const dl_layer *l, int n)
+{
+	return (dl_pool_geom){
+		.n = n, .h = l->in.h, .w = l->in.w, .c = l->in.c,
+		.kh = l->opt[SIZE], .kw = l->opt[SIZE],
+		.sh = l->opt[STRIDE], .sw = l->opt[STRIDE],
+		.pt = 0, .pl = 0, .oh = l->out.h, .ow = l->out.w,
+	};
+}
+
+static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
+{
+	int rc = dl_spec_int(sl, "size", 2, 1, 64, &l->opt[SIZE], err);
+	if (!rc)
+		rc = dl_spec_int(sl, "stride", l->opt[SIZE], 1, 64, &l->opt[STRIDE], err);
+	if (rc)
+		return rc;
+	int s = l->opt[SIZE], st = l->opt[STRIDE];
+	if (l->in.h < s || l->in.w < s)
+		return dl_fail(err, DL_EDATA, "%s:%d: maxpool: %dx%d window does not fit the %dx%d input",
+			       sl->src, sl->lineno, s, s, l->in.h, l->in.w);
+	l->out = (dl_shape){ dl_conv_out(l->in.h, 0, 0, s, st), dl_conv_out(l->in.w, 0, 0, s, st),
+			     l->in.c };
+	return 0;
+}
+
+static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
+{
+	dl_pool_geom g = geom(l, n);
+	be->ops->maxpool_fwd(be, &g, x, y);
+}
+
+static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
+		     const float *dy, float *dx)
+{
+	dl_pool_geom g = geom(l, n);
+	if (dx)
+		be->ops->maxpool_bwd(be, &g, x, y, dy, dx);
+}
+
+static void describe(const dl_layer *l, char *buf, size_t n)
+{
+	snprintf(buf, n, "%dx%d s%d", l->opt[SIZE], l->opt[SIZE], l->opt[STRIDE]);
+}
+
+const dl_layer_kind dl_layer_maxpool = {
+	.name = "maxpool", .torch = "MaxPool2d",
+	.configure = configure, .forward = forward, .backward = backward,
+	.describe = describe,
+};

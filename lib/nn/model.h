@@ -1,0 +1,63 @@
+/* A model: layers built from a spec, their parameters in one allocation.
+ *
+ * Ownership: the model owns its layers, the spec text, and (once allocated
+ * on a backend) the parameter, gradient and activation blocks; every
+ * dl_layer pointer is a view into those blocks.  The backend is borrowed
+ * and must outlive the model's device memory (dl_model_release frees it).
+ *
+ * Lifecycle: dl_model_build (spec -> shapes, parameter layout; no device
+ * memory), dl_model_alloc (parameters + gradients on a backend),
+ * dl_model_plan (activations for a batch size), forward/backward many
+ * times, dl_model_release.
+ */
+#ifndef DL_NN_MODEL_H
+#define DL_NN_MODEL_H
+
+#include <stdio.h>
+#include "backend/backend.h"
+#include "nn/layer.h"
+
+typedef struct dl_model {
+	char *name;              /* built-in name or file name */
+	char *spec_text;         /* exact text it was built from (saved in checkpoints) */
+	dl_shape input;
+	int nlayers;
+	dl_layer *layers;
+	size_t nparams;          /* floats in the parameter block */
+
+	dl_backend *be;          /* set by dl_model_alloc */
+	float *params, *grads;   /* device, nparams floats each */
+	int batch;               /* planned batch size (0: not planned) */
+	float *act, *dact;       /* activation / gradient blocks */
+	float **y, **dy;         /* per layer output and its gradient (views) */
+	float *x;                /* input batch [batch, input] (view) */
+	int *need_dx;            /* per layer: does anything below need dx? */
+} dl_model;
+
+/* Builds from spec text; `src` names it in messages ("lenet", "my.spec"). */
+int dl_model_build(dl_model *m, const char *spec_text, const char *src, dl_err *err);
+/* A built-in name (models/NAME.spec) or a path to a spec file. */
+int dl_model_load(dl_model *m, const char *name_or_path, dl_err *err);
+void dl_model_release(dl_model *m);
+
+/* Allocates parameters and gradients on be (zeroed). */
+int dl_model_alloc(dl_model *m, dl_backend *be, dl_err *err);
+/* Writes seeded initial parameters (PyTorch's default init). */
+int dl_model_init(dl_model *m, uint64_t seed, dl_err *err);
+/* Plans activations for up to `batch` samples; re-planning frees the old. */
+int dl_model_plan(dl_model *m, int batch, dl_err *err);
+
+/* Runs the layers on m->x [n, input] (n <= batch); output in
+ * dl_model_output(m) [n, classes]. */
+void dl_model_forward(dl_model *m, int n);
+/* Back-propagates from dl_model_doutput(m) (filled by the loss);
+ * accumulates into m->grads (zero them first). */
+void dl_model_backward(dl_model *m, int n);
+float *dl_model_output(const dl_model *m);
+float *dl_model_doutput(const dl_model *m);
+dl_shape dl_model_output_shape(const dl_model *m);
+
+/* Keras-style table: layer, output shape, params; totals. */
+void dl_model_summary(const dl_model *m, FILE *out);
+
+#endif

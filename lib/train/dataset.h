@@ -1,0 +1,25 @@
+/* A dataset file (safetensors): `images` U8 [N, H, W, C] and `labels`
+ * I32 [N] in [0, classes); metadata "dl.classes" (JSON array of names),
+ * "dl.source", "dl.format".  Opened read-only (mmap), validated once. */
+#ifndef DL_TRAIN_DATASET_H
+#define DL_TRAIN_DATASET_H
+
+#include <stdint.h>
+#include "io/safetensors.h"
+
+#define DL_DATASET_FORMAT "dl-tools dataset 1"
+
+typedef struct dl_dataset {
+	dl_st_file file;
+	const uint8_t *images;   /* [n, h, w, c] */
+	const int32_t *labels;   /* [n] */
+	int n, h, w, c;
+	int classes;             /* from dl.classes, else max label + 1 */
+	const char *classes_json;   /* metadata string or NULL */
+} dl_dataset;
+
+/* Opens and validates; DL_EIO / DL_EDATA with the path in the message. */
+int dl_dataset_open(dl_dataset *d, const char *path, dl_err *err);
+void dl_dataset_close(dl_dataset *d);
+
+#endif

@@ -1,0 +1,8 @@
+/* dl-prep's commands: one function per subcommand, argv[0] is its name. */
+#ifndef DL_PREP_H
+#define DL_PREP_H
+
+int dl_prep_idx_main(int argc, char **argv);
+int dl_prep_info_main(int argc, char **argv);
+
+#endif

@@ -192,11 +192,11 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	/* one block for the input and every non-alias output; same for grads */
 	size_t total = dl_shape_size(m->input), gtotal = 0;
-	for (int i = 0; i < L; i++)
-		if (!m->layers[i].kind->alias) {
+	for (int i = 0; i < L; i++) {
+		if (!m->layers[i].kind->alias)
 			total += dl_shape_size(m->layers[i].out);
-			gtotal += dl_shape_size(m->layers[i].out);
-		}
+		gtotal += dl_shape_size(m->layers[i].out);
+	}
 	m->act = m->be->ops->alloc(m->be, total * (size_t)batch * sizeof(float));
 	m->dact = m->be->ops->alloc(m->be, (gtotal ? gtotal : 1) * (size_t)batch * sizeof(float));
 	if (!m->act || !m->dact) {
@@ -215,12 +215,13 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			m->y[i] = i ? m->y[i - 1] : m->x;
 		} else {
 			m->y[i] = a;
-			m->dy[i] = d;
 			a += dl_shape_size(l->out) * (size_t)batch;
-			d += dl_shape_size(l->out) * (size_t)batch;
 		}
+		m->dy[i] = d;
+		d += dl_shape_size(l->out) * (size_t)batch;
 	}
-	/* an alias layer's output gradient is its input's gradient */
+	/* an alias layer's output gradient is its input's gradient (the
+	 * buffer the layer below would have had goes unused) */
 	for (int i = L - 1; i > 0; i--)
 		if (m->layers[i].kind->alias)
 			m->dy[i - 1] = m->dy[i];

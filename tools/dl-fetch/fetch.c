@@ -35,7 +35,8 @@ static char *join(const char *a, const char *b)
 	return s;
 }
 
-static void logf_(const fetch_req *rq, const char *fmt, const char *a, const char *b)
+/* A --verbose line: "prog: dataset: " then fmt with two strings. */
+static void say(const fetch_req *rq, const char *fmt, const char *a, const char *b)
 {
 	if (!rq->log)
 		return;
@@ -139,100 +140,111 @@ static int fetch_file_from(const fetch_req *rq, const fetch_file *ff, const sour
 		rc = try_source(rq, ff, &srcs[i], dst, a, &shown, err);
 		free(shown);
 		if (!rc) {
-			logf_(rq, "%s: %s, verified", ff->name, srcs[i].kind == SRC_DIR ? "copied" : "downloaded");
+			say(rq, "%s: %s, verified", ff->name, srcs[i].kind == SRC_DIR ? "copied" : "downloaded");
 			note_origin(rep, &srcs[i]);
 			return 0;
 		}
 		if (rc == DL_EFAIL)
 			return rc;  /* out of memory and such: no point going on */
 		if (i + 1 < nsrc)
-			logf_(rq, "%s (trying the next source)", err->msg, "");
+			say(rq, "%s (trying the next source)", err->msg, "");
 	}
 	return rc;
+}
+
+/* Is the file at path (DIR/name) present and verified?  Sets *need when
+ * it must be fetched (absent, or failing verification). */
+static int check_present(const fetch_req *rq, const fetch_file *ff, const char *path,
+			 fetch_report *rep, int *need, dl_err *err)
+{
+	struct stat st;
+	*need = 1;
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? 0 : dl_fail_errno(err, DL_EIO, "%s: cannot stat", path);
+	if (!S_ISREG(st.st_mode))
+		return dl_fail(err, DL_EIO, "%s: exists and is not a regular file", path);
+	dl_err verr = { 0, "" };
+	int by_md5 = 0;
+	int rc = fetch_verify(ff, path, path, &by_md5, &verr);
+	if (!rc) {
+		*need = 0;
+		rep->kept++;
+		say(rq, "%s: present, verified by %s", ff->name, by_md5 ? "upstream md5" : "content sha256");
+		return 0;
+	}
+	if (rc != DL_ECHECKSUM) {
+		*err = verr;
+		return rc;
+	}
+	say(rq, "%s; replacing it", verr.msg, "");
+	rep->replaced++;
+	return 0;
+}
+
+/* The sources to try, in order, into srcs[] (room for nurl + 2). */
+static size_t plan_sources(const fetch_req *rq, size_t nurl, source *srcs)
+{
+	size_t n = 0;
+	if (rq->from) {
+		srcs[n++] = (source){ SRC_DIR, rq->from, 0 };
+		return n;
+	}
+	int net = !rq->offline && (rq->base_url || nurl);
+	if (is_dir(rq->local_dir))
+		srcs[n++] = (source){ SRC_DIR, rq->local_dir, 0 };
+	else if (rq->local_dir && *rq->local_dir)
+		say(rq, "no local copy at %s%s", rq->local_dir, "");
+	if (net && rq->base_url)
+		srcs[n++] = (source){ SRC_URL, rq->base_url, 0 };
+	else if (net)
+		for (size_t u = 0; u < nurl; u++)
+			srcs[n++] = (source){ SRC_URL, rq->ds->base_urls[u], 1 };
+	return n;
+}
+
+static int no_source(const fetch_req *rq, dl_err *err)
+{
+	const fetch_dataset *ds = rq->ds;
+	char pkg[160] = "";
+	if (ds->local_pkg)
+		snprintf(pkg, sizeof pkg, "install %s or ", ds->local_pkg);
+	return dl_fail(err, DL_EIO, "%s: no local copy%s%s (%suse --from DIR), and %s",
+		       ds->name, rq->local_dir && *rq->local_dir ? " at " : "",
+		       rq->local_dir ? rq->local_dir : "", pkg,
+		       rq->offline ? "--offline forbids downloading" : "no download URL is known");
 }
 
 int fetch_run(const fetch_req *rq, fetch_report *rep, dl_err *err)
 {
 	const fetch_dataset *ds = rq->ds;
 	memset(rep, 0, sizeof *rep);
-	size_t nf = ds->nfiles, nurl = 0;
+	size_t nf = ds->nfiles, nurl = 0, nneed = 0, nsrc = 0;
 	while (ds->base_urls && ds->base_urls[nurl])
 		nurl++;
 	char **dst = calloc(nf, sizeof *dst);
 	dl_afile *held = calloc(nf, sizeof *held);
-	unsigned char *need = calloc(nf, 1);
+	int *need = calloc(nf, sizeof *need);
 	source *srcs = calloc(nurl + 2, sizeof *srcs);
 	int rc = 0;
 	if (!dst || !held || !need || !srcs)
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
 
 	/* 1. what is already there */
-	size_t nneed = 0;
 	for (size_t i = 0; !rc && i < nf; i++) {
-		const fetch_file *ff = &ds->files[i];
-		if (!(dst[i] = join(rq->dir, ff->name))) {
+		if (!(dst[i] = join(rq->dir, ds->files[i].name)))
 			rc = dl_fail(err, DL_EFAIL, "out of memory");
-			break;
-		}
-		struct stat st;
-		if (stat(dst[i], &st) != 0) {
-			if (errno != ENOENT)
-				rc = dl_fail_errno(err, DL_EIO, "%s: cannot stat", dst[i]);
-			need[i] = 1;
-			nneed++;
-			continue;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			rc = dl_fail(err, DL_EIO, "%s: exists and is not a regular file", dst[i]);
-			break;
-		}
-		dl_err verr = { 0, "" };
-		int by_md5 = 0;
-		int vrc = fetch_verify(ff, dst[i], dst[i], &by_md5, &verr);
-		if (!vrc) {
-			rep->kept++;
-			logf_(rq, "%s: present, verified by %s", ff->name, by_md5 ? "upstream md5" : "content sha256");
-		} else if (vrc == DL_ECHECKSUM) {
-			logf_(rq, "%s; replacing it", verr.msg, "");
-			need[i] = 1;
-			nneed++;
-			rep->replaced++;
-		} else {
-			*err = verr;
-			rc = vrc;
-		}
+		else
+			rc = check_present(rq, &ds->files[i], dst[i], rep, &need[i], err);
+		nneed += !rc && need[i];
 	}
 	if (rc || !nneed)
 		goto out;
 
-	/* 2. where to get the rest */
-	size_t nsrc = 0;
-	if (rq->from) {
-		srcs[nsrc++] = (source){ SRC_DIR, rq->from, 0 };
-	} else {
-		int net = !rq->offline && (rq->base_url || nurl);
-		if (is_dir(rq->local_dir))
-			srcs[nsrc++] = (source){ SRC_DIR, rq->local_dir, 0 };
-		else if (rq->local_dir && *rq->local_dir)
-			logf_(rq, "no local copy at %s%s", rq->local_dir, "");
-		if (net && rq->base_url)
-			srcs[nsrc++] = (source){ SRC_URL, rq->base_url, 0 };
-		else if (net)
-			for (size_t u = 0; u < nurl; u++)
-				srcs[nsrc++] = (source){ SRC_URL, ds->base_urls[u], 1 };
-	}
-	if (!nsrc) {
-		char pkg[160] = "";
-		if (ds->local_pkg)
-			snprintf(pkg, sizeof pkg, "install %s or ", ds->local_pkg);
-		rc = dl_fail(err, DL_EIO, "%s: no local copy%s%s (%suse --from DIR), and %s",
-			     ds->name, rq->local_dir && *rq->local_dir ? " at " : "",
-			     rq->local_dir ? rq->local_dir : "", pkg,
-			     rq->offline ? "--offline forbids downloading" : "no download URL is known");
-		goto out;
-	}
-	if ((rc = dl_mkdir_p(rq->dir, err)))
-		goto out;
+	/* 2. where to get the rest; nothing is created when there is no source */
+	if (!(nsrc = plan_sources(rq, nurl, srcs)))
+		rc = no_source(rq, err);
+	if (!rc)
+		rc = dl_mkdir_p(rq->dir, err);
 
 	/* 3. fetch each missing file into a held temp file */
 	for (size_t i = 0; !rc && i < nf; i++)
@@ -246,7 +258,7 @@ int fetch_run(const fetch_req *rq, fetch_report *rep, dl_err *err)
 out:
 	for (size_t i = 0; i < nf; i++) {
 		if (held)
-			dl_afile_abort(&held[i]);  /* no-op for committed or never opened */
+			dl_afile_abort(&held[i]);  /* no-op when committed or never opened */
 		if (dst)
 			free(dst[i]);
 	}

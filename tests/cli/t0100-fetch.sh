@@ -47,24 +47,25 @@ usage_error() {
 # stamp DIR: inode and mtime (ns) of each file, to prove nothing was rewritten
 stamp() { (cd "$1" && stat -c '%n %i %y' $FILES); }
 
-# ---- a local HTTP server: www/ok holds the Debian copies, www/empty none
-# (404), www/bad a tampered train-labels file
+# ---- a local HTTP server (tests/fixtures/fetch-http-server.py): www/ok holds
+# the Debian copies, www/empty none (404), www/bad a tampered train-labels
+# file, www/big an oversized one; /to-ok/ and /to-file/ redirect
 WWW=$TEST_TMP/www
-mkdir -p "$WWW/ok" "$WWW/empty" "$WWW/bad"
+mkdir -p "$WWW/ok" "$WWW/empty" "$WWW/bad" "$WWW/big"
 if [ -d "$DEB" ]; then
-	cp "$DEB"/*.gz "$WWW/ok/" && cp "$DEB"/*.gz "$WWW/bad/"
+	cp "$DEB"/*.gz "$WWW/ok/" && cp "$DEB"/*.gz "$WWW/bad/" && cp "$DEB"/*.gz "$WWW/big/"
 	gzip -dc "$DEB/train-labels-idx1-ubyte.gz" >"$TEST_TMP/labels.idx"
 	printf '\x09' | dd of="$TEST_TMP/labels.idx" bs=1 seek=100 conv=notrunc status=none
 	TAMPERED_SHA=$(sha256sum <"$TEST_TMP/labels.idx" | cut -c1-64)
 	gzip -nc "$TEST_TMP/labels.idx" >"$WWW/bad/train-labels-idx1-ubyte.gz"
+	head -c 3000000 /dev/zero >"$WWW/big/train-labels-idx1-ubyte.gz"
 fi
-HTTP_PID=
 PORT=
-/usr/bin/python3 -u -m http.server --bind 127.0.0.1 --directory "$WWW" 0 >"$TEST_TMP/http.log" 2>&1 &
+/usr/bin/python3 "$DL_ROOT/tests/fixtures/fetch-http-server.py" "$WWW" >"$TEST_TMP/http.log" 2>&1 &
 HTTP_PID=$!
 trap 'kill "$HTTP_PID" 2>/dev/null; wait "$HTTP_PID" 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
 for _ in $(seq 100); do
-	PORT=$(sed -n 's/.* port \([0-9][0-9]*\) .*/\1/p' "$TEST_TMP/http.log" | head -1)
+	PORT=$(sed -n 's/^port \([0-9][0-9]*\)$/\1/p' "$TEST_TMP/http.log" | head -1)
 	[ -n "$PORT" ] && break
 	sleep 0.1
 done
@@ -211,6 +212,23 @@ test_case 'tampered download: exit 6, nothing left' '
 	test_expect_code 6 "$FETCH" fashion-mnist -d raw --no-local --url "$URL/bad/" 2>err &&
 	test_one_line err && grep -q "$URL/bad/train-labels-idx1-ubyte.gz: checksum mismatch" err &&
 	grep -q "$TAMPERED_SHA" err && no_files raw
+'
+
+test_case 'oversized download is cut off at the cap: exit 6' '
+	test_expect_code 6 "$FETCH" fashion-mnist -d raw --no-local --url "$URL/big/" 2>err &&
+	test_one_line err && grep -q "$URL/big/train-labels-idx1-ubyte.gz: checksum mismatch: larger than any valid copy" err &&
+	no_files raw
+'
+
+test_case 'HTTP redirects are followed' '
+	"$FETCH" fashion-mnist -d raw --no-local --url "$URL/to-ok/" 2>err &&
+	grep -q "downloaded 4 files from $URL/to-ok/, verified" err && check_files raw
+'
+
+test_case 'a redirect to file:// is refused: exit 5' '
+	test_expect_code 5 "$FETCH" fashion-mnist -d raw --no-local --url "$URL/to-file/" 2>err &&
+	test_one_line err && grep -q "$URL/to-file/train-images-idx3-ubyte.gz: download failed" err &&
+	no_files raw
 '
 
 test_case '--offline with no local copy fails fast, creates nothing' '

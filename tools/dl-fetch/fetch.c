@@ -108,8 +108,9 @@ static int try_source(const fetch_req *rq, const fetch_file *ff, const source *s
 		dl_http_opts_default(&o);
 		o.max_bytes = fetch_max_bytes(ff);
 		rc = dl_http_get(*shown, a->f, &o, NULL, err);
-		if (rc == DL_EDATA)
-			err->code = rc = DL_ECHECKSUM;  /* oversized: not a valid copy */
+		if (rc == DL_EDATA)  /* oversized: not a valid copy */
+			rc = dl_fail(err, DL_ECHECKSUM, "%s: checksum mismatch: larger than any valid copy (%lld bytes)",
+				     *shown, o.max_bytes);
 	}
 	if (!rc && (fflush(a->f) != 0 || ferror(a->f)))
 		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", a->tmp);

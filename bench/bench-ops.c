@@ -20,6 +20,13 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static double cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static float *rnd(dl_backend *be, size_t n)
 {
 	float *p = be->ops->alloc(be, n * sizeof *p);
@@ -41,14 +48,17 @@ static dl_conv_geom conv(int n, int h, int c, int k, int ks, int pad)
 }
 
 #define REPS 20
+/* wall ms, GFLOP/s from wall time, and CPU ms (all threads): on a busy
+ * machine the CPU time is the steadier number */
 #define TIME(label, flops, stmt) do {                                         \
 	stmt;                                                                 \
-	double t0_ = now();                                                   \
+	double t0_ = now(), c0_ = cpu_now();                                  \
 	for (int r_ = 0; r_ < REPS; r_++)                                     \
 		stmt;                                                         \
 	double ms_ = (now() - t0_) / REPS * 1e3;                              \
-	printf("%-28s %8.3f ms %8.1f GFLOP/s\n", label, ms_,                  \
-	       (flops) > 0 ? (flops) / ms_ * 1e-6 : 0.0);                     \
+	double cms_ = (cpu_now() - c0_) / REPS * 1e3;                         \
+	printf("%-28s %8.3f ms %8.1f GFLOP/s  cpu %8.3f ms\n", label, ms_,    \
+	       (flops) > 0 ? (flops) / ms_ * 1e-6 : 0.0, cms_);               \
 	} while (0)
 
 int main(int argc, char **argv)

@@ -5,8 +5,9 @@
  * overlapping windows of one image add into the same dx cells. */
 #include "backend/cpu/cpu.h"
 
-#include <math.h>
 #include <string.h>
+
+#define POOL_BLOCK 16
 
 typedef struct pool_job {
 	const dl_pool_geom *g;
@@ -23,6 +24,64 @@ static void window(const dl_pool_geom *g, int oy, int ox, int *y0, int *y1, int 
 	*x0 = ix < 0 ? 0 : ix;
 	*y1 = iy + g->kh < g->h ? iy + g->kh : g->h;
 	*x1 = ix + g->kw < g->w ? ix + g->kw : g->w;
+}
+
+/* Channels [ch, ch + W) of one output cell; W is a constant after
+ * inlining, and the work goes through local arrays so that it vectorises
+ * (see act.c).  x is the image, the window rows [y0, y1) and columns
+ * [x0, x1) are non-empty. */
+static inline __attribute__((always_inline)) void
+fwd_cell(const dl_pool_geom *g, const float *x, int y0, int y1, int x0, int x1,
+	 size_t ch, int W, float *y)
+{
+	float m[POOL_BLOCK], v[POOL_BLOCK];
+	const float *s = x + ((size_t)y0 * g->w + x0) * g->c + ch;
+	for (int k = 0; k < W; k++)
+		m[k] = s[k];
+	for (int iy = y0; iy < y1; iy++) {
+		for (int ix = x0; ix < x1; ix++) {
+			s = x + ((size_t)iy * g->w + ix) * g->c + ch;
+			for (int k = 0; k < W; k++)
+				v[k] = s[k];
+			for (int k = 0; k < W; k++)
+				m[k] = v[k] > m[k] ? v[k] : m[k];
+		}
+	}
+	for (int k = 0; k < W; k++)
+		y[ch + k] = m[k];
+}
+
+/* The gradient g of each channel goes to the first cell (row-major) whose
+ * x equals the forward max, then g is cleared so later ties add 0. */
+static inline __attribute__((always_inline)) void
+bwd_cell(const dl_pool_geom *g, const float *x, int y0, int y1, int x0, int x1,
+	 size_t ch, int W, const float *y, const float *dy, float *dx)
+{
+	/* gr holds the bits of the gradient still to route; a select written
+	 * as a bit mask, because GCC -O2 vectorises masks but not ?: here */
+	float m[POOL_BLOCK], v[POOL_BLOCK], d[POOL_BLOCK];
+	uint32_t gr[POOL_BLOCK];
+	for (int k = 0; k < W; k++)
+		m[k] = y[ch + k];
+	memcpy(gr, dy + ch, (size_t)W * sizeof *gr);
+	for (int iy = y0; iy < y1; iy++) {
+		for (int ix = x0; ix < x1; ix++) {
+			size_t o = ((size_t)iy * g->w + ix) * g->c + ch;
+			for (int k = 0; k < W; k++) {
+				v[k] = x[o + k];
+				d[k] = dx[o + k];
+			}
+			for (int k = 0; k < W; k++) {
+				uint32_t hit = 0u - (uint32_t)(v[k] == m[k]), tb = gr[k] & hit;
+				float take;
+				memcpy(&take, &tb, sizeof take);
+				d[k] += take;
+				gr[k] &= ~hit;
+			}
+			for (int k = 0; k < W; k++)
+				dx[o + k] = d[k];
+		}
+	}
 }
 
 static void fwd_task(void *arg, int tid, int nt)
@@ -42,14 +101,13 @@ static void fwd_task(void *arg, int tid, int nt)
 					memset(y, 0, c * sizeof *y);
 					continue;
 				}
-				memcpy(y, x + ((size_t)y0 * g->w + x0) * c, c * sizeof *y);
-				for (int iy = y0; iy < y1; iy++) {
-					for (int ix = x0; ix < x1; ix++) {
-						const float *s = x + ((size_t)iy * g->w + ix) * c;
-						for (size_t i = 0; i < c; i++)
-							y[i] = s[i] > y[i] ? s[i] : y[i];
-					}
-				}
+				size_t ch = 0;
+				for (; ch + POOL_BLOCK <= c; ch += POOL_BLOCK)
+					fwd_cell(g, x, y0, y1, x0, x1, ch, POOL_BLOCK, y);
+				for (; ch + 4 <= c; ch += 4)
+					fwd_cell(g, x, y0, y1, x0, x1, ch, 4, y);
+				for (; ch < c; ch++)
+					fwd_cell(g, x, y0, y1, x0, x1, ch, 1, y);
 			}
 		}
 	}
@@ -61,8 +119,6 @@ void cpu_maxpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, floa
 	cpu_run_n(cpu_of(be), (size_t)g->n, 2, fwd_task, &j);
 }
 
-/* For each output cell and channel, the first window cell in row-major
- * scan order whose x equals the forward max gets dy. */
 static void bwd_task(void *arg, int tid, int nt)
 {
 	const pool_job *j = arg;
@@ -79,20 +135,13 @@ static void bwd_task(void *arg, int tid, int nt)
 				const float *y = j->y + o, *dy = j->dy + o;
 				int y0, y1, x0, x1;
 				window(g, oy, ox, &y0, &y1, &x0, &x1);
-				for (size_t i = 0; i < c; i++) {
-					for (int iy = y0; iy < y1; iy++) {
-						size_t p = ((size_t)iy * g->w + x0) * c + i;
-						int ix = x0;
-						while (ix < x1 && x[p] != y[i]) {
-							ix++;
-							p += c;
-						}
-						if (ix < x1) {
-							dx[p] += dy[i];
-							break;
-						}
-					}
-				}
+				size_t ch = 0;
+				for (; ch + POOL_BLOCK <= c; ch += POOL_BLOCK)
+					bwd_cell(g, x, y0, y1, x0, x1, ch, POOL_BLOCK, y, dy, dx);
+				for (; ch + 4 <= c; ch += 4)
+					bwd_cell(g, x, y0, y1, x0, x1, ch, 4, y, dy, dx);
+				for (; ch < c; ch++)
+					bwd_cell(g, x, y0, y1, x0, x1, ch, 1, y, dy, dx);
 			}
 		}
 	}

@@ -128,13 +128,29 @@ check-asan:
 bench-cpu: all
 	@bench/bench-cpu $(BUILD)
 
-FUZZ_SRC := $(wildcard tests/fuzz/*.c)
-fuzz:
-	@mkdir -p build-fuzz
-	@for f in $(FUZZ_SRC); do \
-	  n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(BLAS_CFLAGS) $(DEP_CFLAGS) \
-	    $$f $(filter-out lib/backend/%,$(LIB_SRC)) -o build-fuzz/$$n $(DEP_LIBS) -lm || exit 1; done
+# Fuzz targets link the parsers (lib/core, lib/io) built with clang's
+# fuzzer instrumentation into an archive, so only what a target uses is pulled in.
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_SRC := $(sort $(wildcard lib/core/*.c lib/io/*.c))
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
+FUZZ_LIBA := build-fuzz/libdlfuzz.a
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wshadow -Wvla -Ilib $(DEP_CFLAGS) \
+	$(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
+fuzz: $(FUZZ_BINS)
+	@for b in $(FUZZ_BINS); do echo "fuzz: $$b (run: $$b -max_total_time=60 tests/fuzz/corpus/$$(basename $$b | sed 's/^fuzz_//'))"; done
+
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_LIBA): $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BINS): build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIBA)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIBA) -o $@ $(DEP_LIBS) -lm
 
 clean:
 	rm -rf build build-san build-fuzz
@@ -145,3 +161,4 @@ help:
 .PHONY: all deps demo check check-asan bench-cpu fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -50,6 +50,25 @@ int dl_dtype_parse(const char *s, dl_dtype *out)
 
 #define BAD(...) dl_fail(err, DL_EDATA, __VA_ARGS__)
 
+/* A name from the file, fit for a one-line message: control bytes become
+ * '?', long names are cut. */
+typedef struct shown {
+	char s[72];
+} shown;
+
+static const char *show(shown *o, const char *name)
+{
+	size_t n = 0;
+	for (; *name && n < sizeof o->s - 4; name++)
+		o->s[n++] = (unsigned char)*name < 0x20 || *name == 0x7f ? '?' : *name;
+	if (*name) {
+		memcpy(o->s + n, "...", 3);
+		n += 3;
+	}
+	o->s[n] = '\0';
+	return o->s;
+}
+
 static int oom(dl_err *err, const char *path)
 {
 	return dl_fail(err, DL_EFAIL, "%s: out of memory", path);
@@ -105,17 +124,19 @@ typedef struct span {
 	size_t b, e;
 } span;
 
-static int tensor_entry(dl_st_file *f, dl_st_tensor *t, span *sp, const char *name,
+static int tensor_entry(dl_st_file *f, dl_st_tensor *t, span *sp, const char *key,
 			const dl_json *v, size_t datalen, dl_err *err)
 {
 	const char *path = f->path;
+	shown sn, sx;
+	const char *name = show(&sn, key);
 	if (v->type != DL_JSON_OBJECT)
 		return BAD("%s: not a safetensors file: tensor '%s' is not an object", path, name);
 	for (size_t i = 0; i < v->len; i++)
 		if (strcmp(v->keys[i], "dtype") && strcmp(v->keys[i], "shape") &&
 		    strcmp(v->keys[i], "data_offsets"))
 			return BAD("%s: not a safetensors file: tensor '%s' has unknown field '%s'",
-				   path, name, v->keys[i]);
+				   path, name, show(&sx, v->keys[i]));
 	const dl_json *dt = dl_json_get(v, "dtype");
 	const dl_json *sh = dl_json_get(v, "shape");
 	const dl_json *of = dl_json_get(v, "data_offsets");
@@ -125,7 +146,7 @@ static int tensor_entry(dl_st_file *f, dl_st_tensor *t, span *sp, const char *na
 	if (dt->type != DL_JSON_STRING || dl_dtype_parse(dt->str, &t->dtype) != 0)
 		return BAD("%s: not a safetensors file: tensor '%s' has unknown dtype%s%s", path,
 			   name, dt->type == DL_JSON_STRING ? " " : "",
-			   dt->type == DL_JSON_STRING ? dt->str : "");
+			   dt->type == DL_JSON_STRING ? show(&sx, dt->str) : "");
 	if (sh->type == DL_JSON_ARRAY && sh->len > DL_ST_MAX_DIMS)
 		return BAD("%s: not a safetensors file: tensor '%s' has %zu dimensions (at most %d)",
 			   path, name, sh->len, DL_ST_MAX_DIMS);
@@ -156,13 +177,14 @@ static int tensor_entry(dl_st_file *f, dl_st_tensor *t, span *sp, const char *na
 	t->nbytes = nbytes;
 	sp->b = (size_t)b;
 	sp->e = (size_t)e;
-	if (!(t->name = strdup(name)))
+	if (!(t->name = strdup(key)))
 		return oom(err, path);
 	return 0;
 }
 
 static int metadata(dl_st_file *f, const dl_json *v, dl_err *err)
 {
+	shown sk;
 	if (v->type != DL_JSON_OBJECT)
 		return BAD("%s: not a safetensors file: __metadata__ is not an object", f->path);
 	f->meta = calloc(v->len ? v->len : 1, sizeof *f->meta);
@@ -171,7 +193,7 @@ static int metadata(dl_st_file *f, const dl_json *v, dl_err *err)
 	for (size_t i = 0; i < v->len; i++) {
 		if (v->items[i].type != DL_JSON_STRING)
 			return BAD("%s: not a safetensors file: metadata '%s' is not a string",
-				   f->path, v->keys[i]);
+				   f->path, show(&sk, v->keys[i]));
 		dl_st_meta *m = &f->meta[f->nmeta++];
 		m->key = strdup(v->keys[i]);
 		m->value = strdup(v->items[i].str);
@@ -246,13 +268,14 @@ static int parse(dl_st_file *f, dl_err *err)
 		qsort(o, (size_t)nt, sizeof *o, cmp_order);
 	/* the sorted spans must tile [0, datalen) exactly */
 	size_t pos = 0;
+	shown s1, s2;
 	for (int i = 0; i < nt && !rc; i++) {
 		if (o[i].sp.b < pos)
 			rc = BAD("%s: not a safetensors file: tensor '%s' overlaps tensor '%s'",
-				 path, o[i].t.name, o[i - 1].t.name);
+				 path, show(&s1, o[i].t.name), show(&s2, o[i - 1].t.name));
 		else if (o[i].sp.b > pos)
 			rc = BAD("%s: not a safetensors file: gap of %zu bytes before tensor '%s'",
-				 path, o[i].sp.b - pos, o[i].t.name);
+				 path, o[i].sp.b - pos, show(&s1, o[i].t.name));
 		pos = o[i].sp.e;
 	}
 	if (!rc && pos != datalen)

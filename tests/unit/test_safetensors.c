@@ -362,6 +362,11 @@ TEST(safetensors_bad_json)
 TEST(safetensors_bad_entries)
 {
 	REJECTS("{\"a\":5}", 0, "tensor 'a' is not an object");
+	/* names from the file are shown on one line, cut when long */
+	REJECTS("{\"a\\nb\\u0001\":5}", 0, "tensor 'a?b?' is not an object");
+	REJECTS("{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaa\":5}", 0, "aaaaaaaaa...' is not an object");
+	REJECTS("{\"__metadata__\":{\"k\\n\":1}}", 0, "metadata 'k?' is not a string");
 	REJECTS("{\"a\":{\"dtype\":\"F8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
 		"unknown dtype F8");
 	REJECTS("{\"a\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,

@@ -48,6 +48,22 @@ static void kx_span(const dl_conv_geom *g, int ix0, int *lo, int *hi)
 		*hi = *lo;
 }
 
+/* d[i] += s[i], i < n, in blocks through a local array so that it
+ * vectorises (d and s may alias as far as the compiler knows). */
+static void add_run(float *d, const float *s, size_t n)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		float t[16];
+		for (int k = 0; k < 16; k++)
+			t[k] = d[i + k] + s[i + k];
+		for (int k = 0; k < 16; k++)
+			d[i + k] = t[k];
+	}
+	for (; i < n; i++)
+		d[i] += s[i];
+}
+
 /* col [r1-r0, K] = the input windows of output rows [r0, r1). */
 static void im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, float *col)
 {
@@ -68,12 +84,18 @@ static void im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, 
 			const float *s = x + ((img * g->h + iy) * g->w + ix0 + lo) * c;
 			size_t zl = (size_t)lo * c, nv = (size_t)(hi - lo) * c;
 			size_t zr = (size_t)(g->kw - hi) * c;
-			for (size_t i = 0; i < zl; i++)
-				d[i] = 0;
-			for (size_t i = 0; i < nv; i++)
-				d[zl + i] = s[i];
-			for (size_t i = 0; i < zr; i++)
-				d[zl + nv + i] = 0;
+			if (g->kw * c < 16) {   /* short runs (c = 1): no calls */
+				for (size_t i = 0; i < zl; i++)
+					d[i] = 0;
+				for (size_t i = 0; i < nv; i++)
+					d[zl + i] = s[i];
+				for (size_t i = 0; i < zr; i++)
+					d[zl + nv + i] = 0;
+				continue;
+			}
+			memset(d, 0, zl * sizeof *d);
+			memcpy(d + zl, s, nv * sizeof *d);
+			memset(d + zl + nv, 0, zr * sizeof *d);
 		}
 		if (++ox == g->ow) {
 			ox = 0;
@@ -101,9 +123,7 @@ static void col2im(const dl_conv_geom *g, const float *col, size_t r0, size_t r1
 				continue;
 			const float *s = src + ((size_t)ky * g->kw + lo) * c;
 			float *d = dx + ((img * g->h + iy) * g->w + ix0 + lo) * c;
-			size_t nv = (size_t)(hi - lo) * c;
-			for (size_t i = 0; i < nv; i++)
-				d[i] += s[i];
+			add_run(d, s, (size_t)(hi - lo) * c);
 		}
 		if (++ox == g->ow) {
 			ox = 0;

@@ -20,7 +20,9 @@
 /* Per-thread scratch.  col is allocated at open with CPU_COL_FLOATS and
  * only grows for convolutions whose single im2col row is larger; part
  * holds a thread's partial filter gradient and grows on demand. */
+#ifndef CPU_COL_FLOATS
 #define CPU_COL_FLOATS (128 * 1024)
+#endif
 
 typedef struct cpu_scratch {
 	float *col;

@@ -6,7 +6,8 @@
  * Work is split by cpu_range() into nt contiguous ranges, a function of
  * (n, tid, nt) only, and float reductions are summed in a fixed order, so
  * every op is bit-identical from run to run for a fixed thread count
- * (elementwise ops and gemm are identical for any thread count).
+ * (elementwise ops, softmax, optimizers, gather, maxpool and bias_grad are
+ * identical for any thread count; conv and gemm blocks depend on it).
  * OpenBLAS itself runs single-threaded (openblas_set_num_threads(1)); each
  * pool thread calls sgemm on its own block, so the two never fight for
  * cores.  A backend serves one calling thread at a time.

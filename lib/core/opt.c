@@ -130,7 +130,7 @@ void dl_opt_help(const dl_cmd *cmd, FILE *out)
 	while (*u) {
 		const char *nl = strchr(u, '\n');
 		size_t len = nl ? (size_t)(nl - u) : strlen(u);
-		fprintf(out, "%s%.*s\n", first ? "usage: " : "       ", (int)len, u);
+		fprintf(out, "%s%s %.*s\n", first ? "usage: " : "       ", cmd->prog, (int)len, u);
 		first = 0;
 		u += len + (nl ? 1 : 0);
 	}

@@ -29,7 +29,7 @@ typedef struct dl_opt {
 
 typedef struct dl_cmd {
 	const char *prog;      /* "dl-train" */
-	const char *usage;     /* lines after "usage: ", '\n'-separated */
+	const char *usage;     /* lines after "usage: PROG ", '\n'-separated */
 	const char *summary;   /* one paragraph */
 	const dl_opt *opts;    /* terminated by an entry with longname NULL */
 	const char *footer;    /* examples etc., may be NULL */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "core/buf.h"
 #include "core/opt.h"
 #include "io/safetensors.h"
 #include "train/checkpoint.h"
@@ -90,13 +91,28 @@ int main(int argc, char **argv)
 		goto fail;
 	if (logits_path && (rc = write_logits(logits_path, logits, d.n, k, &err)))
 		goto fail;
-	if (json)
-		printf("{\"checkpoint\": \"%s\", \"dataset\": \"%s\", \"model\": \"%s\", \"n\": %ld, "
-		       "\"loss\": %.6f, \"accuracy\": %.6f}\n", ckpt, data, m.name, mt.n, mt.loss,
-		       mt.accuracy);
-	else
+	if (json) {
+		dl_buf b;
+		dl_buf_init(&b);
+		dl_buf_puts(&b, "{\"checkpoint\": ");
+		dl_buf_json_string(&b, ckpt);
+		dl_buf_puts(&b, ", \"dataset\": ");
+		dl_buf_json_string(&b, data);
+		dl_buf_puts(&b, ", \"model\": ");
+		dl_buf_json_string(&b, m.name);
+		dl_buf_printf(&b, ", \"n\": %ld, \"loss\": %.6f, \"accuracy\": %.6f}\n", mt.n,
+			      mt.loss, mt.accuracy);
+		if (b.oom) {
+			dl_buf_release(&b);
+			rc = dl_fail(&err, DL_EFAIL, "out of memory");
+			goto fail;
+		}
+		fputs(b.p, stdout);
+		dl_buf_release(&b);
+	} else {
 		printf("%s on %s: %ld samples, loss %.4f, accuracy %.4f\n", m.name, data, mt.n,
 		       mt.loss, mt.accuracy);
+	}
 	if (fflush(stdout) || ferror(stdout)) {
 		rc = dl_fail_errno(&err, DL_EIO, "stdout: write failed");
 		goto fail;

@@ -108,8 +108,8 @@ int main(int argc, char **argv)
 		"  5 download failed, 6 a file failed verification.\n");
 	const dl_cmd cmd = {
 		prog,
-		"dl-fetch DATASET -d DIR [--from SRCDIR | --url BASE] [--offline]\n"
-		"dl-fetch --list [DATASET]",
+		"DATASET -d DIR [--from SRCDIR | --url BASE] [--offline]\n"
+		"--list [DATASET]",
 		"Put a dataset's files into DIR, copied from a local copy or downloaded,\n"
 		"and verify every file by checksum.  Nothing is written to stdout except by --list.",
 		opts, footer,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/opt.h"
@@ -133,7 +134,7 @@ int dl_prep_idx_main(int argc, char **argv)
 		{ 0, NULL, 0, NULL, NULL, NULL },
 	};
 	const dl_cmd cmd = {
-		"dl-prep idx", "dl-prep idx IMAGES LABELS -o OUT [options]",
+		"dl-prep idx", "IMAGES LABELS -o OUT [options]",
 		"Converts an IDX image file (u8 [N,H,W] or [N,H,W,C]; raw or gzip) and an IDX\n"
 		"label file ([N], integer) into a dataset: images U8 [N,H,W,C], labels I32 [N].",
 		opts,
@@ -250,8 +251,11 @@ int dl_prep_idx_main(int argc, char **argv)
 		if ((rc = write_subset(val_out, im.data, labels, order, nval, h, w, c, cj.p, source, &err)))
 			goto fail;
 	}
-	if ((rc = write_subset(out, im.data, labels, order + nval, ntrain, h, w, c, cj.p, source, &err)))
+	if ((rc = write_subset(out, im.data, labels, order + nval, ntrain, h, w, c, cj.p, source, &err))) {
+		if (nval)   /* both files or neither */
+			unlink(val_out);
 		goto fail;
+	}
 	fprintf(stderr, "dl-prep: %s: %d samples %dx%dx%d, %d classes%s\n", out, ntrain, h, w, c,
 		nclasses, nval ? "" : "");
 	if (nval)

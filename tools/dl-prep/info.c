@@ -21,7 +21,7 @@ int dl_prep_info_main(int argc, char **argv)
 {
 	const dl_opt opts[] = { { 0, NULL, 0, NULL, NULL, NULL } };
 	const dl_cmd cmd = {
-		"dl-prep info", "dl-prep info FILE",
+		"dl-prep info", "FILE",
 		"Prints the tensors (name, dtype, shape) and metadata of a safetensors file;\n"
 		"for a dataset also the class histogram and pixel statistics.",
 		opts, NULL,

@@ -1,5 +1,6 @@
 /* dl-train: train a model on a dataset file; writes RUNDIR/model.safetensors
  * (checkpoint, after every epoch) and RUNDIR/log.jsonl. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@ int main(int argc, char **argv)
 	const char *model = NULL, *train_path = NULL, *val_path = NULL, *out = NULL;
 	const char *optim = "adam", *device = "auto", *log_path = NULL;
 	long epochs = 1, batch = 128, seed = 1, threads = 0;
-	double lr = -1, momentum = 0, wd = 0;
+	double lr = NAN, momentum = 0, wd = 0;   /* lr NAN: not given */
 	int summary = 0, quiet = 0;
 	const dl_opt opts[] = {
 		{ 'm', "model", DL_OPT_STRING, &model, "MODEL",
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EUSAGE, "--threads must be in [0, 1024]");
 	else if (dl_optim_parse(optim, &ok))
 		rc = dl_fail(&err, DL_EUSAGE, "unknown optimizer '%s' (expected adam or sgd)", optim);
-	else if (lr == 0 || lr < -1 || momentum < 0 || momentum >= 1 || wd < 0)
+	else if ((!isnan(lr) && !(lr > 0)) || momentum < 0 || momentum >= 1 || wd < 0)
 		rc = dl_fail(&err, DL_EUSAGE, "--lr must be > 0, --momentum in [0, 1), --weight-decay >= 0");
 	if (rc || (rc = dl_model_load(&m, model, &err)))
 		goto fail;
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
 		goto fail;
 	if ((rc = dl_backend_open(&be, device, (int)threads, &err)) ||
 	    (rc = dl_model_alloc(&m, be, &err)) || (rc = dl_model_init(&m, (uint64_t)seed, &err)) ||
-	    (rc = dl_optim_init(&o, ok, (float)(lr > 0 ? lr : ok == DL_OPTIM_ADAM ? 1e-3 : 1e-2),
+	    (rc = dl_optim_init(&o, ok, (float)(!isnan(lr) ? lr : ok == DL_OPTIM_ADAM ? 1e-3 : 1e-2),
 				m.nparams, be, &err)))
 		goto fail;
 	o.momentum = (float)momentum;

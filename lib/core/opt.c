@@ -153,6 +153,26 @@ void dl_opt_help(const dl_cmd *cmd, FILE *out)
 	fprintf(out, "\n%s", dl_exit_code_help);
 }
 
+int dl_opt_parse_std(const dl_cmd *cmd, int argc, char **argv, int *npos, dl_err *err)
+{
+	int what, rc = dl_opt_parse(cmd, argc, argv, &what, npos, err);
+	if (rc)
+		return rc;
+	if (what == DL_OPT_HELP) {
+		dl_opt_help(cmd, stdout);
+		return DL_OPT_DONE;
+	}
+	if (what == DL_OPT_VERSION) {
+		/* "dl-prep idx" -> "dl-prep" */
+		char prog[64];
+		snprintf(prog, sizeof prog, "%s", cmd->prog);
+		prog[strcspn(prog, " ")] = '\0';
+		dl_print_version(prog, stdout);
+		return DL_OPT_DONE;
+	}
+	return 0;
+}
+
 int dl_tool_fail(const char *prog, const dl_err *err)
 {
 	int code = err->code ? err->code : DL_EFAIL;

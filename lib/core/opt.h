@@ -46,6 +46,12 @@ int dl_opt_parse(const dl_cmd *cmd, int argc, char **argv, int *what,
 
 void dl_opt_help(const dl_cmd *cmd, FILE *out);
 
+/* What every tool's main() does first: dl_opt_parse, and on -h/--help or
+ * --version print to stdout.  Returns DL_OPT_DONE (< 0) when the tool
+ * should exit 0 now, 0 to run, or DL_EUSAGE (message in err). */
+enum { DL_OPT_DONE = -1 };
+int dl_opt_parse_std(const dl_cmd *cmd, int argc, char **argv, int *npos, dl_err *err);
+
 /* The common tail of a tool's main(): print "prog: msg" to stderr (and a
  * hint to --help for usage errors) and return the code to exit with. */
 int dl_tool_fail(const char *prog, const dl_err *err);

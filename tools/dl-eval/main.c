@@ -50,22 +50,14 @@ int main(int argc, char **argv)
 		"  dl-eval runs/lenet/model.safetensors data/test.safetensors --json --min-accuracy 0.85\n",
 	};
 	dl_err err = { 0 };
-	int what, npos, rc = 0;
+	int npos, rc = 0;
 	dl_backend *be = NULL;
 	dl_model m = { 0 };
 	dl_checkpoint ck = { 0 };
 	dl_dataset d = { 0 };
 	float *logits = NULL;
-	if ((rc = dl_opt_parse(&cmd, argc, argv, &what, &npos, &err)))
-		goto fail;
-	if (what == DL_OPT_HELP) {
-		dl_opt_help(&cmd, stdout);
-		return 0;
-	}
-	if (what == DL_OPT_VERSION) {
-		dl_print_version("dl-eval", stdout);
-		return 0;
-	}
+	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
+		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
 	if (npos != 2)
 		rc = dl_fail(&err, DL_EUSAGE, "expected CHECKPOINT and DATASET, got %d arguments", npos);
 	else if (batch < 1 || batch > 65536)

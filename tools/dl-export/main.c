@@ -116,20 +116,12 @@ int main(int argc, char **argv)
 		"example:\n  dl-export runs/lenet/model.safetensors --format safetensors -o lenet-torch.safetensors\n",
 	};
 	dl_err err = { 0 };
-	int what, npos, rc = 0;
+	int npos, rc = 0;
 	dl_backend *be = NULL;
 	dl_model m = { 0 };
 	dl_checkpoint ck = { 0 };
-	if ((rc = dl_opt_parse(&cmd, argc, argv, &what, &npos, &err)))
-		goto fail;
-	if (what == DL_OPT_HELP) {
-		dl_opt_help(&cmd, stdout);
-		return 0;
-	}
-	if (what == DL_OPT_VERSION) {
-		dl_print_version("dl-export", stdout);
-		return 0;
-	}
+	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
+		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-export", &err);
 	if (npos != 1)
 		rc = dl_fail(&err, DL_EUSAGE, "expected one CHECKPOINT, got %d arguments", npos);
 	else if (!out)

@@ -142,22 +142,14 @@ int dl_prep_idx_main(int argc, char **argv)
 		"      --classes fashion-mnist --val-fraction 0.1 --val-out val.safetensors -o train.safetensors\n",
 	};
 	dl_err err = { 0 };
-	int what, npos, rc;
+	int npos, rc;
 	dl_idx im = { 0 }, lb = { 0 };
 	dl_buf cj;
 	dl_buf_init(&cj);
 	uint32_t *order = NULL;
 	int32_t *labels = NULL;
-	if ((rc = dl_opt_parse(&cmd, argc, argv, &what, &npos, &err)))
-		goto fail;
-	if (what == DL_OPT_HELP) {
-		dl_opt_help(&cmd, stdout);
-		return 0;
-	}
-	if (what == DL_OPT_VERSION) {
-		dl_print_version("dl-prep", stdout);
-		return 0;
-	}
+	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
+		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-prep", &err);
 	if (npos != 2) {
 		rc = dl_fail(&err, DL_EUSAGE, "idx: expected IMAGES and LABELS files, got %d arguments", npos);
 		goto fail;

@@ -27,18 +27,11 @@ int dl_prep_info_main(int argc, char **argv)
 		opts, NULL,
 	};
 	dl_err err = { 0 };
-	int what, npos;
+	int npos;
 	dl_st_file f = { 0 };
-	if (dl_opt_parse(&cmd, argc, argv, &what, &npos, &err))
-		return dl_tool_fail("dl-prep", &err);
-	if (what == DL_OPT_HELP) {
-		dl_opt_help(&cmd, stdout);
-		return 0;
-	}
-	if (what == DL_OPT_VERSION) {
-		dl_print_version("dl-prep", stdout);
-		return 0;
-	}
+	int rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err);
+	if (rc)
+		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-prep", &err);
 	if (npos != 1) {
 		dl_fail(&err, DL_EUSAGE, "info: expected one FILE, got %d arguments", npos);
 		return dl_tool_fail("dl-prep", &err);

@@ -58,23 +58,15 @@ int main(int argc, char **argv)
 		"      --epochs 5 --optimizer adam --lr 1e-3 --batch 128\n",
 	};
 	dl_err err = { 0 };
-	int what, npos, rc = 0;
+	int npos, rc = 0;
 	dl_model m = { 0 };
 	dl_optim o = { 0 };
 	dl_backend *be = NULL;
 	dl_dataset tr = { 0 }, va = { 0 };
 	FILE *log = NULL;
 	char *ckpt = NULL, *logp = NULL;
-	if ((rc = dl_opt_parse(&cmd, argc, argv, &what, &npos, &err)))
-		goto fail;
-	if (what == DL_OPT_HELP) {
-		dl_opt_help(&cmd, stdout);
-		return 0;
-	}
-	if (what == DL_OPT_VERSION) {
-		dl_print_version("dl-train", stdout);
-		return 0;
-	}
+	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
+		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-train", &err);
 	dl_optim_kind ok;
 	if (npos)
 		rc = dl_fail(&err, DL_EUSAGE, "unexpected argument '%s'", argv[1]);

@@ -1,5 +1,6 @@
 /* IDX reader (raw or gzip); see idx.h. */
 #include "io/idx.h"
+#include "core/readall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -216,42 +217,6 @@ int dl_idx_parse(dl_idx *out, const void *buf, size_t size, const char *name,
 	return rc;
 }
 
-/* Reads a stream (pipe, stdin) whole, up to `cap` bytes. */
-static int slurp(int fd, const char *path, size_t cap, unsigned char **out, size_t *outlen,
-		 dl_err *err)
-{
-	size_t len = 0, alloc = 0;
-	unsigned char *p = NULL;
-	for (;;) {
-		if (len == alloc) {
-			if (alloc > cap) {
-				free(p);
-				return dl_fail(err, DL_EDATA, "%s: larger than %zu bytes", path, cap);
-			}
-			size_t nc = alloc ? alloc * 2 : 1 << 16;
-			unsigned char *q = nc > alloc ? realloc(p, nc) : NULL;
-			if (!q) {
-				free(p);
-				return dl_fail(err, DL_EFAIL, "%s: out of memory", path);
-			}
-			p = q;
-			alloc = nc;
-		}
-		ssize_t n = read(fd, p + len, alloc - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(p);
-			return dl_fail_errno(err, DL_EIO, "%s: read failed", path);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*out = p;
-	*outlen = len;
-	return 0;
-}
 
 int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, dl_err *err)
 {
@@ -279,7 +244,7 @@ int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, dl_err *err)
 		unsigned char *p = NULL;
 		size_t len = 0;
 		size_t cap = max_bytes > SIZE_MAX / 2 ? SIZE_MAX / 2 : max_bytes + max_bytes / 8 + 4096;
-		rc = slurp(fd, path, cap, &p, &len, err);
+		rc = dl_read_all(fd, path, cap, &p, &len, err);
 		if (!rc)
 			rc = dl_idx_parse(out, p, len, path, max_bytes, err);
 		free(p);

@@ -1,5 +1,6 @@
 /* safetensors reader and writer; see safetensors.h. */
 #include "io/safetensors.h"
+#include "core/readall.h"
 
 #include "core/afile.h"
 #include "core/buf.h"
@@ -74,37 +75,6 @@ static int oom(dl_err *err, const char *path)
 	return dl_fail(err, DL_EFAIL, "%s: out of memory", path);
 }
 
-/* Reads a whole stream into memory (stdin, pipes). */
-static int slurp(int fd, const char *path, unsigned char **out, size_t *outlen, dl_err *err)
-{
-	size_t len = 0, cap = 0;
-	unsigned char *p = NULL;
-	for (;;) {
-		if (len == cap) {
-			size_t nc = cap ? cap * 2 : 1 << 16;
-			unsigned char *q = nc > cap ? realloc(p, nc) : NULL;
-			if (!q) {
-				free(p);
-				return oom(err, path);
-			}
-			p = q;
-			cap = nc;
-		}
-		ssize_t n = read(fd, p + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(p);
-			return dl_fail_errno(err, DL_EIO, "%s: read failed", path);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*out = p;
-	*outlen = len;
-	return 0;
-}
 
 static int read_u64_dims(const dl_json *a, int64_t *shape, int *ndim)
 {
@@ -325,7 +295,7 @@ int dl_st_open(dl_st_file *f, const char *path, dl_err *err)
 	int rc = 0;
 	if (!strcmp(path, "-")) {
 		unsigned char *p;
-		rc = slurp(0, path, &p, &f->size, err);
+		rc = dl_read_all(0, path, SIZE_MAX, &p, &f->size, err);
 		f->base = p;
 	} else {
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -339,7 +309,7 @@ int dl_st_open(dl_st_file *f, const char *path, dl_err *err)
 		else if (!S_ISREG(st.st_mode)) {
 			/* pipes and devices (<(cmd), /dev/stdin) cannot be mapped */
 			unsigned char *p;
-			rc = slurp(fd, path, &p, &f->size, err);
+			rc = dl_read_all(fd, path, SIZE_MAX, &p, &f->size, err);
 			f->base = p;
 		} else if (st.st_size < 8) {
 			f->size = (size_t)st.st_size;   /* parse() reports it */

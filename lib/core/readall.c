@@ -1,0 +1,42 @@
+#include "core/readall.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int dl_read_all(int fd, const char *path, size_t cap, unsigned char **out, size_t *outlen,
+		dl_err *err)
+{
+	size_t len = 0, alloc = 0;
+	unsigned char *p = NULL;
+	for (;;) {
+		if (len == alloc) {
+			if (alloc > cap) {
+				free(p);
+				return dl_fail(err, DL_EDATA, "%s: larger than %zu bytes", path, cap);
+			}
+			size_t nc = alloc ? alloc * 2 : 1 << 16;
+			unsigned char *q = nc > alloc ? realloc(p, nc) : NULL;
+			if (!q) {
+				free(p);
+				return dl_fail(err, DL_EFAIL, "%s: out of memory", path);
+			}
+			p = q;
+			alloc = nc;
+		}
+		ssize_t n = read(fd, p + len, alloc - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(p);
+			return dl_fail_errno(err, DL_EIO, "%s: read failed", path);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*out = p;
+	*outlen = len;
+	return 0;
+}

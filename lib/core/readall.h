@@ -1,0 +1,14 @@
+/* Reading a whole stream (stdin, a pipe, a file that cannot be mmapped). */
+#ifndef DL_CORE_READALL_H
+#define DL_CORE_READALL_H
+
+#include <stddef.h>
+#include "core/error.h"
+
+/* Reads fd to its end into a malloc'd buffer (*out, owned by the caller).
+ * More than `cap` bytes is DL_EDATA "<path>: larger than CAP bytes"
+ * (cap SIZE_MAX: no limit); read errors DL_EIO; no memory DL_EFAIL. */
+int dl_read_all(int fd, const char *path, size_t cap, unsigned char **out, size_t *outlen,
+		dl_err *err);
+
+#endif

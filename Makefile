@@ -40,7 +40,7 @@ $(error OpenBLAS not found (pkg-config openblas): run 'make deps')
 endif
 endif
 endif
-DEP_PKGS := zlib libcrypto libcurl
+DEP_PKGS := zlib libcrypto libcurl libarchive libpng libjpeg
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
 DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 

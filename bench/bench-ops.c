@@ -41,7 +41,7 @@ static float *rnd(dl_backend *be, size_t n)
 
 static dl_conv_geom conv(int n, int h, int c, int k, int ks, int pad)
 {
-	dl_conv_geom g = { n, h, h, c, k, ks, ks, 1, 1, pad, pad, pad, pad, 0, 0 };
+	dl_conv_geom g = { n, h, h, c, k, ks, ks, 1, 1, pad, pad, pad, pad, 0, 0, 1, 1, 1 };
 	g.oh = dl_conv_out(h, pad, pad, ks, 1);
 	g.ow = g.oh;
 	return g;
@@ -108,10 +108,10 @@ int main(int argc, char **argv)
 	TIME("dense2 fwd (gemm)", f4, o->gemm(be, 0, 1, B, 10, 500, 1, h3, 500, w4, 500, 0, z, 10));
 	TIME("maxpool1 fwd", 0, o->maxpool_fwd(be, &p1, a1, q1));
 	TIME("maxpool1 bwd", 0, o->maxpool_bwd(be, &p1, a1, q1, dq1, da1));
-	TIME("relu1 fwd", 0, o->act_fwd(be, DL_ACT_RELU, na1, a1, a1));
-	TIME("relu1 bwd", 0, o->act_bwd(be, DL_ACT_RELU, na1, a1, a1, da1, da1));
-	TIME("softmax_xent", 0, o->softmax_xent(be, B, 10, z, lab, 1.0f / B, dz, stats));
-	TIME("adam (all params)", 0, o->adam_update(be, nparam, P, G, M, V, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 0.5f, 0.5f));
+	TIME("relu1 fwd", 0, o->act_fwd(be, DL_ACT_RELU, 0, na1, a1, a1));
+	TIME("relu1 bwd", 0, o->act_bwd(be, DL_ACT_RELU, 0, na1, a1, a1, da1, da1));
+	TIME("softmax_xent", 0, o->softmax_xent(be, B, 10, z, lab, 0.0f, 1.0f / B, dz, stats));
+	TIME("adam (all params)", 0, o->adam_update(be, nparam, P, G, M, V, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 1, 0.5f, 0.5f));
 
 	/* one whole LeNet train step, as the layers would call the ops */
 	double step = 0;
@@ -119,32 +119,32 @@ int main(int argc, char **argv)
 		double t0 = now();
 		o->zero(be, G, nparam * sizeof *G);
 		o->conv2d_fwd(be, &c1, x, w1, b1, a1);
-		o->act_fwd(be, DL_ACT_RELU, na1, a1, a1);
+		o->act_fwd(be, DL_ACT_RELU, 0, na1, a1, a1);
 		o->maxpool_fwd(be, &p1, a1, q1);
 		o->conv2d_fwd(be, &c2, q1, w2, b2, a2);
-		o->act_fwd(be, DL_ACT_RELU, na2, a2, a2);
+		o->act_fwd(be, DL_ACT_RELU, 0, na2, a2, a2);
 		o->maxpool_fwd(be, &p2, a2, q2);
 		o->gemm(be, 0, 1, B, 500, 2450, 1, q2, 2450, w3, 2450, 0, h3, 500);
 		o->bias_add(be, h3, b3, B, 500);
-		o->act_fwd(be, DL_ACT_RELU, (size_t)B * 500, h3, h3);
+		o->act_fwd(be, DL_ACT_RELU, 0, (size_t)B * 500, h3, h3);
 		o->gemm(be, 0, 1, B, 10, 500, 1, h3, 500, w4, 500, 0, z, 10);
 		o->bias_add(be, z, b4, B, 10);
-		o->softmax_xent(be, B, 10, z, lab, 1.0f / B, dz, stats);
+		o->softmax_xent(be, B, 10, z, lab, 0.0f, 1.0f / B, dz, stats);
 		o->gemm(be, 1, 0, 10, 500, B, 1, dz, 10, h3, 500, 1, gw4, 500);
 		o->bias_grad(be, gb4, dz, B, 10);
 		o->gemm(be, 0, 0, B, 500, 10, 1, dz, 10, w4, 500, 0, dh3, 500);
-		o->act_bwd(be, DL_ACT_RELU, (size_t)B * 500, h3, h3, dh3, dh3);
+		o->act_bwd(be, DL_ACT_RELU, 0, (size_t)B * 500, h3, h3, dh3, dh3);
 		o->gemm(be, 1, 0, 500, 2450, B, 1, dh3, 500, q2, 2450, 1, gw3, 2450);
 		o->bias_grad(be, gb3, dh3, B, 500);
 		o->gemm(be, 0, 0, B, 2450, 500, 1, dh3, 500, w3, 2450, 0, dq2, 2450);
 		o->maxpool_bwd(be, &p2, a2, q2, dq2, da2);
-		o->act_bwd(be, DL_ACT_RELU, na2, a2, a2, da2, da2);
+		o->act_bwd(be, DL_ACT_RELU, 0, na2, a2, a2, da2, da2);
 		o->conv2d_bwd_filter(be, &c2, q1, da2, gw2, gb2);
 		o->conv2d_bwd_data(be, &c2, da2, w2, dq1);
 		o->maxpool_bwd(be, &p1, a1, q1, dq1, da1);
-		o->act_bwd(be, DL_ACT_RELU, na1, a1, a1, da1, da1);
+		o->act_bwd(be, DL_ACT_RELU, 0, na1, a1, a1, da1, da1);
 		o->conv2d_bwd_filter(be, &c1, x, da1, gw1, gb1);
-		o->adam_update(be, nparam, P, G, M, V, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 0.5f, 0.5f);
+		o->adam_update(be, nparam, P, G, M, V, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 1, 0.5f, 0.5f);
 		if (r >= 0)
 			step += now() - t0;
 	}

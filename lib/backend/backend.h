@@ -29,15 +29,20 @@
 
 typedef struct dl_backend dl_backend;
 
-/* Convolution geometry.  Input [n, h, w, c], weights [k, kh, kw, c / groups
- * is reserved: groups = 1 only for now], output [n, oh, ow, k] where
- * oh = (h + pt + pb - kh) / sh + 1 (and ow likewise). */
+/* Convolution geometry.  Input [n, h, w, c], weights [k, kh, kw, c / groups],
+ * output [n, oh, ow, k] where oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1
+ * (and ow likewise).  Groups split c and k into `groups` equal slices
+ * (c % groups == 0, k % groups == 0); output channels [g*k/G, (g+1)*k/G)
+ * see input channels [g*c/G, (g+1)*c/G).  dh, dw and groups read 0 as 1,
+ * so older initialisers stay valid. */
 typedef struct dl_conv_geom {
 	int n, h, w, c;
 	int k, kh, kw;
 	int sh, sw;
 	int pt, pl, pb, pr;   /* padding top, left, bottom, right */
 	int oh, ow;
+	int dh, dw;           /* dilation (0 = 1) */
+	int groups;           /* 0 = 1 */
 } dl_conv_geom;
 
 /* Pooling geometry: input [n, h, w, c] -> output [n, oh, ow, c]. Padding
@@ -49,8 +54,47 @@ typedef struct dl_pool_geom {
 	int oh, ow;
 } dl_pool_geom;
 
-/* Elementwise activations (act_fwd / act_bwd). */
-typedef enum { DL_ACT_RELU = 0 } dl_act_kind;
+/* Elementwise activations (act_fwd / act_bwd).  alpha is the negative
+ * slope of LEAKY_RELU and ignored by the others.  GELU is the exact erf
+ * form (PyTorch's default, approximate='none'). */
+typedef enum {
+	DL_ACT_RELU = 0,
+	DL_ACT_LEAKY_RELU,
+	DL_ACT_TANH,
+	DL_ACT_SIGMOID,
+	DL_ACT_GELU,
+} dl_act_kind;
+
+/* Regression losses (regress_loss). */
+typedef enum { DL_REG_MSE = 0, DL_REG_HUBER } dl_reg_kind;
+
+/* Batch augmentation in gather_u8: random crop after zero-padding `pad`
+ * pixels on each side (torchvision RandomCrop(padding=pad): the padding is
+ * pixel value 0, normalised like any pixel), then a horizontal flip with
+ * probability 1/2 if `flip`.  Sample i of a call draws its choices from
+ * dl_hash_u64(seed, 3*i + {0: dy, 1: dx, 2: flip}), so every backend makes
+ * the same choices; the caller changes seed every batch. */
+typedef struct dl_aug {
+	int pad;
+	int flip;
+	uint64_t seed;
+} dl_aug;
+
+/* Counter-based random numbers shared by all backends (dropout masks,
+ * augmentation): a splitmix64 finaliser of seed and counter. */
+static inline uint64_t dl_hash_u64(uint64_t seed, uint64_t i)
+{
+	uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1) with 24 bits, exactly representable as float. */
+static inline float dl_hash_uniform(uint64_t seed, uint64_t i)
+{
+	return (float)(dl_hash_u64(seed, i) >> 40) * (1.0f / 16777216.0f);
+}
 
 /* Per-channel input normalisation: x = (u8 * scale - mean[c]) / std[c]. */
 #define DL_NORM_MAX_C 8
@@ -98,41 +142,103 @@ typedef struct dl_backend_ops {
 	/* dx (written) routes dy to the first max of each window (x, y as in fwd) */
 	void (*maxpool_bwd)(dl_backend *be, const dl_pool_geom *g, const float *x,
 			    const float *y, const float *dy, float *dx);
+	/* y = mean over each window, padding cells counted (PyTorch's
+	 * count_include_pad=True: divisor kh*kw).  Global average pooling is
+	 * the window kh = h, kw = w. */
+	void (*avgpool_fwd)(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
+	/* dx (written) = dy spread evenly over each window */
+	void (*avgpool_bwd)(dl_backend *be, const dl_pool_geom *g, const float *dy, float *dx);
+
+	/* Batch norm over x [rows, c] (rows = n*h*w, NHWC), per channel.
+	 * Training: batch mean and biased variance normalise; save_mean and
+	 * save_invstd [c] (written) keep them for backward; running stats are
+	 * updated as PyTorch does: r = (1 - momentum) r + momentum * s, with
+	 * the unbiased variance (rows / (rows - 1)) for run_var. */
+	void (*bn_fwd_train)(dl_backend *be, int rows, int c, const float *x,
+			     const float *gamma, const float *beta, float eps, float momentum,
+			     float *run_mean, float *run_var, float *save_mean,
+			     float *save_invstd, float *y);
+	/* Inference: y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta */
+	void (*bn_fwd_infer)(dl_backend *be, int rows, int c, const float *x,
+			     const float *gamma, const float *beta, const float *run_mean,
+			     const float *run_var, float eps, float *y);
+	/* dx (written); dgamma, dbeta [c] accumulate (+=). */
+	void (*bn_bwd)(dl_backend *be, int rows, int c, const float *x, const float *dy,
+		       const float *gamma, const float *save_mean, const float *save_invstd,
+		       float *dx, float *dgamma, float *dbeta);
+
+	/* Inverted dropout: y[i] = x[i] / (1 - p) if dl_hash_uniform(seed, i)
+	 * >= p, else 0.  Backward is the same call on dy with the same seed.
+	 * y may equal x. */
+	void (*dropout)(dl_backend *be, size_t n, const float *x, float *y, float p,
+			uint64_t seed);
+	/* y = alpha * x + beta * y  (beta == 0: y is only written) */
+	void (*axpby)(dl_backend *be, size_t n, float alpha, const float *x, float beta,
+		      float *y);
+	/* For r < rows, j < cols: dst[r*dld + j] = src[r*sld + j], or += when
+	 * acc (channel concat and its backward in NHWC). */
+	void (*copy2d)(dl_backend *be, int rows, int cols, const float *src, int sld,
+		       float *dst, int dld, int acc);
 
 	/* y = f(x), elementwise over n; y may equal x */
-	void (*act_fwd)(dl_backend *be, dl_act_kind k, size_t n, const float *x, float *y);
-	/* dx = f'(x) * dy, given x and y = f(x); dx may equal dy */
-	void (*act_bwd)(dl_backend *be, dl_act_kind k, size_t n, const float *x,
+	void (*act_fwd)(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
+			float *y);
+	/* dx = f'(x) * dy, given x and y = f(x); dx may equal dy (then x or y
+	 * may be the same buffer only if the kind does not need it) */
+	void (*act_bwd)(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
 			const float *y, const float *dy, float *dx);
 
-	/* Softmax cross-entropy over logits [n, k] with labels [n] in [0, k).
-	 * stats[0] += sum of losses, stats[1] += count of argmax == label.
-	 * If dlogits is not NULL: dlogits = (softmax - onehot) * grad_scale. */
+	/* Softmax cross-entropy over logits [n, k] with labels [n] in [0, k),
+	 * with label smoothing s (PyTorch's label_smoothing: the target is
+	 * (1 - s) onehot + s / k).  stats[0] += sum of losses, stats[1] +=
+	 * count of argmax == label.  If dlogits is not NULL:
+	 * dlogits = (softmax - target) * grad_scale. */
 	void (*softmax_xent)(dl_backend *be, int n, int k, const float *logits,
-			     const int32_t *labels, float grad_scale, float *dlogits,
+			     const int32_t *labels, float smoothing, float grad_scale,
+			     float *dlogits, float *stats);
+	/* Regression loss over pred, target [n, k], elementwise e = p - t:
+	 * MSE l = e^2; HUBER l = e^2 / 2 if |e| < delta else delta (|e| - delta/2)
+	 * (PyTorch's HuberLoss).  stats[0] += sum l, stats[1] += sum |e|,
+	 * stats[2] += sum e^2.  If dpred is not NULL: dpred = dl/dp * grad_scale. */
+	void (*regress_loss)(dl_backend *be, dl_reg_kind kind, int n, int k, const float *pred,
+			     const float *target, float delta, float grad_scale, float *dpred,
 			     float *stats);
 	/* probs [n,k] = softmax(logits [n,k]) */
 	void (*softmax)(dl_backend *be, int n, int k, const float *logits, float *probs);
 
-	/* Optimizer updates over a flat parameter block of n floats.
-	 * SGD:  v = momentum * v + g + wd * p;  p -= lr * v   (v may be NULL
-	 *       when momentum == 0).
+	/* Optimizer updates over a flat parameter block of n floats (PyTorch's
+	 * formulas, dampening 0).
+	 * SGD:  d = g + wd * p; v = momentum * v + d; p -= lr * (nesterov ?
+	 *       d + momentum * v : v)   (v may be NULL when momentum == 0).
 	 * Adam: m, v moments; bc1 = 1 - b1^t, bc2 = 1 - b2^t computed by the
-	 *       caller; decoupled (AdamW) weight decay if wd != 0. */
+	 *       caller; decoupled: AdamW (p -= lr * wd * p), else Adam's L2
+	 *       (g += wd * p before the moments). */
 	void (*sgd_update)(dl_backend *be, size_t n, float *p, const float *g, float *v,
-			   float lr, float momentum, float wd);
+			   float lr, float momentum, float wd, int nesterov);
 	void (*adam_update)(dl_backend *be, size_t n, float *p, const float *g, float *m,
 			    float *v, float lr, float b1, float b2, float eps, float wd,
-			    float bc1, float bc2);
+			    int decoupled, float bc1, float bc2);
+	/* out[0] = sum of x[i]^2 (device scalar, written) */
+	void (*sumsq)(dl_backend *be, size_t n, const float *x, float *out);
+	/* Gradient clipping by global norm without a host round trip:
+	 * x *= min(1, max_norm / (sqrt(sumsq[0]) + 1e-6)) (PyTorch's
+	 * clip_grad_norm_). */
+	void (*clip_scale)(dl_backend *be, size_t n, float *x, const float *sumsq,
+			   float max_norm);
 
 	/* Batch assembly from a device-resident dataset.
-	 * out [n, sample] floats = normalised src[idx[i]] where src is u8
-	 * [N, sample] (sample = h*w*c, channel fastest); idx is in device memory. */
+	 * out [n, h, w, c] floats = normalised src[idx[i]] where src is u8
+	 * [N, h, w, c]; idx is in device memory; norm NULL: raw values;
+	 * aug NULL: no augmentation (see dl_aug). */
 	void (*gather_u8)(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n,
-			  size_t sample, const dl_norm *norm, float *out);
+			  int h, int w, int c, const dl_norm *norm, const dl_aug *aug,
+			  float *out);
 	/* out[i] = src[idx[i]] */
 	void (*gather_i32)(dl_backend *be, const int32_t *src, const uint32_t *idx, int n,
 			   int32_t *out);
+	/* out[i, :] = src[idx[i], :] for rows of k floats (regression targets) */
+	void (*gather_f32)(dl_backend *be, const float *src, const uint32_t *idx, int n, int k,
+			   float *out);
 } dl_backend_ops;
 
 struct dl_backend {

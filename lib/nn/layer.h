@@ -25,6 +25,15 @@ static inline size_t dl_shape_size(dl_shape s)
 }
 
 #define DL_LAYER_MAX_PARAMS 2
+#define DL_LAYER_MAX_BUFS 2
+#define DL_LAYER_MAX_IN 4
+
+/* State a model shares with its layers while running. */
+typedef struct dl_run {
+	int training;            /* 1: training (batch-norm batch stats, dropout on) */
+	uint64_t seed;           /* run seed (dropout masks: hash of seed, step, layer) */
+	uint64_t step;           /* optimizer steps taken so far */
+} dl_run;
 
 typedef struct dl_param {
 	const char *name;        /* "weight", "bias" */
@@ -68,10 +77,25 @@ struct dl_layer {
 	dl_shape in, out;
 	dl_shape unflat;         /* `in` before any flatten (what PyTorch flattens, NCHW) */
 	int opt[8];              /* kind-specific parsed options */
+	float fopt[4];           /* kind-specific real options (slopes, eps, p) */
 	int nparam;
 	dl_param param[DL_LAYER_MAX_PARAMS];
 	float *p[DL_LAYER_MAX_PARAMS];    /* device views into the parameter block */
 	float *g[DL_LAYER_MAX_PARAMS];    /* device views into the gradient block */
+	/* Non-trainable state saved in checkpoints (batch-norm running_mean,
+	 * running_var): offsets into the model's buffer block; no gradient,
+	 * not touched by optimizers, not counted as parameters. */
+	int nbuf;
+	dl_param buf[DL_LAYER_MAX_BUFS];
+	float *b[DL_LAYER_MAX_BUFS];      /* device views into the buffer block */
+	/* Inputs: in_from[j] is the index of the layer whose output is input
+	 * j, -1 for the model input.  Single-input layers have nin = 1 and
+	 * in_from[0] = the previous layer (set by the model builder; a spec
+	 * line names others with from=NAME). */
+	int nin;
+	int in_from[DL_LAYER_MAX_IN];
+	dl_shape ins[DL_LAYER_MAX_IN];
+	const dl_run *run;       /* the model's run state (training flag, step) */
 };
 
 /* The kind named `name`, or NULL. */

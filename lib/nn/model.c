@@ -42,6 +42,16 @@ int dl_model_build(dl_model *m, const char *spec_text, const char *src, dl_err *
 	dl_shape cur = m->input, unflat = m->input;
 	for (int i = 1; i < s.nlines; i++) {
 		dl_spec_line *sl = &s.lines[i];
+		if (!strcmp(sl->kind, "loss")) {
+			if (i != s.nlines - 1) {
+				rc = dl_fail(err, DL_EDATA, "%s:%d: 'loss' must be the last line", src,
+					     sl->lineno);
+				goto out;
+			}
+			if ((rc = dl_loss_parse(&m->loss, sl, err)))
+				goto out;
+			continue;
+		}
 		const dl_layer_kind *k = dl_layer_kind_find(sl->kind);
 		if (!k) {
 			rc = dl_fail(err, DL_EDATA, "%s:%d: unknown layer '%s' (known: input, %s)", src,
@@ -54,6 +64,10 @@ int dl_model_build(dl_model *m, const char *spec_text, const char *src, dl_err *
 		l->lineno = sl->lineno;
 		l->in = cur;
 		l->unflat = unflat;
+		l->nin = 1;
+		l->in_from[0] = m->nlayers - 1;
+		l->ins[0] = cur;
+		l->run = &m->run;
 		if ((rc = k->configure(l, sl, err)) || (rc = dl_spec_check_used(sl, err)))
 			goto out;
 		if (dl_shape_size(l->out) > (1u << 30)) {
@@ -63,6 +77,10 @@ int dl_model_build(dl_model *m, const char *spec_text, const char *src, dl_err *
 		for (int p = 0; p < l->nparam; p++) {
 			l->param[p].offset = m->nparams;
 			m->nparams += l->param[p].count;
+		}
+		for (int b = 0; b < l->nbuf; b++) {
+			l->buf[b].offset = m->nbuffers;
+			m->nbuffers += l->buf[b].count;
 		}
 		if (!k->alias)
 			unflat = l->out;
@@ -139,6 +157,7 @@ void dl_model_release(dl_model *m)
 	if (m->be) {
 		m->be->ops->free(m->be, m->params);
 		m->be->ops->free(m->be, m->grads);
+		m->be->ops->free(m->be, m->buffers);
 	}
 	free(m->name);
 	free(m->spec_text);
@@ -152,7 +171,9 @@ int dl_model_alloc(dl_model *m, dl_backend *be, dl_err *err)
 	size_t bytes = (m->nparams ? m->nparams : 1) * sizeof(float);
 	m->params = be->ops->alloc(be, bytes);
 	m->grads = be->ops->alloc(be, bytes);
-	if (!m->params || !m->grads)
+	if (m->nbuffers)
+		m->buffers = be->ops->alloc(be, m->nbuffers * sizeof(float));
+	if (!m->params || !m->grads || (m->nbuffers && !m->buffers))
 		return dl_fail(err, DL_EFAIL, "out of memory for %zu parameters", m->nparams);
 	for (int i = 0; i < m->nlayers; i++) {
 		dl_layer *l = &m->layers[i];
@@ -160,6 +181,8 @@ int dl_model_alloc(dl_model *m, dl_backend *be, dl_err *err)
 			l->p[p] = m->params + l->param[p].offset;
 			l->g[p] = m->grads + l->param[p].offset;
 		}
+		for (int b = 0; b < l->nbuf; b++)
+			l->b[b] = m->buffers + l->buf[b].offset;
 	}
 	return 0;
 }
@@ -179,6 +202,11 @@ int dl_model_init(dl_model *m, uint64_t seed, dl_err *err)
 	m->be->ops->to_device(m->be, m->params, host, m->nparams * sizeof(float));
 	free(host);
 	return 0;
+}
+
+void dl_model_set_training(dl_model *m, int training)
+{
+	m->run.training = training;
 }
 
 int dl_model_plan(dl_model *m, int batch, dl_err *err)

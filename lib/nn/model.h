@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include "backend/backend.h"
 #include "nn/layer.h"
+#include "nn/loss.h"
 
 typedef struct dl_model {
 	char *name;              /* built-in name or file name */
@@ -24,9 +25,13 @@ typedef struct dl_model {
 	int nlayers;
 	dl_layer *layers;
 	size_t nparams;          /* floats in the parameter block */
+	size_t nbuffers;         /* floats in the buffer block (running stats) */
+	dl_loss loss;            /* from the spec's optional last line `loss ...` */
+	dl_run run;              /* training flag, seed, step; layers point here */
 
 	dl_backend *be;          /* set by dl_model_alloc */
 	float *params, *grads;   /* device, nparams floats each */
+	float *buffers;          /* device, nbuffers floats (NULL if none) */
 	int batch;               /* planned batch size (0: not planned) */
 	float *act, *dact;       /* activation / gradient blocks */
 	float **y, **dy;         /* per layer output and its gradient (views) */
@@ -44,6 +49,9 @@ void dl_model_release(dl_model *m);
 int dl_model_alloc(dl_model *m, dl_backend *be, dl_err *err);
 /* Writes seeded initial parameters (PyTorch's default init). */
 int dl_model_init(dl_model *m, uint64_t seed, dl_err *err);
+/* Training mode (batch norm uses batch statistics, dropout is on) or
+ * evaluation mode.  A built model starts in evaluation mode. */
+void dl_model_set_training(dl_model *m, int training);
 /* Plans activations for up to `batch` samples; re-planning frees the old. */
 int dl_model_plan(dl_model *m, int batch, dl_err *err);
 

@@ -62,11 +62,11 @@ void dl_optim_step(dl_optim *o, float *params, const float *grads)
 	o->step++;
 	if (o->kind == DL_OPTIM_SGD) {
 		o->be->ops->sgd_update(o->be, o->n, params, grads, o->state, o->lr, o->momentum,
-				       o->weight_decay);
+				       o->weight_decay, 0);
 		return;
 	}
 	float bc1 = 1.0f - (float)pow(o->beta1, (double)o->step);
 	float bc2 = 1.0f - (float)pow(o->beta2, (double)o->step);
 	o->be->ops->adam_update(o->be, o->n, params, grads, o->state, o->state + o->n, o->lr,
-				o->beta1, o->beta2, o->eps, o->weight_decay, bc1, bc2);
+				o->beta1, o->beta2, o->eps, o->weight_decay, 1, bc1, bc2);
 }

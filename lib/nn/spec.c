@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,28 @@ int dl_spec_int(dl_spec_line *l, const char *key, int def, int lo, int hi, int *
 		return dl_fail(err, DL_EDATA, "%s:%d: %s: %s=%s: expected an integer in [%d, %d]",
 			       l->src, l->lineno, l->kind, key, o->val, lo, hi);
 	*out = (int)v;
+	return 0;
+}
+
+int dl_spec_float(dl_spec_line *l, const char *key, double def, double lo, double hi,
+		  double *out, dl_err *err)
+{
+	dl_spec_opt *o = find(l, key);
+	if (!o) {
+		if (isnan(def))
+			return dl_fail(err, DL_EDATA, "%s:%d: %s: option '%s' is required", l->src,
+				       l->lineno, l->kind, key);
+		*out = def;
+		return 0;
+	}
+	o->used = 1;
+	char *end;
+	errno = 0;
+	double v = strtod(o->val, &end);
+	if (end == o->val || *end || errno || !isfinite(v) || v < lo || v > hi)
+		return dl_fail(err, DL_EDATA, "%s:%d: %s: %s=%s: expected a number in [%g, %g]",
+			       l->src, l->lineno, l->kind, key, o->val, lo, hi);
+	*out = v;
 	return 0;
 }
 

@@ -43,6 +43,10 @@ void dl_spec_release(dl_spec *s);
  * below lo means the option is required). */
 int dl_spec_int(dl_spec_line *l, const char *key, int def, int lo, int hi, int *out,
 		dl_err *err);
+/* Reads option `key` as a finite number in [lo, hi]; absent: *out = def
+ * (required if def is NaN). */
+int dl_spec_float(dl_spec_line *l, const char *key, double def, double lo, double hi,
+		  double *out, dl_err *err);
 /* Reads option `key` as a string; absent: *out = def (NULL: required). */
 int dl_spec_str(dl_spec_line *l, const char *key, const char *def, const char **out,
 		dl_err *err);

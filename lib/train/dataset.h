@@ -1,6 +1,10 @@
-/* A dataset file (safetensors): `images` U8 [N, H, W, C] and `labels`
- * I32 [N] in [0, classes); metadata "dl.classes" (JSON array of names),
- * "dl.source", "dl.format".  Opened read-only (mmap), validated once. */
+/* A dataset file (safetensors): `images` U8 [N, H, W, C] and either
+ * `labels` I32 [N] in [0, classes) (classification) or `targets` F32 [N, K]
+ * (regression, e.g. steering angle: K = 1; finite values); a file may hold
+ * both.  Metadata "dl.format", "dl.source", "dl.classes" (JSON array of
+ * names, classification), "dl.targets" (JSON array of target column names,
+ * regression), "dl.mean"/"dl.std" (JSON arrays, per channel, of pixel/255).
+ * Opened read-only (mmap), validated once. */
 #ifndef DL_TRAIN_DATASET_H
 #define DL_TRAIN_DATASET_H
 
@@ -12,7 +16,9 @@
 typedef struct dl_dataset {
 	dl_st_file file;
 	const uint8_t *images;   /* [n, h, w, c] */
-	const int32_t *labels;   /* [n] */
+	const int32_t *labels;   /* [n], or NULL when the file has only targets */
+	const float *targets;    /* [n, ntargets], or NULL */
+	int ntargets;
 	int n, h, w, c;
 	int classes;             /* from dl.classes, else max label + 1 */
 	const char *classes_json;   /* metadata string or NULL */

@@ -81,17 +81,18 @@ static void run_pass(pass *p, long count, int batch)
 	int k = dl_model_output_shape(m).c;
 	for (long s = 0; s < count; s += batch) {
 		int n = (int)(count - s < batch ? count - s : batch);
-		be->ops->gather_u8(be, p->dd->images, p->idx + s, n, p->dd->sample, p->norm, m->x);
+		be->ops->gather_u8(be, p->dd->images, p->idx + s, n, m->input.h, m->input.w,
+				   m->input.c, p->norm, NULL, m->x);
 		be->ops->gather_i32(be, p->dd->labels, p->idx + s, n, p->labels);
 		dl_model_forward(m, n);
 		if (p->o) {
 			be->ops->zero(be, m->grads, m->nparams * sizeof(float));
-			be->ops->softmax_xent(be, n, k, dl_model_output(m), p->labels, 1.0f / (float)n,
+			be->ops->softmax_xent(be, n, k, dl_model_output(m), p->labels, 0.0f, 1.0f / (float)n,
 					      dl_model_doutput(m), p->stats);
 			dl_model_backward(m, n);
 			dl_optim_step(p->o, m->params, m->grads);
 		} else {
-			be->ops->softmax_xent(be, n, k, dl_model_output(m), p->labels, 0.0f, NULL,
+			be->ops->softmax_xent(be, n, k, dl_model_output(m), p->labels, 0.0f, 0.0f, NULL,
 					      p->stats);
 			if (p->logits)
 				be->ops->to_host(be, p->logits + (size_t)s * (size_t)k, dl_model_output(m),

@@ -105,7 +105,7 @@ static void seed_doutput(gctx *g)
 	}
 	int n = g->c->n, k = dl_model_output_shape(m).c;
 	g->be->ops->zero(g->be, g->stats, 2 * sizeof(float));
-	g->be->ops->softmax_xent(g->be, n, k, dl_model_output(m), g->labels, 1.0f / (float)n,
+	g->be->ops->softmax_xent(g->be, n, k, dl_model_output(m), g->labels, 0.0f, 1.0f / (float)n,
 				 dl_model_doutput(m), g->stats);
 }
 

@@ -211,7 +211,7 @@ TEST(backend_cpu_bias)
 static dl_conv_geom mkconv(int n, int h, int w, int c, int k, int kh, int kw, int sh, int sw,
 			   int pt, int pl, int pb, int pr)
 {
-	dl_conv_geom g = { n, h, w, c, k, kh, kw, sh, sw, pt, pl, pb, pr, 0, 0 };
+	dl_conv_geom g = { n, h, w, c, k, kh, kw, sh, sw, pt, pl, pb, pr, 0, 0, 1, 1, 1 };
 	g.oh = dl_conv_out(h, pt, pb, kh, sh);
 	g.ow = dl_conv_out(w, pl, pr, kw, sw);
 	return g;
@@ -446,17 +446,17 @@ TEST(backend_cpu_relu)
 			fill(&r, dy, n, -1, 1);
 			for (size_t i = 0; i < n; i++)
 				want[i] = x[i] > 0 ? x[i] : 0;
-			be->ops->act_fwd(be, DL_ACT_RELU, n, x, y);
+			be->ops->act_fwd(be, DL_ACT_RELU, 0, n, x, y);
 			close_to(t, "relu y", y, want, n, 0);
 			for (size_t i = 0; i < n; i++)
 				want[i] = x[i] > 0 ? dy[i] : 0;
-			be->ops->act_bwd(be, DL_ACT_RELU, n, x, y, dy, dx);
+			be->ops->act_bwd(be, DL_ACT_RELU, 0, n, x, y, dy, dx);
 			close_to(t, "relu dx", dx, want, n, 0);
-			be->ops->act_bwd(be, DL_ACT_RELU, n, x, y, dy, dy);   /* in place */
+			be->ops->act_bwd(be, DL_ACT_RELU, 0, n, x, y, dy, dy);   /* in place */
 			close_to(t, "relu dx (in place)", dy, want, n, 0);
 			for (size_t i = 0; i < n; i++)
 				want[i] = x[i] > 0 ? x[i] : 0;
-			be->ops->act_fwd(be, DL_ACT_RELU, n, x, x);            /* in place */
+			be->ops->act_fwd(be, DL_ACT_RELU, 0, n, x, x);            /* in place */
 			close_to(t, "relu y (in place)", x, want, n, 0);
 			be->ops->free(be, x);
 			be->ops->free(be, y);
@@ -513,13 +513,13 @@ static void xent_case(dl_test_ctx *t, dl_backend *be, int n, int k, float scale)
 	}
 	stats[0] = 1.5f;    /* accumulates */
 	stats[1] = 2;
-	be->ops->softmax_xent(be, n, k, z, lab, (float)gs, d, stats);
+	be->ops->softmax_xent(be, n, k, z, lab, 0.0f, (float)gs, d, stats);
 	CHECK_NEAR(stats[0], 1.5 + loss, 1e-5 * (1 + loss));
 	CHECK_NEAR(stats[1], 2 + correct, 0);
 	close_to(t, "softmax_xent dlogits", d, want, (size_t)n * k, 1e-5);
 	CHECK(isfinite(stats[0]));
 	/* without dlogits only the stats change */
-	be->ops->softmax_xent(be, n, k, z, lab, (float)gs, NULL, stats);
+	be->ops->softmax_xent(be, n, k, z, lab, 0.0f, (float)gs, NULL, stats);
 	CHECK_NEAR(stats[0], 1.5 + 2 * loss, 1e-5 * (1 + loss));
 	CHECK_NEAR(stats[1], 2 + 2 * correct, 0);
 	be->ops->softmax(be, n, k, z, probs);
@@ -545,7 +545,7 @@ TEST(backend_cpu_softmax)
 	/* a hand-computed row: logits (0, ln 3), label 0: p = (1/4, 3/4) */
 	float z[2] = { 0, logf(3) }, d[2], st[2] = { 0, 0 };
 	int32_t lab = 0;
-	be->ops->softmax_xent(be, 1, 2, z, &lab, 1, d, st);
+	be->ops->softmax_xent(be, 1, 2, z, &lab, 0.0f, 1, d, st);
 	CHECK_NEAR(st[0], log(4), 1e-6);
 	CHECK_NEAR(st[1], 0, 0);
 	CHECK_NEAR(d[0], -0.75, 1e-6);
@@ -562,15 +562,15 @@ TEST(backend_cpu_sgd)
 	 * step 1: v = 0.5 + 0.01 = 0.51, p = 0.949
 	 * step 2: v = 0.9 * 0.51 + 0.5 + 0.00949 = 0.96849, p = 0.852151 */
 	float p = 1, g = 0.5f, v = 0;
-	be->ops->sgd_update(be, 1, &p, &g, &v, 0.1f, 0.9f, 0.01f);
+	be->ops->sgd_update(be, 1, &p, &g, &v, 0.1f, 0.9f, 0.01f, 0);
 	CHECK_NEAR(v, 0.51, 1e-6);
 	CHECK_NEAR(p, 0.949, 1e-6);
-	be->ops->sgd_update(be, 1, &p, &g, &v, 0.1f, 0.9f, 0.01f);
+	be->ops->sgd_update(be, 1, &p, &g, &v, 0.1f, 0.9f, 0.01f, 0);
 	CHECK_NEAR(v, 0.96849, 1e-6);
 	CHECK_NEAR(p, 0.852151, 1e-6);
 	/* no momentum, v NULL: p -= lr (g + wd p) = 1 - 0.1 (0.5 + 0.1) = 0.94 */
 	p = 1;
-	be->ops->sgd_update(be, 1, &p, &g, NULL, 0.1f, 0, 0.1f);
+	be->ops->sgd_update(be, 1, &p, &g, NULL, 0.1f, 0, 0.1f, 0);
 	CHECK_NEAR(p, 0.94, 1e-6);
 	/* a large block (threaded) against the scalar loop */
 	size_t n = 100003;
@@ -585,7 +585,7 @@ TEST(backend_cpu_sgd)
 		wv[i] = 0.8 * vv[i] + gg[i] + 1e-3 * pp[i];
 		wp[i] = pp[i] - 0.05 * wv[i];
 	}
-	be->ops->sgd_update(be, n, pp, gg, vv, 0.05f, 0.8f, 1e-3f);
+	be->ops->sgd_update(be, n, pp, gg, vv, 0.05f, 0.8f, 1e-3f, 0);
 	close_to(t, "sgd p", pp, wp, n, 1e-6);
 	close_to(t, "sgd v", vv, wv, n, 1e-6);
 	be->ops->free(be, pp);
@@ -606,12 +606,12 @@ TEST(backend_cpu_adam)
 	 * t=2, g = -0.25: m = 0.02, v = 0.00031225, bc1 = 0.19, bc2 = 0.001999,
 	 *      step = 0.105263 / 0.395225 = 0.266337, p = 0.873366 */
 	float p = 1, g = 0.5f, m = 0, v = 0;
-	be->ops->adam_update(be, 1, &p, &g, &m, &v, 0.1f, b1, b2, 1e-8f, 0, 1 - b1, 1 - b2);
+	be->ops->adam_update(be, 1, &p, &g, &m, &v, 0.1f, b1, b2, 1e-8f, 0, 1, 1 - b1, 1 - b2);
 	CHECK_NEAR(m, 0.05, 1e-7);
 	CHECK_NEAR(v, 0.00025, 1e-8);   /* 1 - b2 is inexact in float */
 	CHECK_NEAR(p, 0.9, 1e-6);
 	g = -0.25f;
-	be->ops->adam_update(be, 1, &p, &g, &m, &v, 0.1f, b1, b2, 1e-8f, 0,
+	be->ops->adam_update(be, 1, &p, &g, &m, &v, 0.1f, b1, b2, 1e-8f, 0, 1,
 			     1 - b1 * b1, 1 - b2 * b2);
 	CHECK_NEAR(m, 0.02, 1e-7);
 	CHECK_NEAR(v, 0.00031225, 1e-8);
@@ -620,7 +620,7 @@ TEST(backend_cpu_adam)
 	p = 1;
 	g = 0.5f;
 	m = v = 0;
-	be->ops->adam_update(be, 1, &p, &g, &m, &v, 0.1f, b1, b2, 1e-8f, 0.1f, 1 - b1, 1 - b2);
+	be->ops->adam_update(be, 1, &p, &g, &m, &v, 0.1f, b1, b2, 1e-8f, 0.1f, 1, 1 - b1, 1 - b2);
 	CHECK_NEAR(p, 0.89, 1e-6);
 	/* a large block (threaded) against the scalar formula */
 	size_t n = 70001;
@@ -638,7 +638,7 @@ TEST(backend_cpu_adam)
 		wv[i] = 0.999 * vv[i] + 0.001 * gg[i] * gg[i];
 		wp[i] = pp[i] - 1e-3 * ((wm[i] / bc1) / (sqrt(wv[i] / bc2) + 1e-8) + 0.01 * pp[i]);
 	}
-	be->ops->adam_update(be, n, pp, gg, mm, vv, 1e-3f, b1, b2, 1e-8f, 0.01f, (float)bc1,
+	be->ops->adam_update(be, n, pp, gg, mm, vv, 1e-3f, b1, b2, 1e-8f, 0.01f, 1, (float)bc1,
 			     (float)bc2);
 	close_to(t, "adam p", pp, wp, n, 1e-5);
 	close_to(t, "adam m", mm, wm, n, 1e-5);
@@ -678,12 +678,12 @@ TEST(backend_cpu_gather)
 			for (size_t e = 0; e < sample; e++)
 				want[i * sample + e] = (src[idx[i] * sample + e] / 255.0 -
 							norm.mean[e % 3]) / norm.std[e % 3];
-		be->ops->gather_u8(be, src, idx, n, sample, &norm, out);
+		be->ops->gather_u8(be, src, idx, n, 11, 9, 3, &norm, NULL, out);
 		close_to(t, "gather_u8 out", out, want, n * sample, 1e-6);
 		for (int i = 0; i < n; i++)
 			for (size_t e = 0; e < sample; e++)
 				want[i * sample + e] = src[idx[i] * sample + e];
-		be->ops->gather_u8(be, src, idx, n, sample, NULL, out);
+		be->ops->gather_u8(be, src, idx, n, 11, 9, 3, NULL, NULL, out);
 		close_to(t, "gather_u8 out (no norm)", out, want, n * sample, 0);
 		be->ops->gather_i32(be, lab, idx, n, olab);
 		int bad = 0;

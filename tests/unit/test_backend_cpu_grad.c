@@ -69,9 +69,9 @@ static double conv_loss(dl_backend *be, const dl_conv_geom *g, const float *x, c
 TEST(backend_cpu_grad_conv)
 {
 	dl_conv_geom geoms[] = {
-		{ 2, 5, 6, 3, 2, 3, 2, 2, 1, 1, 0, 0, 1, 0, 0 },
-		{ 1, 7, 7, 1, 3, 5, 5, 1, 1, 2, 2, 2, 2, 0, 0 },
-		{ 2, 4, 5, 4, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0 },
+		{ 2, 5, 6, 3, 2, 3, 2, 2, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1 },
+		{ 1, 7, 7, 1, 3, 5, 5, 1, 1, 2, 2, 2, 2, 0, 0, 1, 1, 1 },
+		{ 2, 4, 5, 4, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1 },
 	};
 	dl_backend *be = open_cpu(t, 2);
 	for (size_t gi = 0; gi < sizeof geoms / sizeof *geoms; gi++) {
@@ -169,7 +169,7 @@ TEST(backend_cpu_grad_softmax_xent)
 	fill(&r, z, (size_t)n * k, -3, 3);
 	for (int i = 0; i < n; i++)
 		lab[i] = (int32_t)dl_rng_below(&r, (uint32_t)k);
-	be->ops->softmax_xent(be, n, k, z, lab, 1.0f / n, d, st);
+	be->ops->softmax_xent(be, n, k, z, lab, 0.0f, 1.0f / n, d, st);
 	CHECK_NEAR(st[0] / n, xent_loss(n, k, z, lab), 1e-5);
 	for (size_t i = 0; i < (size_t)n * k; i++)
 		FD_CHECK("softmax_xent dlogits", z, i, d[i], 1e-2f, xent_loss(n, k, z, lab));
@@ -190,8 +190,8 @@ typedef struct det_out {
 static void det_run(dl_backend *be, det_out *o)
 {
 	const dl_backend_ops *op = be->ops;
-	dl_conv_geom c1 = { DET_B, 28, 28, 1, 20, 5, 5, 1, 1, 2, 2, 2, 2, 28, 28 };
-	dl_conv_geom c2 = { DET_B, 14, 14, 20, 50, 5, 5, 1, 1, 2, 2, 2, 2, 14, 14 };
+	dl_conv_geom c1 = { DET_B, 28, 28, 1, 20, 5, 5, 1, 1, 2, 2, 2, 2, 28, 28, 1, 1, 1 };
+	dl_conv_geom c2 = { DET_B, 14, 14, 20, 50, 5, 5, 1, 1, 2, 2, 2, 2, 14, 14, 1, 1, 1 };
 	dl_pool_geom p1 = { DET_B, 28, 28, 20, 2, 2, 2, 2, 0, 0, 14, 14 };
 	size_t nx = DET_B * 784, n1 = DET_B * 784 * 20, n2 = DET_B * 196 * 50;
 	dl_rng r;
@@ -221,11 +221,11 @@ static void det_run(dl_backend *be, det_out *o)
 	o->p = falloc(be, 25000);
 	o->stats = falloc(be, 2);
 	op->conv2d_fwd(be, &c1, x, w1, NULL, o->y1);
-	op->act_fwd(be, DL_ACT_RELU, n1, o->y1, o->y1);
+	op->act_fwd(be, DL_ACT_RELU, 0, n1, o->y1, o->y1);
 	op->maxpool_fwd(be, &p1, o->y1, o->q1);
 	op->conv2d_fwd(be, &c2, o->q1, w2, NULL, o->y2);
 	op->gemm(be, 0, 1, DET_B, 10, 9800, 1, o->y2, 9800, wd, 9800, 0, o->h, 10);
-	op->softmax_xent(be, DET_B, 10, o->h, lab, 1.0f / DET_B, dz, o->stats);
+	op->softmax_xent(be, DET_B, 10, o->h, lab, 0.0f, 1.0f / DET_B, dz, o->stats);
 	op->gemm(be, 1, 0, 10, 9800, DET_B, 1, dz, 10, o->y2, 9800, 1, o->dwd, 9800);
 	op->bias_grad(be, o->dbd, dz, DET_B, 10);
 	op->conv2d_bwd_filter(be, &c2, o->q1, g, o->dw2, o->db2);
@@ -233,7 +233,7 @@ static void det_run(dl_backend *be, det_out *o)
 	op->maxpool_bwd(be, &p1, o->y1, o->q1, o->dx1, dq);
 	op->conv2d_bwd_filter(be, &c1, x, o->y1, o->dw1, o->db1);
 	memcpy(o->p, w2, 25000 * sizeof *w2);
-	op->adam_update(be, 25000, o->p, o->dw2, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
+	op->adam_update(be, 25000, o->p, o->dw2, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1,
 			0.1f, 0.001f);
 	float *tmp[] = { x, w1, w2, wd, g, m, v, dq, dz };
 	for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++)

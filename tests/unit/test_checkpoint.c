@@ -49,7 +49,7 @@ static void step(dl_model *m, dl_optim *o, int k)
 		lab[i] = (int32_t)dl_rng_below(&r, 3);
 	dl_model_forward(m, B);
 	be->ops->zero(be, m->grads, m->nparams * sizeof(float));
-	be->ops->softmax_xent(be, B, 3, dl_model_output(m), lab, 1.0f / B, dl_model_doutput(m),
+	be->ops->softmax_xent(be, B, 3, dl_model_output(m), lab, 0.0f, 1.0f / B, dl_model_doutput(m),
 			      stats);
 	dl_model_backward(m, B);
 	dl_optim_step(o, m->params, m->grads);

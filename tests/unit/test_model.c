@@ -289,7 +289,7 @@ TEST(model_plan_flatten_in_the_middle)
 	float *stats = be->ops->alloc(be, 2 * sizeof(float));
 	be->ops->zero(be, m.grads, m.nparams * sizeof(float));
 	dl_model_forward(&m, 3);
-	be->ops->softmax_xent(be, 3, 10, dl_model_output(&m), labels, 1.0f / 3,
+	be->ops->softmax_xent(be, 3, 10, dl_model_output(&m), labels, 0.0f, 1.0f / 3,
 			      dl_model_doutput(&m), stats);
 	dl_model_backward(&m, 3);
 	for (int li = 0; li < m.nlayers; li++) {

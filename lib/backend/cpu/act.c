@@ -57,17 +57,20 @@ static void relu_bwd_task(void *arg, int tid, int nt)
 		j->out[i] = j->y[i] > 0 ? j->dy[i] : 0;
 }
 
-void cpu_act_fwd(dl_backend *be, dl_act_kind k, size_t n, const float *x, float *y)
+void cpu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
+		 float *y)
 {
 	act_job j = { n, x, NULL, NULL, y };
 	(void)k;   /* DL_ACT_RELU is the only kind */
+	(void)alpha;
 	cpu_run_n(cpu_of(be), n, ACT_MIN_PAR, relu_fwd_task, &j);
 }
 
-void cpu_act_bwd(dl_backend *be, dl_act_kind k, size_t n, const float *x,
+void cpu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
 		 const float *y, const float *dy, float *dx)
 {
 	act_job j = { n, x, y, dy, dx };
 	(void)k;
+	(void)alpha;
 	cpu_run_n(cpu_of(be), n, ACT_MIN_PAR, relu_bwd_task, &j);
 }

@@ -79,6 +79,7 @@ static const dl_backend_ops cpu_ops = {
 	.adam_update = cpu_adam_update,
 	.gather_u8 = cpu_gather_u8,
 	.gather_i32 = cpu_gather_i32,
+	.gather_f32 = cpu_gather_f32,
 };
 
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err)

@@ -93,27 +93,30 @@ void cpu_maxpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *x,
 		     const float *y, const float *dy, float *dx);
 
 /* act.c */
-void cpu_act_fwd(dl_backend *be, dl_act_kind k, size_t n, const float *x, float *y);
-void cpu_act_bwd(dl_backend *be, dl_act_kind k, size_t n, const float *x,
+void cpu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
+		 float *y);
+void cpu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
 		 const float *y, const float *dy, float *dx);
 
 /* loss.c */
 void cpu_softmax_xent(dl_backend *be, int n, int k, const float *logits,
-		      const int32_t *labels, float grad_scale, float *dlogits,
-		      float *stats);
+		      const int32_t *labels, float smoothing, float grad_scale,
+		      float *dlogits, float *stats);
 void cpu_softmax(dl_backend *be, int n, int k, const float *logits, float *probs);
 
 /* optim.c */
 void cpu_sgd_update(dl_backend *be, size_t n, float *p, const float *g, float *v,
-		    float lr, float momentum, float wd);
+		    float lr, float momentum, float wd, int nesterov);
 void cpu_adam_update(dl_backend *be, size_t n, float *p, const float *g, float *m,
 		     float *v, float lr, float b1, float b2, float eps, float wd,
-		     float bc1, float bc2);
+		     int decoupled, float bc1, float bc2);
 
 /* gather.c */
 void cpu_gather_u8(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n,
-		   size_t sample, const dl_norm *norm, float *out);
+		   int h, int w, int c, const dl_norm *norm, const dl_aug *aug, float *out);
 void cpu_gather_i32(dl_backend *be, const int32_t *src, const uint32_t *idx, int n,
 		    int32_t *out);
+void cpu_gather_f32(dl_backend *be, const float *src, const uint32_t *idx, int n, int k,
+		    float *out);
 
 #endif

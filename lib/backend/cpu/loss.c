@@ -32,24 +32,31 @@ static double softmax_row(int k, const float *z, float *probs, int *argmax)
 }
 
 void cpu_softmax_xent(dl_backend *be, int n, int k, const float *logits,
-		      const int32_t *labels, float grad_scale, float *dlogits,
-		      float *stats)
+		      const int32_t *labels, float smoothing, float grad_scale,
+		      float *dlogits, float *stats)
 {
 	(void)be;
 	double loss = 0;
+	/* target = (1 - s) onehot + s / k: loss = (1 - s) nll[y] + s mean_j nll[j] */
+	double s = smoothing, off = s / k;
 	int correct = 0;
 	for (int i = 0; i < n; i++) {
 		const float *z = logits + (size_t)i * k;
 		float *d = dlogits ? dlogits + (size_t)i * k : NULL;
 		int am, y = labels[i];
 		double lse = softmax_row(k, z, d, &am);
-		/* -log softmax[y] = log(sum exp(z - max)) - (z[y] - max) */
-		loss += lse - ((double)z[y] - (double)z[am]);
+		/* -log softmax[j] = log(sum exp(z - max)) - (z[j] - max) */
+		loss += (1 - s) * (lse - ((double)z[y] - (double)z[am]));
+		if (s != 0) {
+			double mean = 0;
+			for (int j = 0; j < k; j++)
+				mean += lse - ((double)z[j] - (double)z[am]);
+			loss += s * mean / k;
+		}
 		correct += am == y;
 		if (d) {
-			d[y] -= 1.0f;
 			for (int j = 0; j < k; j++)
-				d[j] *= grad_scale;
+				d[j] = (float)((d[j] - off - (j == y ? 1 - s : 0)) * grad_scale);
 		}
 	}
 	stats[0] += (float)loss;

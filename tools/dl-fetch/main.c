@@ -245,20 +245,20 @@ int main(int argc, char **argv)
 	const char *hint = a.manifest ? a.manifest : "dl-fetch --list";
 	if (a.do_list) {
 		if (npos > 1)
-			dl_fail(&err, DL_EUSAGE, "--list takes at most one dataset, got %d arguments", npos);
+			rc = dl_fail(&err, DL_EUSAGE, "--list takes at most one dataset, got %d arguments", npos);
 		else if (npos && !(a.manifest ? fetch_manifest_find(&man, argv[1]) : fetch_find(argv[1])))
-			dl_fail(&err, DL_EUSAGE, "unknown dataset '%s' (see %s)", argv[1], hint);
+			rc = dl_fail(&err, DL_EUSAGE, "unknown dataset '%s' (see %s)", argv[1], hint);
 		else
-			report_list(stdout, all, nall, npos ? argv[1] : NULL, &err);
+			rc = report_list(stdout, all, nall, npos ? argv[1] : NULL, &err);
 	} else if (npos == 0) {
-		dl_fail(&err, DL_EUSAGE, "missing the dataset name (see %s)", hint);
+		rc = dl_fail(&err, DL_EUSAGE, "missing the dataset name (see %s)", hint);
 	} else if (npos > 2) {
-		dl_fail(&err, DL_EUSAGE, "expected a dataset and at most one file, got %d arguments", npos);
+		rc = dl_fail(&err, DL_EUSAGE, "expected a dataset and at most one file, got %d arguments", npos);
 	} else if (!(ds = a.manifest ? fetch_manifest_find(&man, argv[1]) : fetch_find(argv[1]))) {
-		dl_fail(&err, DL_EUSAGE, "unknown dataset '%s' (see %s)", argv[1], hint);
+		rc = dl_fail(&err, DL_EUSAGE, "unknown dataset '%s' (see %s)", argv[1], hint);
 	} else {
-		run(&a, ds, npos == 2 ? argv[2] : NULL, &err);
+		rc = run(&a, ds, npos == 2 ? argv[2] : NULL, &err);
 	}
 	fetch_manifest_release(&man);
-	return err.code ? dl_tool_fail(prog, &err) : 0;
+	return rc ? dl_tool_fail(prog, &err) : 0;
 }

@@ -1,176 +1,264 @@
-/* dl-fetch: put a dataset's files into a directory, verified. */
+/* dl-fetch: put a dataset's files into a directory, verified, unpacked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/opt.h"
 #include "io/http.h"
 #include "fetch.h"
+#include "manifest.h"
 #include "registry.h"
+#include "report.h"
 
 static const char prog[] = "dl-fetch";
 
-/* --list: one TSV line per file: dataset, file, upstream bytes, content
- * bytes, content sha256 ("-" where unknown). */
-static int list(const char *only, dl_err *err)
+typedef struct args {
+	const char *dir, *from, *url, *mirror, *manifest, *cache, *output;
+	int offline, no_local, no_unpack, do_list, json, quiet, verbose;
+	long retries, connect_timeout, stall_timeout, max_size, max_unpack, max_entries;
+} args;
+
+static const char footer_text[] =
+	"\nsources, in order (the first that has a verified file wins):\n"
+	"  1. --from SRCDIR if given, and then nothing else;\n"
+	"  2. the packaged copy ($DL_FETCH_LOCAL_DIR overrides its path; set it\n"
+	"     empty or use --no-local to skip it);\n"
+	"  3. the cache's copy (CACHE/DATASET) when -d names another folder;\n"
+	"  4. unless --offline: MIRROR/DATASET/FILE (--mirror or $DL_MIRROR), then\n"
+	"     --url BASE + FILE, or the dataset's own URLs.\n"
+	"DIR defaults to CACHE/DATASET; CACHE is --cache, else $XDG_CACHE_HOME/dl-tools,\n"
+	"else ~/.cache/dl-tools.  Files are checked by md5 or sha256; those already in\n"
+	"DIR are checked again and kept, bad ones replaced.  Downloads go to FILE.part\n"
+	"(resumed after a dropped connection or a killed run) and are renamed into\n"
+	"place only when verified.  Archives (tar, tar.gz, zip, gz) are then unpacked\n"
+	"into DIR/<name without extension>, whole or not at all.  Two dl-fetch runs\n"
+	"into one DIR take turns; the second finds the work done.\n"
+	"Retries: timeouts, dropped connections, HTTP 429 and 5xx, with exponential\n"
+	"backoff from $DL_FETCH_BACKOFF_MS (default 1000) ms; Retry-After honoured.\n"
+	"--list columns: dataset, file, size in bytes, md5, sha256, unpack.\n"
+	"\nexamples:\n"
+	"  dl-fetch fashion-mnist -d data/raw\n"
+	"  dl-fetch cifar-10 --json\n"
+	"  dl-fetch -f data.manifest my-images -d data/my-images\n"
+	"  dl-fetch cifar-10 -o - | dl-prep ...\n"
+	"  dl-fetch --list\n"
+	"\nfetch failures: 3 bad manifest or a hostile/corrupt archive, 4 a source lacks\n"
+	"  a file or none is available (--offline), 5 download failed, 6 a file failed\n"
+	"  verification.\n";
+
+/* CACHE/NAME, or NULL when there is no cache folder to use (caller frees). */
+static char *cache_for(const args *a, const char *name)
 {
-	size_t n;
-	const fetch_dataset *r = fetch_registry(&n);
-	if (only && !fetch_find(only))
-		return dl_fail(err, DL_EUSAGE, "unknown dataset '%s' (see dl-fetch --list)", only);
-	for (size_t i = 0; i < n; i++) {
-		if (only && strcmp(only, r[i].name))
-			continue;
-		for (size_t j = 0; j < r[i].nfiles; j++) {
-			const fetch_file *f = &r[i].files[j];
-			char b[32] = "-", c[32] = "-";
-			if (f->bytes >= 0)
-				snprintf(b, sizeof b, "%lld", f->bytes);
-			if (f->content_bytes >= 0)
-				snprintf(c, sizeof c, "%lld", f->content_bytes);
-			printf("%s\t%s\t%s\t%s\t%s\n", r[i].name, f->name, b, c, f->sha256);
-		}
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *s = NULL;
+	int r = -1;
+	if (a->cache)
+		r = asprintf(&s, "%s/%s", a->cache, name);
+	else if (xdg && xdg[0] == '/')
+		r = asprintf(&s, "%s/dl-tools/%s", xdg, name);
+	else if (home && *home)
+		r = asprintf(&s, "%s/.cache/dl-tools/%s", home, name);
+	return r < 0 ? NULL : s;
+}
+
+/* Checks the command line once the dataset is known. */
+static int check_args(const args *a, const fetch_dataset *ds, const char *file, dl_err *err)
+{
+	if (a->from && a->url)
+		return dl_fail(err, DL_EUSAGE, "--from and --url exclude each other (--from uses only SRCDIR)");
+	if (a->url && a->offline)
+		return dl_fail(err, DL_EUSAGE, "--url and --offline exclude each other");
+	if (a->url && !dl_http_url_ok(a->url) && !dl_http_url_is_file(a->url))
+		return dl_fail(err, DL_EUSAGE, "--url '%s': only http://, https:// and file:// are supported", a->url);
+	if (a->mirror && *a->mirror && !dl_http_url_ok(a->mirror) && !dl_http_url_is_file(a->mirror))
+		return dl_fail(err, DL_EUSAGE, "mirror '%s': only http://, https:// and file:// are supported",
+			       a->mirror);
+	if (a->from && !*a->from)
+		return dl_fail(err, DL_EUSAGE, "--from needs a directory");
+	if (a->dir && !*a->dir)
+		return dl_fail(err, DL_EUSAGE, "-d needs a directory");
+	if (a->output && strcmp(a->output, "-"))
+		return dl_fail(err, DL_EUSAGE, "-o: only '-' (stdout) is supported; use -d DIR for a folder");
+	if (a->output && a->json)
+		return dl_fail(err, DL_EUSAGE, "-o - and --json both want stdout");
+	if (file && !a->output)
+		return dl_fail(err, DL_EUSAGE, "a FILE argument goes with -o -");
+	if (a->output && !file && ds->nfiles != 1)
+		return dl_fail(err, DL_EUSAGE, "-o -: %s has %zu files; name one (dl-fetch %s FILE -o -)",
+			       ds->name, ds->nfiles, ds->name);
+	if (file) {
+		size_t i = 0;
+		while (i < ds->nfiles && strcmp(ds->files[i].name, file))
+			i++;
+		if (i == ds->nfiles)
+			return dl_fail(err, DL_EUSAGE, "%s has no file '%s' (see dl-fetch --list %s)", ds->name, file,
+				       ds->name);
 	}
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return dl_fail_errno(err, DL_EIO, "stdout: write failed");
+	if (a->retries < 0 || a->retries > 100 || a->connect_timeout < 1 || a->stall_timeout < 1 ||
+	    a->max_size < 1 || a->max_unpack < 1 || a->max_entries < 1)
+		return dl_fail(err, DL_EUSAGE, "--retries must be 0..100; timeouts and caps must be positive");
 	return 0;
 }
 
-/* "copied 4 files from X, verified" and the like, for stderr. */
-static void summary(const fetch_req *rq, const fetch_report *rep)
+static void setup_http(const args *a, fetch_req *rq)
 {
-	char line[3072];
-	size_t k = 0;
-	const char *sep = "";
-#define ADD(...) (k += (size_t)snprintf(line + k, k < sizeof line ? sizeof line - k : 0, __VA_ARGS__))
-	if (rep->copied) {
-		ADD("%scopied %zu file%s from %s", sep, rep->copied, rep->copied == 1 ? "" : "s", rep->copied_from);
-		sep = ", ";
+	dl_http_opts_default(&rq->http);
+	rq->http.retries = (int)a->retries;
+	rq->http.connect_timeout_s = a->connect_timeout;
+	rq->http.low_speed_time_s = a->stall_timeout;
+	const char *b = getenv("DL_FETCH_BACKOFF_MS");
+	if (b && *b) {
+		char *end;
+		long ms = strtol(b, &end, 10);
+		if (!*end && ms >= 0)
+			rq->http.backoff_ms = ms;
 	}
-	if (rep->downloaded) {
-		ADD("%sdownloaded %zu file%s from %s", sep, rep->downloaded, rep->downloaded == 1 ? "" : "s",
-		    rep->downloaded_from);
-		sep = ", ";
-	}
-	if (rep->replaced)
-		ADD(" (replacing %zu that failed verification)", rep->replaced);
-	if (rep->kept)
-		ADD("%s%zu file%s already in %s", sep, rep->kept, rep->kept == 1 ? "" : "s", rq->dir);
-#undef ADD
-	fprintf(stderr, "%s: %s: %s, verified\n", prog, rq->ds->name, line);
+	rq->http.log = a->quiet ? NULL : stderr;
+	rq->http.prog = prog;
+	rq->unknown_cap = a->max_size;
+	rq->unpack_opts.max_bytes = a->max_unpack;
+	rq->unpack_opts.max_entries = a->max_entries;
 }
 
-int main(int argc, char **argv)
+static int run(args *a, const fetch_dataset *ds, const char *file, dl_err *err)
 {
-	const char *dir = NULL, *from = NULL, *url = NULL;
-	int offline = 0, no_local = 0, do_list = 0, quiet = 0, verbose = 0;
-	const dl_opt opts[] = {
-		{ 'd', "dir", DL_OPT_STRING, &dir, "DIR", "put the files in DIR (created if needed; required)" },
-		{ 0, "from", DL_OPT_STRING, &from, "SRCDIR", "copy from SRCDIR only (no local copy, no network)" },
-		{ 0, "url", DL_OPT_STRING, &url, "BASE", "download from BASE + file name instead of the registry's URL" },
-		{ 0, "offline", DL_OPT_FLAG, &offline, NULL, "never use the network" },
-		{ 0, "no-local", DL_OPT_FLAG, &no_local, NULL, "skip the packaged local copy (download instead)" },
-		{ 0, "list", DL_OPT_FLAG, &do_list, NULL, "print the registry as TSV on stdout and exit" },
-		{ 'q', "quiet", DL_OPT_FLAG, &quiet, NULL, "no summary line on stderr, errors only" },
-		{ 'v', "verbose", DL_OPT_FLAG, &verbose, NULL, "a line per file and per failed source on stderr" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
-	};
-	/* the footer lists the registry, so --help never goes stale */
-	char footer[4096];
-	size_t k = 0, nds;
-	const fetch_dataset *reg = fetch_registry(&nds);
-	k += (size_t)snprintf(footer + k, sizeof footer - k, "datasets:\n");
-	for (size_t i = 0; i < nds && k < sizeof footer; i++)
-		k += (size_t)snprintf(footer + k, sizeof footer - k,
-				      "  %-15s %s\n    packaged copy: %s (Debian %s)\n    download: %s\n",
-				      reg[i].name, reg[i].summary, reg[i].local_dir ? reg[i].local_dir : "none",
-				      reg[i].local_pkg ? reg[i].local_pkg : "-",
-				      reg[i].base_urls && reg[i].base_urls[0] ? reg[i].base_urls[0] : "none");
-	if (k < sizeof footer)
-		snprintf(footer + k, sizeof footer - k,
-		"\nsources, in order (the first that has a verified file wins):\n"
-		"  1. --from SRCDIR if given, and then nothing else;\n"
-		"  2. the packaged copy ($DL_FETCH_LOCAL_DIR overrides its path; set it\n"
-		"     empty or use --no-local to skip it);\n"
-		"  3. the dataset's download URL, or --url BASE (not with --offline).\n"
-		"Files go to DIR under their upstream names.  Each is checked by the\n"
-		"sha256 of its gunzipped content (or upstream's md5 of the .gz); files\n"
-		"already in DIR are checked again and kept, bad ones replaced.  Files\n"
-		"appear only when all are verified: a failed run adds nothing to DIR.\n"
-		"--list columns: dataset, file, upstream bytes, content bytes, content sha256.\n"
-		"\nexamples:\n"
-		"  dl-fetch fashion-mnist -d data/raw\n"
-		"  dl-fetch fashion-mnist -d data/raw --offline\n"
-		"  dl-fetch fashion-mnist -d data/raw --from ~/Downloads/fashion-mnist\n"
-		"  dl-fetch --list\n"
-		"\nfetch failures: 4 a source lacks a file or none is available (--offline),\n"
-		"  5 download failed, 6 a file failed verification.\n");
-	const dl_cmd cmd = {
-		prog,
-		"DATASET -d DIR [--from SRCDIR | --url BASE] [--offline]\n"
-		"--list [DATASET]",
-		"Put a dataset's files into DIR, copied from a local copy or downloaded,\n"
-		"and verify every file by checksum.  Nothing is written to stdout except by --list.",
-		opts, footer,
-	};
-	dl_err err = { 0, "" };
-	int what, npos = 0;
-	if (dl_opt_parse(&cmd, argc, argv, &what, &npos, &err))
-		return dl_tool_fail(prog, &err);
-	if (what == DL_OPT_HELP) {
-		dl_opt_help(&cmd, stdout);
-		return fflush(stdout) || ferror(stdout) ? DL_EIO : 0;
-	}
-	if (what == DL_OPT_VERSION) {
-		dl_print_version(prog, stdout);
-		return fflush(stdout) || ferror(stdout) ? DL_EIO : 0;
-	}
-	if (do_list) {
-		if (npos > 1)
-			dl_fail(&err, DL_EUSAGE, "--list takes at most one dataset, got %d arguments", npos);
-		else
-			list(npos ? argv[1] : NULL, &err);
-		return err.code ? dl_tool_fail(prog, &err) : 0;
-	}
-
-	const fetch_dataset *ds = NULL;
-	if (npos == 0)
-		dl_fail(&err, DL_EUSAGE, "missing the dataset name (see dl-fetch --list)");
-	else if (npos > 1)
-		dl_fail(&err, DL_EUSAGE, "expected one dataset, got %d arguments", npos);
-	else if (!(ds = fetch_find(argv[1])))
-		dl_fail(&err, DL_EUSAGE, "unknown dataset '%s' (see dl-fetch --list)", argv[1]);
-	else if (!dir || !*dir)
-		dl_fail(&err, DL_EUSAGE, "missing -d DIR (where to put the files)");
-	else if (from && url)
-		dl_fail(&err, DL_EUSAGE, "--from and --url exclude each other (--from uses only SRCDIR)");
-	else if (url && offline)
-		dl_fail(&err, DL_EUSAGE, "--url and --offline exclude each other");
-	else if (url && !dl_http_url_ok(url))
-		dl_fail(&err, DL_EUSAGE, "--url '%s': only http:// and https:// are supported", url);
-	else if (from && !*from)
-		dl_fail(&err, DL_EUSAGE, "--from needs a directory");
-	if (err.code)
-		return dl_tool_fail(prog, &err);
-
+	int rc = check_args(a, ds, file, err);
+	if (rc)
+		return rc;
+	char *cache = cache_for(a, ds->name);
+	if (!a->dir && !cache)
+		return dl_fail(err, DL_EUSAGE, "no -d DIR, and no cache folder (set HOME, XDG_CACHE_HOME or --cache)");
+	const char *dir = a->dir ? a->dir : cache;
 	const char *local = ds->local_dir;
 	const char *env = getenv("DL_FETCH_LOCAL_DIR");
 	if (env)
 		local = env;
-	if (no_local || from)
+	if (a->no_local || a->from)
 		local = NULL;
-	fetch_req rq = { ds, dir, from, local, url, offline, verbose ? stderr : NULL, prog };
+	const char *mirror = a->mirror ? a->mirror : getenv("DL_MIRROR");
+	progress bar;
+	fetch_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.ds = ds;
+	rq.dir = dir;
+	rq.only = a->output ? (file ? file : ds->files[0].name) : NULL;
+	rq.from = a->from;
+	rq.local_dir = local;
+	rq.cache_dir = a->dir && cache && strcmp(cache, a->dir) ? cache : NULL;
+	rq.mirror = mirror && *mirror ? mirror : NULL;
+	rq.base_url = a->url;
+	rq.offline = a->offline;
+	rq.unpack = !a->no_unpack && !a->output;
+	rq.bar = !a->quiet && isatty(STDERR_FILENO) ? &bar : NULL;
+	rq.log = a->verbose ? stderr : NULL;
+	rq.prog = prog;
+	setup_http(a, &rq);
 	fetch_report rep;
-	int use_net = !offline && !from;
-	if (use_net && dl_http_global_init(&err))
-		return dl_tool_fail(prog, &err);
-	int rc = fetch_run(&rq, &rep, &err);
+	int use_net = !a->offline && !a->from;
+	rc = use_net ? dl_http_global_init(err) : 0;
+	if (!rc)
+		rc = fetch_run(&rq, &rep, err);
 	if (use_net)
 		dl_http_global_cleanup();
+	if (!rc && !a->quiet)
+		report_summary(prog, &rq, &rep);
+	if (!rc && a->json)
+		rc = report_json(stdout, &rq, &rep, err);
+	for (size_t i = 0; !rc && a->output && i < rep.nfiles; i++)
+		if (rep.files[i].selected)
+			rc = report_stream(rep.files[i].path, stdout, err);
+	fetch_report_release(&rep);
+	free(cache);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	args a = { .retries = 5, .connect_timeout = 30, .stall_timeout = 60, .max_size = 64L << 30,
+		   .max_unpack = 64L << 30, .max_entries = 1000000 };
+	const dl_opt opts[] = {
+		{ 'd', "dir", DL_OPT_STRING, &a.dir, "DIR", "put the files in DIR (created if needed; default CACHE/DATASET)" },
+		{ 'f', "manifest", DL_OPT_STRING, &a.manifest, "FILE", "datasets from this manifest instead of the registry" },
+		{ 'o', "output", DL_OPT_STRING, &a.output, "-", "stream the verified file to stdout (no unpacking)" },
+		{ 0, "cache", DL_OPT_STRING, &a.cache, "CACHE", "the cache folder (default $XDG_CACHE_HOME/dl-tools)" },
+		{ 0, "from", DL_OPT_STRING, &a.from, "SRCDIR", "copy from SRCDIR only (no local copy, no network)" },
+		{ 0, "mirror", DL_OPT_STRING, &a.mirror, "URL", "try URL/DATASET/FILE first (default $DL_MIRROR)" },
+		{ 0, "url", DL_OPT_STRING, &a.url, "BASE", "download from BASE + file name instead of the dataset's URLs" },
+		{ 0, "offline", DL_OPT_FLAG, &a.offline, NULL, "never use the network (fail at once unless cached)" },
+		{ 0, "no-local", DL_OPT_FLAG, &a.no_local, NULL, "skip the packaged local copy (download instead)" },
+		{ 0, "no-unpack", DL_OPT_FLAG, &a.no_unpack, NULL, "keep archives packed" },
+		{ 0, "retries", DL_OPT_INT, &a.retries, "N", "retries after a timeout, a drop, 429 or 5xx (default 5)" },
+		{ 0, "connect-timeout", DL_OPT_INT, &a.connect_timeout, "S", "give up connecting after S seconds (default 30)" },
+		{ 0, "stall-timeout", DL_OPT_INT, &a.stall_timeout, "S", "abort below 1 KB/s for S seconds (default 60)" },
+		{ 0, "max-size", DL_OPT_INT, &a.max_size, "BYTES", "cap on a download of unknown size (default 64 GiB)" },
+		{ 0, "max-unpack", DL_OPT_INT, &a.max_unpack, "BYTES", "cap on an archive's unpacked bytes (default 64 GiB)" },
+		{ 0, "max-entries", DL_OPT_INT, &a.max_entries, "N", "cap on an archive's entries (default 1000000)" },
+		{ 0, "json", DL_OPT_FLAG, &a.json, NULL, "a JSON summary on stdout" },
+		{ 0, "list", DL_OPT_FLAG, &a.do_list, NULL, "print the datasets' files as TSV on stdout and exit" },
+		{ 'q', "quiet", DL_OPT_FLAG, &a.quiet, NULL, "no summary, progress or retry lines; errors only" },
+		{ 'v', "verbose", DL_OPT_FLAG, &a.verbose, NULL, "a line per file and per failed source on stderr" },
+		{ 0, NULL, 0, NULL, NULL, NULL },
+	};
+	dl_err err = { 0, "" };
+	fetch_manifest man;
+	memset(&man, 0, sizeof man);
+	/* the footer lists the registry, so --help never goes stale */
+	char footer[8192];
+	size_t k = 0, nreg;
+	const fetch_dataset *reg = fetch_registry(&nreg);
+	k += (size_t)snprintf(footer + k, sizeof footer - k, "datasets:\n");
+	for (size_t i = 0; i < nreg && k < sizeof footer; i++) {
+		k += (size_t)snprintf(footer + k, sizeof footer - k, "  %-14s %s\n", reg[i].name, reg[i].summary);
+		if (reg[i].local_dir && k < sizeof footer)
+			k += (size_t)snprintf(footer + k, sizeof footer - k, "    packaged copy: %s (Debian %s)\n",
+					      reg[i].local_dir, reg[i].local_pkg ? reg[i].local_pkg : "-");
+		if (k < sizeof footer)
+			k += (size_t)snprintf(footer + k, sizeof footer - k, "    download: %s\n",
+					      reg[i].base_urls && reg[i].base_urls[0] ? reg[i].base_urls[0] : "none");
+	}
+	if (k < sizeof footer)
+		snprintf(footer + k, sizeof footer - k, "%s", footer_text);
+	const dl_cmd cmd = {
+		prog,
+		"DATASET [-d DIR] [--from SRCDIR | --url BASE] [--mirror URL] [--offline] [--json]\n"
+		"DATASET [FILE] -o -\n"
+		"-f MANIFEST DATASET [-d DIR] ...\n"
+		"--list [DATASET] [-f MANIFEST]",
+		"Put a dataset's files into DIR, copied from a local copy or downloaded,\n"
+		"verify every file by checksum and unpack its archives safely.  Nothing is\n"
+		"written to stdout except by --list, --json and -o -.",
+		opts, footer,
+	};
+	int npos = 0;
+	int rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err);
+	if (rc == DL_OPT_DONE)
+		return fflush(stdout) || ferror(stdout) ? DL_EIO : 0;
 	if (rc)
 		return dl_tool_fail(prog, &err);
-	if (!quiet)
-		summary(&rq, &rep);
-	return 0;
+	if (a.manifest && fetch_manifest_load(a.manifest, &man, &err))
+		return dl_tool_fail(prog, &err);
+	const fetch_dataset *all = a.manifest ? man.ds : reg;
+	size_t nall = a.manifest ? man.n : nreg;
+	const fetch_dataset *ds = NULL;
+	const char *hint = a.manifest ? a.manifest : "dl-fetch --list";
+	if (a.do_list) {
+		if (npos > 1)
+			rc = dl_fail(&err, DL_EUSAGE, "--list takes at most one dataset, got %d arguments", npos);
+		else if (npos && !(a.manifest ? fetch_manifest_find(&man, argv[1]) : fetch_find(argv[1])))
+			rc = dl_fail(&err, DL_EUSAGE, "unknown dataset '%s' (see %s)", argv[1], hint);
+		else
+			rc = report_list(stdout, all, nall, npos ? argv[1] : NULL, &err);
+	} else if (npos == 0) {
+		rc = dl_fail(&err, DL_EUSAGE, "missing the dataset name (see %s)", hint);
+	} else if (npos > 2) {
+		rc = dl_fail(&err, DL_EUSAGE, "expected a dataset and at most one file, got %d arguments", npos);
+	} else if (!(ds = a.manifest ? fetch_manifest_find(&man, argv[1]) : fetch_find(argv[1]))) {
+		rc = dl_fail(&err, DL_EUSAGE, "unknown dataset '%s' (see %s)", argv[1], hint);
+	} else {
+		rc = run(&a, ds, npos == 2 ? argv[2] : NULL, &err);
+	}
+	fetch_manifest_release(&man);
+	return rc ? dl_tool_fail(prog, &err) : 0;
 }

@@ -6,6 +6,7 @@
 #define DL_FETCH_REGISTRY_H
 
 #include <stddef.h>
+#include "io/unpack.h"
 
 typedef struct fetch_file {
 	const char *name;        /* name in DIR, in a source dir, and after a base URL */
@@ -14,7 +15,9 @@ typedef struct fetch_file {
 	long long bytes;         /* size of the file as published upstream; -1 unknown */
 	long long content_bytes; /* size of the (gunzipped) content; -1 unknown */
 	const char *md5;         /* upstream md5 of the file as published; NULL unknown */
-	const char *sha256;      /* sha256 of the (gunzipped) content: the authority */
+	const char *sha256;      /* sha256 of the (gunzipped) content; NULL unknown.
+	                            At least one of md5 and sha256 is set. */
+	dl_unpack_kind unpack;   /* unpacked into DIR/<stem> after verification */
 } fetch_file;
 
 typedef struct fetch_dataset {

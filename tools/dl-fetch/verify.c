@@ -11,9 +11,15 @@ enum { CHUNK = 1 << 16 };
 /* Content cap when the registry does not know the size. */
 #define FETCH_MAX_CONTENT (16LL << 30)
 
-long long fetch_max_bytes(const fetch_file *ff)
+long long fetch_max_bytes(const fetch_file *ff, long long unknown_cap)
 {
-	long long c = ff->content_bytes >= 0 ? ff->content_bytes : FETCH_MAX_CONTENT;
+	/* only the published bytes match a checksum of the file itself */
+	if (ff->bytes >= 0 && (!ff->gz || !ff->sha256))
+		return ff->bytes;
+	if (ff->content_bytes < 0)
+		return ff->bytes > unknown_cap ? ff->bytes : unknown_cap;
+	/* a recompressed .gz (checked by content) may differ a little in size */
+	long long c = ff->content_bytes;
 	long long b = c + c / 8 + (1LL << 20);
 	if (ff->bytes > b)
 		b = ff->bytes;
@@ -88,18 +94,19 @@ int fetch_verify(const fetch_file *ff, const char *path, const char *shown,
 		return dl_fail_errno(err, DL_EIO, "%s: cannot open", shown);
 	gunzip g;
 	memset(&g, 0, sizeof g);
-	g.cap = ff->content_bytes >= 0 ? ff->content_bytes : FETCH_MAX_CONTENT;
+	g.cap = ff->content_bytes >= 0 ? ff->content_bytes
+		: !ff->gz && ff->bytes >= 0 ? ff->bytes : FETCH_MAX_CONTENT;
 	dl_digest md5 = { 0 }, sha = { 0 };
 	unsigned char *in = malloc(CHUNK);
 	g.buf = malloc(CHUNK);
-	int rc = 0;
+	int rc = 0, want_sha = ff->sha256 != NULL, gz = ff->gz && want_sha;
 	if (!in || !g.buf)
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
 	if (!rc && ff->md5)
 		rc = dl_digest_init(&md5, DL_MD5, err);
-	if (!rc)
+	if (!rc && want_sha)
 		rc = dl_digest_init(&sha, DL_SHA256, err);
-	if (!rc && ff->gz) {
+	if (!rc && gz) {
 		if (inflateInit2(&g.z, 16 + MAX_WBITS) != Z_OK)
 			rc = dl_fail(err, DL_EFAIL, "%s: cannot start zlib", shown);
 		else
@@ -113,7 +120,9 @@ int fetch_verify(const fetch_file *ff, const char *path, const char *shown,
 			rc = dl_digest_update(&md5, in, n, err);
 		if (rc)
 			break;
-		if (ff->gz) {
+		if (!want_sha) {
+			continue;
+		} else if (gz) {
 			rc = gunzip_feed(&g, in, n, &sha, err);
 		} else if ((long long)n > g.cap - g.out) {
 			snprintf(g.why, sizeof g.why, "file is larger than %lld bytes", g.cap);
@@ -128,24 +137,27 @@ int fetch_verify(const fetch_file *ff, const char *path, const char *shown,
 	}
 	if (!rc && ferror(f))
 		rc = dl_fail_errno(err, DL_EIO, "%s: read failed", shown);
-	if (!rc && ff->gz && !g.bad && !g.ended) {
+	if (!rc && gz && !g.bad && !g.ended) {
 		g.bad = total ? "truncated gzip stream" : "empty file";
 	}
 	char md5hex[DL_DIGEST_HEX_MAX] = "", shahex[DL_DIGEST_HEX_MAX] = "";
 	if (!rc && ff->md5)
 		rc = dl_digest_final(&md5, md5hex, err);
-	if (!rc)
+	if (!rc && want_sha)
 		rc = dl_digest_final(&sha, shahex, err);
 	if (!rc) {
 		if (ff->md5 && dl_digest_hex_equal(md5hex, ff->md5)) {
 			if (by_md5)
 				*by_md5 = 1;
+		} else if (!want_sha) {
+			rc = dl_fail(err, DL_ECHECKSUM, "%s: checksum mismatch: md5 %s, expected %s",
+				     shown, md5hex, ff->md5);
 		} else if (g.bad) {
 			rc = dl_fail(err, DL_ECHECKSUM, "%s: checksum mismatch: %s; expected %scontent sha256 %s",
-				     shown, g.bad, ff->gz ? "gunzipped " : "", ff->sha256);
+				     shown, g.bad, gz ? "gunzipped " : "", ff->sha256);
 		} else if (!dl_digest_hex_equal(shahex, ff->sha256)) {
 			rc = dl_fail(err, DL_ECHECKSUM, "%s: checksum mismatch: %scontent sha256 %s, expected %s",
-				     shown, ff->gz ? "gunzipped " : "", shahex, ff->sha256);
+				     shown, gz ? "gunzipped " : "", shahex, ff->sha256);
 		}
 	}
 	if (g.live)

@@ -121,9 +121,11 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 		}
 		return rc;
 	}
-	/* auto: the CPU.  A CPU-only build says nothing; a CUDA build that
-	 * finds no usable GPU says why, once. */
-	if (!absent)
+	/* auto: the CPU.  Silent when there is simply no GPU (a CPU-only
+	 * build, no driver, no device: the normal case on a CPU machine, and
+	 * --quiet and one-line errors must stay so); a GPU setup that exists
+	 * but fails (cuDNN or cuBLAS missing, a broken driver) says why, once. */
+	if (!absent && !strstr(err->msg, DL_CUDA_NO_DEVICE))
 		fprintf(stderr, "dl: note: --device auto: %s; using the CPU\n", err->msg);
 	dl_err_clear(err);
 	return dl_backend_cpu_open(out, threads, err);

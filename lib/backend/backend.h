@@ -259,7 +259,8 @@ struct dl_backend {
 /* Opens a backend by name: "cpu" (threads <= 0 means all cores), "cuda" or
  * "cuda:N" (GPU N through build/lib/libdl-cuda.so, loaded on demand; see
  * lib/backend/backend.c) or "auto" (the first GPU when one answers, else
- * the CPU with a one-line note on stderr).  Returns DL_EUSAGE for an
+ * the CPU: silently when there is no GPU at all, with a one-line note on
+ * stderr when a GPU setup exists but fails).  Returns DL_EUSAGE for an
  * unknown name and for a CUDA device that is not available (no backend
  * library, driver, device, cuDNN or cuBLAS), with a one-line reason. */
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err);
@@ -276,6 +277,9 @@ int dl_backend_list(FILE *f, dl_err *err);
  * number changes whenever this header's structs change, so a stale .so is
  * refused with a message instead of crashing. */
 #define DL_CUDA_ABI (1000 + (int)sizeof(dl_backend_ops) + (int)sizeof(dl_err))
+/* In dl_cuda_open's message when the machine has no usable GPU (no
+ * driver, no device): auto then falls back to the CPU silently. */
+#define DL_CUDA_NO_DEVICE "no CUDA device"
 typedef int (*dl_cuda_abi_fn)(void);
 typedef int (*dl_cuda_open_fn)(dl_backend **out, int device, const char *precision,
 			       dl_err *err);

@@ -199,7 +199,7 @@ CU_EXPORT int dl_cuda_open(dl_backend **out, int device, const char *precision, 
 	cudaError_t ce = cudaGetDeviceCount(&count);
 	if (ce != cudaSuccess || count == 0) {
 		cudaGetLastError();
-		return cu_errf(err, DL_EUSAGE, "device 'cuda:%d': no CUDA device (%s)", device,
+		return cu_errf(err, DL_EUSAGE, "device 'cuda:%d': " DL_CUDA_NO_DEVICE " (%s)", device,
 			       ce != cudaSuccess ? cudaGetErrorString(ce) : "the driver sees no GPU");
 	}
 	if (device < 0 || device >= count)

@@ -6,6 +6,7 @@
 #   make check      all tests (last line: N passed, N failed)
 #   make check-asan the same under AddressSanitizer + UBSan (build-san/)
 #   make bench-cpu  train images/s next to PyTorch
+#   make check-gpu  GPU against CPU, op by op and model by model (needs a GPU)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
@@ -47,7 +48,7 @@ DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 NVCC_PATH := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
 ifneq ($(NVCC_PATH),)
 NVCC_VER := $(shell $(NVCC_PATH) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
-CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA); no CUDA backend in this version yet)
+CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_90 + compute_90 PTX)))
 else
 CUDA_MSG := nvcc not found (CUDA=$(CUDA); CPU only)
 endif
@@ -69,7 +70,7 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' $(OPT) -g \
 	-Wall -Wextra -Werror -Wshadow -Wvla -pthread -Ilib \
 	$(BLAS_CFLAGS) $(DEP_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS := $(BLAS_LIBS) $(DEP_LIBS) -lm
+LIBS := $(BLAS_LIBS) $(DEP_LIBS) -lm -ldl
 
 # ---- sources ------------------------------------------------------------
 LIB_SRC := $(sort $(shell find lib -name '*.c'))
@@ -110,6 +111,58 @@ $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 $(TEST_BIN): $(TEST_OBJ) $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LIBS)
+
+# ---- CUDA backend ------------------------------------------------------
+# build/lib/libdl-cuda.so: lib/backend/cuda/*.cu, loaded by backend.c with
+# dlopen() only for --device cuda/auto, so the tools never link CUDA.  Built
+# when nvcc is found (CUDA=auto) or required (CUDA=1); never under
+# SANITIZE=1 (ASan cannot instrument nvcc's device code; --device cuda then
+# reports the library as missing).  cudart is linked statically into the
+# .so; cuDNN and cuBLAS are found through its RUNPATH or ldconfig.
+CUDA_SO :=
+ifneq ($(CUDA),0)
+ifneq ($(NVCC_PATH),)
+ifneq ($(SANITIZE),1)
+CUDA_SO := $(BUILD)/lib/libdl-cuda.so
+endif
+endif
+endif
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC_PATH))
+CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
+NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCC_FLAGS := -std=c++17 $(OPT) -g -Ilib $(NVCC_ARCH) -Werror all-warnings \
+	-Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror -MMD -MP
+CUDA_SRC := $(sort $(wildcard lib/backend/cuda/*.cu))
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC_PATH) $(NVCC_FLAGS) -c $< -o $@
+
+$(BUILD)/lib/libdl-cuda.so: $(CUDA_OBJ)
+	@mkdir -p $(@D)
+	$(NVCC_PATH) -shared -cudart static -o $@ $^ -L$(CUDA_LIBDIR) -lcudnn -lcublas -lcublasLt \
+		-Xlinker -rpath,$(CUDA_LIBDIR) -Xlinker --no-undefined
+
+all: $(CUDA_SO)
+
+# make check-gpu: tests/gpu/run (needs a CUDA device: fails with "no CUDA
+# device" otherwise); check-gpu-memcheck runs the op suite under
+# compute-sanitizer.  Neither is part of make check.
+GPU_TEST_SRC := $(sort $(wildcard tests/gpu/*.c))
+GPU_TEST_OBJ := $(GPU_TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/main.o
+GPU_RUNNER := $(BUILD)/tests/gpu-runner
+$(GPU_RUNNER): $(GPU_TEST_OBJ) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(GPU_TEST_OBJ) $(LIBA) $(LIBS)
+
+check-gpu: all $(GPU_RUNNER)
+	@tests/gpu/run $(BUILD)
+
+check-gpu-memcheck: all $(GPU_RUNNER)
+	@tests/gpu/run $(BUILD) --memcheck
+
+.PHONY: check-gpu check-gpu-memcheck
 
 # ---- goals ----------------------------------------------------------------
 deps:

@@ -1,20 +1,159 @@
+/* Opening a backend by device name, and listing devices.
+ *
+ * The CUDA backend is a shared object (build/lib/libdl-cuda.so) loaded with
+ * dlopen() only when a GPU is asked for ("cuda", "cuda:N") or may be used
+ * ("auto").  The tools never link libcudart, cuDNN or cuBLAS, so a binary
+ * built with CUDA still runs --device cpu on a machine with no GPU, driver
+ * or CUDA libraries.  The library is DL_CUDA_LIB if set, else
+ * ../lib/libdl-cuda.so relative to the running executable
+ * (/proc/self/exe), i.e. build/lib next to build/bin and build/tests.
+ * The handle is never closed: the CUDA libraries keep process-wide state
+ * (and dlopen counts references, so opening again is cheap).
+ */
 #include "backend/backend.h"
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define CUDA_SO "libdl-cuda.so"
+
+/* The library's path into buf; 0, or -1 if /proc/self/exe is unreadable. */
+static int cuda_lib_path(char *buf, size_t cap)
+{
+	const char *env = getenv("DL_CUDA_LIB");
+	if (env && *env) {
+		snprintf(buf, cap, "%s", env);
+		return 0;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	snprintf(buf, cap, "%s/../lib/%s", exe, CUDA_SO);
+	return 0;
+}
+
+typedef struct cuda_api {
+	dl_cuda_open_fn open;
+	dl_cuda_list_fn list;
+} cuda_api;
+
+/* Loads the CUDA backend library.  DL_EUSAGE with a one-line reason when
+ * it is absent (*absent set: a CPU-only build) or cannot be loaded
+ * (missing cuDNN/cuBLAS/CUDA runtime, wrong ABI). */
+static int cuda_load(cuda_api *api, int *absent, dl_err *err)
+{
+	char path[PATH_MAX + 32];
+	*absent = 0;
+	if (cuda_lib_path(path, sizeof path)) {
+		*absent = 1;
+		return dl_fail(err, DL_EUSAGE, "cannot locate %s (/proc/self/exe unreadable; set DL_CUDA_LIB)",
+			       CUDA_SO);
+	}
+	if (access(path, F_OK)) {
+		*absent = 1;
+		return dl_fail(err, DL_EUSAGE, "this build has no CUDA backend (%s: %s)", path,
+			       strerror(errno));
+	}
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+		return dl_fail(err, DL_EUSAGE, "cannot load the CUDA backend: %s",
+			       why ? why : path);
+	}
+	dl_cuda_abi_fn abi = (dl_cuda_abi_fn)dlsym(h, "dl_cuda_abi");
+	api->open = (dl_cuda_open_fn)dlsym(h, "dl_cuda_open");
+	api->list = (dl_cuda_list_fn)dlsym(h, "dl_cuda_list");
+	if (!abi || !api->open || !api->list || abi() != DL_CUDA_ABI)
+		return dl_fail(err, DL_EUSAGE, "%s does not match this program (rebuild with make)",
+			       path);
+	return 0;
+}
+
+/* "cuda" -> 0, "cuda:N" -> N; -1 if malformed. */
+static int cuda_index(const char *name)
+{
+	if (!strcmp(name, "cuda"))
+		return 0;
+	if (strncmp(name, "cuda:", 5) || !name[5])
+		return -1;
+	char *end;
+	errno = 0;
+	long v = strtol(name + 5, &end, 10);
+	if (*end || errno || v < 0 || v > 1023 || name[5] == '-' || name[5] == '+')
+		return -1;
+	return (int)v;
+}
+
+int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
+			 const char *precision, dl_err *err)
+{
+	*out = NULL;
+	if (!strcmp(name, "cpu"))
+		return dl_backend_cpu_open(out, threads, err);
+	int auto_dev = !strcmp(name, "auto");
+	int dev = auto_dev ? 0 : cuda_index(name);
+	if (!auto_dev && !strncmp(name, "cuda", 4) && dev < 0)
+		return dl_fail(err, DL_EUSAGE, "bad device '%s' (expected cuda or cuda:N)", name);
+	if (dev < 0)
+		return dl_fail(err, DL_EUSAGE, "unknown device '%s' (expected auto, cpu, cuda, cuda:N)",
+			       name);
+	cuda_api api;
+	int absent, rc = cuda_load(&api, &absent, err);
+	if (!rc)
+		rc = api.open(out, dev, precision, err);
+	if (!rc || !auto_dev) {
+		if (rc) {
+			/* prefix the device name unless the message starts with it */
+			char msg[sizeof err->msg];
+			snprintf(msg, sizeof msg, "%s", err->msg);
+			if (strncmp(msg, "device ", 7))
+				dl_fail(err, rc, "device '%s': %s", name, msg);
+		}
+		return rc;
+	}
+	/* auto: the CPU.  Silent when there is simply no GPU (a CPU-only
+	 * build, no driver, no device: the normal case on a CPU machine, and
+	 * --quiet and one-line errors must stay so); a GPU setup that exists
+	 * but fails (cuDNN or cuBLAS missing, a broken driver) says why, once. */
+	if (!absent && !strstr(err->msg, DL_CUDA_NO_DEVICE))
+		fprintf(stderr, "dl: note: --device auto: %s; using the CPU\n", err->msg);
+	dl_err_clear(err);
+	return dl_backend_cpu_open(out, threads, err);
+}
 
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err)
 {
-	*out = NULL;
-	if (!strcmp(name, "cpu") || !strcmp(name, "auto"))
-		return dl_backend_cpu_open(out, threads, err);
-	if (!strncmp(name, "cuda", 4))
-		return dl_fail(err, DL_EUSAGE,
-			       "device '%s': this build has no CUDA backend yet (use --device cpu)", name);
-	return dl_fail(err, DL_EUSAGE, "unknown device '%s' (expected auto, cpu)", name);
+	return dl_backend_open_prec(out, name, threads, NULL, err);
 }
 
 void dl_backend_close(dl_backend *be)
 {
 	if (be)
 		be->ops->release(be);
+}
+
+int dl_backend_list(FILE *f, dl_err *err)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	fprintf(f, "cpu\t%ld cores (OpenBLAS, own thread pool)\n", ncpu > 0 ? ncpu : 1);
+	cuda_api api;
+	int absent;
+	dl_err why = { 0 };
+	if (cuda_load(&api, &absent, &why))
+		fprintf(f, "cuda\tnone (%s)\n", why.msg);
+	else
+		api.list(f);
+	if (fflush(f) || ferror(f))
+		return dl_fail_errno(err, DL_EIO, "stdout: write failed");
+	return 0;
 }

@@ -25,9 +25,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "core/error.h"
 
 typedef struct dl_backend dl_backend;
+
+/* Marks the shared inline helpers below as callable from CUDA kernels too
+ * (lib/backend/cuda/ compiles this header with nvcc). */
+#ifdef __CUDACC__
+#define DL_HOSTDEV __host__ __device__
+#else
+#define DL_HOSTDEV
+#endif
 
 /* Convolution geometry.  Input [n, h, w, c], weights [k, kh, kw, c / groups],
  * output [n, oh, ow, k] where oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1
@@ -82,7 +91,7 @@ typedef struct dl_aug {
 
 /* Counter-based random numbers shared by all backends (dropout masks,
  * augmentation): a splitmix64 finaliser of seed and counter. */
-static inline uint64_t dl_hash_u64(uint64_t seed, uint64_t i)
+DL_HOSTDEV static inline uint64_t dl_hash_u64(uint64_t seed, uint64_t i)
 {
 	uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -91,7 +100,7 @@ static inline uint64_t dl_hash_u64(uint64_t seed, uint64_t i)
 }
 
 /* Uniform in [0, 1) with 24 bits, exactly representable as float. */
-static inline float dl_hash_uniform(uint64_t seed, uint64_t i)
+DL_HOSTDEV static inline float dl_hash_uniform(uint64_t seed, uint64_t i)
 {
 	return (float)(dl_hash_u64(seed, i) >> 40) * (1.0f / 16777216.0f);
 }
@@ -247,11 +256,34 @@ struct dl_backend {
 	void *impl;       /* backend-private state */
 };
 
-/* Opens a backend by name: "cpu" (threads <= 0 means all cores) or "auto"
- * (the CPU until a GPU backend is built).  Returns DL_EUSAGE for an unknown
- * name. */
+/* Opens a backend by name: "cpu" (threads <= 0 means all cores), "cuda" or
+ * "cuda:N" (GPU N through build/lib/libdl-cuda.so, loaded on demand; see
+ * lib/backend/backend.c) or "auto" (the first GPU when one answers, else
+ * the CPU: silently when there is no GPU at all, with a one-line note on
+ * stderr when a GPU setup exists but fails).  Returns DL_EUSAGE for an
+ * unknown name and for a CUDA device that is not available (no backend
+ * library, driver, device, cuDNN or cuBLAS), with a one-line reason. */
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err);
+/* The same with a precision for the GPU: "fp32" (default, as the CPU),
+ * "tf32" (tensor-core matmul and convolution); NULL means fp32. */
+int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
+			 const char *precision, dl_err *err);
 void dl_backend_close(dl_backend *be);
+/* Lists the devices (the CPU, each CUDA GPU or why there is none) on f,
+ * one per line; for dl-train --devices.  Returns 0 or DL_EIO. */
+int dl_backend_list(FILE *f, dl_err *err);
+
+/* What libdl-cuda.so exports (resolved with dlsym by backend.c).  The ABI
+ * number changes whenever this header's structs change, so a stale .so is
+ * refused with a message instead of crashing. */
+#define DL_CUDA_ABI (1000 + (int)sizeof(dl_backend_ops) + (int)sizeof(dl_err))
+/* In dl_cuda_open's message when the machine has no usable GPU (no
+ * driver, no device): auto then falls back to the CPU silently. */
+#define DL_CUDA_NO_DEVICE "no CUDA device"
+typedef int (*dl_cuda_abi_fn)(void);
+typedef int (*dl_cuda_open_fn)(dl_backend **out, int device, const char *precision,
+			       dl_err *err);
+typedef int (*dl_cuda_list_fn)(FILE *f);
 
 /* CPU backend constructor (lib/backend/cpu/cpu.c). */
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err);

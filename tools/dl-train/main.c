@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 	const char *optim = "adam", *device = "auto", *log_path = NULL;
 	long epochs = 1, batch = 128, seed = 1, threads = 0;
 	double lr = NAN, momentum = 0, wd = 0;   /* lr NAN: not given */
-	int summary = 0, quiet = 0;
+	int summary = 0, quiet = 0, devices = 0;
 	const dl_opt opts[] = {
 		{ 'm', "model", DL_OPT_STRING, &model, "MODEL",
 		  "built-in model (perceptron, mlp, lenet) or a .spec file" },
@@ -36,7 +36,8 @@ int main(int argc, char **argv)
 		  "L2 penalty for sgd, decoupled (AdamW) for adam (default 0)" },
 		{ 0, "seed", DL_OPT_INT, &seed, "S", "seed of initialisation and shuffling (default 1)" },
 		{ 'j', "threads", DL_OPT_INT, &threads, "N", "CPU threads (default: all cores)" },
-		{ 0, "device", DL_OPT_STRING, &device, "DEV", "auto (default) or cpu" },
+		{ 0, "device", DL_OPT_STRING, &device, "DEV", "auto (default), cpu, cuda or cuda:N" },
+		{ 0, "devices", DL_OPT_FLAG, &devices, NULL, "list the CPU and CUDA devices and exit" },
 		{ 0, "log", DL_OPT_STRING, &log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)" },
 		{ 0, "summary", DL_OPT_FLAG, &summary, NULL,
 		  "print the model's layers and parameter counts (alone: print and exit)" },
@@ -67,6 +68,8 @@ int main(int argc, char **argv)
 	char *ckpt = NULL, *logp = NULL;
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-train", &err);
+	if (devices)
+		return dl_backend_list(stdout, &err) ? dl_tool_fail("dl-train", &err) : 0;
 	dl_optim_kind ok;
 	if (npos)
 		rc = dl_fail(&err, DL_EUSAGE, "unexpected argument '%s'", argv[1]);

@@ -1,0 +1,158 @@
+/* Batch norm over x [rows, c] (NHWC flattened), per channel, with our own
+ * kernels: the per-channel sums go through cu_colsum (fixed order, double
+ * accumulation), so any eps works (cuDNN wants eps >= 1e-5), the running
+ * variance update is exactly PyTorch's (unbiased, r = (1-m) r + m s), and
+ * nothing waits for the host.
+ *
+ * Forward (training): sums of x and x^2 -> mean, biased var, invstd =
+ * 1/sqrt(var + eps) (written to save_*), running stats updated; then
+ * y = (x - mean) invstd gamma + beta.
+ * Backward: sums of dy and dy (x - mean) -> dbeta += sum dy, dgamma +=
+ * sum dy xhat; dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)). */
+#include "backend/cuda/cuda.h"
+
+struct bn_sums_x {
+	const float *x;
+	int c;
+	__device__ void operator()(int r, int j, double *acc) const
+	{
+		double v = x[(size_t)r * c + j];
+		acc[0] += v;
+		acc[1] += v * v;
+	}
+};
+
+struct bn_stats_epi {
+	int rows;
+	float eps, momentum;
+	float *run_mean, *run_var, *save_mean, *save_invstd;
+	__device__ void operator()(int j, const double *s) const
+	{
+		double mean = rows > 0 ? s[0] / rows : 0;
+		double var = rows > 0 ? s[1] / rows - mean * mean : 0;
+		if (var < 0)
+			var = 0;
+		save_mean[j] = (float)mean;
+		save_invstd[j] = (float)(1.0 / sqrt(var + (double)eps));
+		double unbiased = rows > 1 ? var * rows / (rows - 1) : var;
+		if (run_mean)
+			run_mean[j] = (1 - momentum) * run_mean[j] + momentum * (float)mean;
+		if (run_var)
+			run_var[j] = (1 - momentum) * run_var[j] + momentum * (float)unbiased;
+	}
+};
+
+__global__ void bn_apply_k(size_t total, int c, const float *x, const float *mean,
+			   const float *invstd, const float *gamma, const float *beta, float *y)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		int j = (int)(i % (size_t)c);
+		float v = (x[i] - mean[j]) * invstd[j];
+		y[i] = v * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+	}
+}
+
+void cu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
+		     const float *beta, float eps, float momentum, float *run_mean,
+		     float *run_var, float *save_mean, float *save_invstd, float *y)
+{
+	cu_impl *im = cu_of(be);
+	if (c <= 0)
+		return;
+	double *part = (double *)cu_scratch(im, cu_colsum_bytes(rows, c, 2));
+	bn_stats_epi epi = { rows, eps, momentum, run_mean, run_var, save_mean, save_invstd };
+	cu_colsum<2>(im, rows, c, bn_sums_x{ x, c }, epi, part);
+	size_t total = (size_t)rows * (size_t)c;
+	if (!total)
+		return;
+	bn_apply_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(total, c, x, save_mean,
+								     save_invstd, gamma, beta, y);
+	CU_LAUNCHED();
+}
+
+__global__ void bn_infer_k(size_t total, int c, const float *x, const float *gamma,
+			   const float *beta, const float *rm, const float *rv, float eps, float *y)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		int j = (int)(i % (size_t)c);
+		float v = (x[i] - rm[j]) / sqrtf(rv[j] + eps);
+		y[i] = v * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+	}
+}
+
+void cu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const float *gamma,
+		     const float *beta, const float *run_mean, const float *run_var, float eps,
+		     float *y)
+{
+	size_t total = (size_t)rows * (size_t)c;
+	if (!total)
+		return;
+	bn_infer_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(
+		total, c, x, gamma, beta, run_mean, run_var, eps, y);
+	CU_LAUNCHED();
+}
+
+struct bn_sums_dy {
+	const float *x, *dy, *mean;
+	int c;
+	__device__ void operator()(int r, int j, double *acc) const
+	{
+		size_t i = (size_t)r * c + j;
+		double d = dy[i];
+		acc[0] += d;
+		acc[1] += d * ((double)x[i] - (double)mean[j]);
+	}
+};
+
+/* coef [2, c]: mean(dy), mean(dy xhat); parameter gradients accumulate */
+struct bn_grad_epi {
+	int rows;
+	const float *invstd;
+	float *dgamma, *dbeta, *coef;
+	int c;
+	__device__ void operator()(int j, const double *s) const
+	{
+		double sdy = s[0], sdyxhat = s[1] * (double)invstd[j];
+		if (dbeta)
+			dbeta[j] += (float)sdy;
+		if (dgamma)
+			dgamma[j] += (float)sdyxhat;
+		coef[j] = rows > 0 ? (float)(sdy / rows) : 0.0f;
+		coef[c + j] = rows > 0 ? (float)(sdyxhat / rows) : 0.0f;
+	}
+};
+
+__global__ void bn_dx_k(size_t total, int c, const float *x, const float *dy,
+			const float *gamma, const float *mean, const float *invstd,
+			const float *coef, float *dx)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		int j = (int)(i % (size_t)c);
+		float xhat = (x[i] - mean[j]) * invstd[j];
+		float gm = gamma ? gamma[j] : 1.0f;
+		dx[i] = gm * invstd[j] * (dy[i] - coef[j] - xhat * coef[c + j]);
+	}
+}
+
+void cu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
+	       const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
+	       float *dgamma, float *dbeta)
+{
+	cu_impl *im = cu_of(be);
+	if (c <= 0)
+		return;
+	size_t pbytes = (cu_colsum_bytes(rows, c, 2) + 255) & ~(size_t)255;
+	char *ws = (char *)cu_scratch(im, pbytes + 2 * (size_t)c * sizeof(float));
+	float *coef = (float *)(ws + pbytes);
+	bn_grad_epi epi = { rows, save_invstd, dgamma, dbeta, coef, c };
+	cu_colsum<2>(im, rows, c, bn_sums_dy{ x, dy, save_mean, c }, epi, (double *)ws);
+	size_t total = (size_t)rows * (size_t)c;
+	if (!total || !dx)
+		return;
+	bn_dx_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(total, c, x, dy, gamma, save_mean,
+								  save_invstd, coef, dx);
+	CU_LAUNCHED();
+}

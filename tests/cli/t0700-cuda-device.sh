@@ -1,0 +1,92 @@
+#!/bin/bash
+# --device cuda / auto / cuda:N and --devices on any machine: a CUDA build
+# with no GPU, a CPU-only build, or (DL_CUDA_LIB) a missing backend library
+# all give one clear line and exit 2; auto falls back to the CPU.  On a
+# machine with a GPU the cuda cases train instead (checked both ways).
+. "$(dirname "$0")/lib.sh"
+TRAIN=$DL_BIN/dl-train
+PREP=$DL_BIN/dl-prep
+
+# A tiny dataset from random bytes (8 images 28x28, 10 classes) via IDX.
+FIX=$TEST_TMP/fix
+mkdir -p "$FIX"
+/usr/bin/python3 - "$FIX" <<'PY'
+import gzip, os, struct, sys
+d = sys.argv[1]
+n = 8
+with gzip.open(os.path.join(d, "img.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 28 * 28))
+with gzip.open(os.path.join(d, "lab.gz"), "wb") as f:
+    f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+PY
+D=$FIX/tiny.st
+"$PREP" idx "$FIX/img.gz" "$FIX/lab.gz" -o "$D" 2>"$FIX/prep.err"
+
+# Does this build and machine have a usable GPU?  (--devices says.)
+"$TRAIN" --devices >"$FIX/devices" 2>&1
+GPU=0
+grep -q '^cuda:[0-9]' "$FIX/devices" && GPU=1
+
+test_case 'fixture: a tiny dataset' '
+	[ -s "$D" ] || { cat "$FIX/prep.err"; exit 1; }
+'
+
+test_case '--devices lists the cpu and a cuda line, exit 0' '
+	test_expect_code 0 "$TRAIN" --devices >out 2>err && [ ! -s err ] &&
+	grep -q "^cpu	" out && grep -q "^cuda" out
+'
+
+test_case 'missing backend library: --device cuda is one line, exit 2, no run dir' '
+	DL_CUDA_LIB=$PWD/nowhere/libdl-cuda.so test_expect_code 2 "$TRAIN" -m mlp --train "$D" \
+		-o run --device cuda 2>err &&
+	grep -c "^dl-train: " err | grep -qx 1 && grep -q "no CUDA backend" err &&
+	grep -q "nowhere/libdl-cuda.so" err && [ ! -e run ]
+'
+
+test_case 'a file that is not a backend library: one line naming the problem, exit 2' '
+	echo "not an ELF" >fake.so &&
+	DL_CUDA_LIB=$PWD/fake.so test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run \
+		--device cuda:0 2>err &&
+	grep -c "^dl-train: " err | grep -qx 1 && grep -q "cannot load the CUDA backend" err &&
+	[ ! -e run ]
+'
+
+test_case 'malformed cuda:N and unknown devices: exit 2' '
+	test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run --device cuda:x 2>err &&
+	grep -q "bad device .cuda:x." err &&
+	test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run --device cuda:-1 2>err &&
+	test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run --device tpu 2>err &&
+	grep -q "unknown device .tpu." err && [ ! -e run ]
+'
+
+test_case 'auto with a missing backend library: trains on the CPU, no note' '
+	DL_CUDA_LIB=$PWD/nowhere.so test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run \
+		--device auto 2>err && [ -s run/model.safetensors ] && ! grep -q "note" err &&
+	grep -q "cpu with" err
+'
+
+if [ "$GPU" = 0 ]; then
+	test_case 'no GPU here: --device cuda names the cause, exit 2, no run dir' '
+		test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run --device cuda 2>err &&
+		grep -c "^dl-train: " err | grep -qx 1 && grep -qi "cuda" err && [ ! -e run ]
+	'
+	test_case 'no GPU here: auto trains on the CPU without a note, -q stays silent' '
+		test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run 2>err &&
+		[ -s run/model.safetensors ] && grep -q "cpu with" err && ! grep -q note err &&
+		test_expect_code 0 "$TRAIN" -q -m mlp --train "$D" -o run2 2>err && [ ! -s err ]
+	'
+	test_case 'a GPU setup that fails (a broken backend library): auto notes it once' '
+		echo "not an ELF" >fake.so &&
+		DL_CUDA_LIB=$PWD/fake.so test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run 2>err &&
+		[ "$(grep -c "^dl: note: --device auto: cannot load the CUDA backend: .*; using the CPU$" err)" -eq 1 ]
+	'
+else
+	test_case 'GPU here: --device cuda trains, and cuda:N past the last GPU is exit 2' '
+		test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run --device cuda 2>err &&
+		[ -s run/model.safetensors ] && grep -q "cuda with" err &&
+		test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run2 --device cuda:1023 2>err &&
+		grep -q "no such CUDA device" err
+	'
+fi
+
+test_done

@@ -1,0 +1,61 @@
+/* Helpers of the GPU suite (make check-gpu): a CPU and a CUDA backend side
+ * by side, buffers mirrored on both, and the relative error between them.
+ *
+ * Every comparison is ||gpu - cpu|| / ||cpu|| over a whole output (NaN or
+ * an unwritten element makes it infinite: outputs are poisoned with NaN
+ * before each op), on fresh random inputs.  fp32 must stay under
+ * GPU_TOL_FP32; tf32 under GPU_TOL_TF32 (10-bit operand mantissas: about
+ * 1e-3 relative per product, documented in docs/DESIGN.md). */
+#ifndef DL_TESTS_GPU_H
+#define DL_TESTS_GPU_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include "backend/backend.h"
+#include "../unit/test.h"
+
+#define GPU_TOL_FP32 1e-4
+#define GPU_TOL_TF32 5e-3
+
+typedef struct gpu_pair {
+	dl_backend *cpu, *gpu;
+	uint64_t rng;
+} gpu_pair;
+
+/* A float buffer on both backends; h is host scratch of n floats. */
+typedef struct gpu_buf {
+	size_t n;
+	float *h, *c, *g;
+} gpu_buf;
+
+/* Opens both backends (precision "fp32" or "tf32"); on failure marks the
+ * test failed with the reason and returns -1. */
+int gpu_open(dl_test_ctx *t, gpu_pair *p, const char *precision);
+void gpu_close(gpu_pair *p);
+
+float gpu_rand(gpu_pair *p, float lo, float hi);
+/* n random floats in [lo, hi) uploaded to both backends. */
+gpu_buf gpu_rand_buf(gpu_pair *p, size_t n, float lo, float hi);
+/* Same values everywhere, from host data. */
+gpu_buf gpu_buf_from(gpu_pair *p, const float *src, size_t n);
+/* NaN on both sides (for outputs that must be written). */
+gpu_buf gpu_nan_buf(gpu_pair *p, size_t n);
+void gpu_buf_free(gpu_pair *p, gpu_buf *b);
+/* Device copies of raw bytes (labels, indices, images) on both. */
+void *gpu_bytes_c(gpu_pair *p, const void *src, size_t bytes);
+void *gpu_bytes_g(gpu_pair *p, const void *src, size_t bytes);
+
+/* ||gpu - cpu|| / max(||cpu||, tiny); infinity if any value is NaN/Inf. */
+double gpu_relerr(gpu_pair *p, const gpu_buf *b);
+/* Number of positions where exactly one side is zero (dropout masks). */
+size_t gpu_zero_mismatch(gpu_pair *p, const gpu_buf *b);
+
+#define CHECK_REL(p, b, tol) do {                                              \
+	double e_ = gpu_relerr((p), (b));                                      \
+	if (!(e_ <= (tol))) {                                                  \
+		fprintf(stderr, "  %s:%d: %s: %s: relative error %.3g > %g\n", \
+			__FILE__, __LINE__, t->name, #b, e_, (double)(tol));   \
+		t->failed = 1;                                                 \
+	} } while (0)
+
+#endif

@@ -7,6 +7,7 @@
 #include <jpeglib.h>
 #include <zlib.h>
 
+#include "image/font.h"
 #include "image/image.h"
 #include "test.h"
 
@@ -290,4 +291,51 @@ TEST(image_resize_basics)
 	dl_image_free(&r);
 	CHECK_INT(dl_image_resize(&q, 0, 1, &r, &err), DL_EFAIL);
 	dl_image_free(&p);
+}
+
+/* counts pixels equal to v */
+static int count_px(const dl_image *im, uint8_t v)
+{
+	int n = 0;
+	for (int i = 0; i < im->w * im->h * im->c; i++)
+		n += im->px[i] == v;
+	return n;
+}
+
+TEST(image_font_draws_glyphs)
+{
+	uint8_t buf[40 * 20];
+	dl_image im = { 40, 20, 1, buf };
+	const uint8_t white = 255;
+	CHECK_INT(dl_font_text_width("", 1), 0);
+	CHECK_INT(dl_font_text_width("AB", 1), 11);
+	CHECK_INT(dl_font_text_width("AB", 2), 22);
+	CHECK_INT(dl_font_glyphs("caf\xc3\xa9"), 4);
+	/* "1" has 10 lit pixels (1 + 2 + 1 + 1 + 1 + 1 + 3), 40 at scale 2 */
+	memset(buf, 0, sizeof buf);
+	dl_font_draw(&im, 1, 1, "1", 1, &white);
+	CHECK_INT(count_px(&im, 255), 10);
+	CHECK(buf[1 * 40 + 1 + 2] == 255 && buf[1 * 40 + 1] == 0);   /* the top pixel of "1" */
+	memset(buf, 0, sizeof buf);
+	dl_font_draw(&im, 0, 0, "1", 2, &white);
+	CHECK_INT(count_px(&im, 255), 40);
+	/* lowercase is drawn as uppercase; unknown characters as '?' */
+	uint8_t a[40 * 20];
+	memset(buf, 0, sizeof buf);
+	dl_font_draw(&im, 0, 0, "shirt", 1, &white);
+	memcpy(a, buf, sizeof a);
+	memset(buf, 0, sizeof buf);
+	dl_font_draw(&im, 0, 0, "SHIRT", 1, &white);
+	CHECK(!memcmp(a, buf, sizeof a));
+	memset(buf, 0, sizeof buf);
+	dl_font_draw(&im, 0, 0, "\x01", 1, &white);
+	memcpy(a, buf, sizeof a);
+	memset(buf, 0, sizeof buf);
+	dl_font_draw(&im, 0, 0, "?", 1, &white);
+	CHECK(!memcmp(a, buf, sizeof a) && count_px(&im, 255) > 0);
+	/* clipped at every edge, no write outside */
+	memset(buf, 0, sizeof buf);
+	dl_font_draw(&im, -3, -4, "W", 3, &white);
+	dl_font_draw(&im, 38, 17, "W", 3, &white);
+	CHECK(count_px(&im, 255) > 0);
 }

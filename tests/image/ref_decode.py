@@ -11,6 +11,11 @@ and writes for each: OUTDIR/N.raw, the pixels our decoder must give
 and one line in OUTDIR/list.tsv:
     path  w  h  c  N.raw  tolerance  what
 tests/unit/test_image_ref.c decodes each path and compares.
+
+At least 4 shipped PNG kinds are required (else exit 1: the test fails).
+Packages that CI always has provide 5: imagemagick-6.q16 (RGB and RGBA
+16-bit icons), libpng-dev (interlaced RGBA pngtest.png), git (gitweb's
+2-bit and 8-bit palette images); other packages add more when installed.
 """
 import os
 import subprocess

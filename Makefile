@@ -7,6 +7,7 @@
 #   make check-asan the same under AddressSanitizer + UBSan (build-san/)
 #   make bench-cpu  train images/s next to PyTorch
 #   make check-gpu  GPU against CPU, op by op and model by model (needs a GPU)
+#   make bench-prep image decode + resize images/s next to PIL
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
@@ -181,11 +182,14 @@ check-asan:
 bench-cpu: all
 	@bench/bench-cpu $(BUILD)
 
+bench-prep: all
+	@bench/bench-prep $(BUILD)
+
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := $(sort $(wildcard lib/core/*.c lib/io/*.c))
+FUZZ_LIB_SRC := $(sort $(wildcard lib/core/*.c lib/io/*.c lib/image/*.c))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
 FUZZ_LIBA := build-fuzz/libdlfuzz.a
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -209,9 +213,9 @@ clean:
 	rm -rf build build-san build-fuzz
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

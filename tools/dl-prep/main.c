@@ -17,6 +17,8 @@ int main(int argc, char **argv)
 	dl_err err = { 0 };
 	if (argc >= 2 && !strcmp(argv[1], "idx"))
 		return dl_prep_idx_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "show"))
+		return dl_prep_show_main(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "info"))
 		return dl_prep_info_main(argc - 1, argv + 1);
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {

@@ -4,5 +4,6 @@
 
 int dl_prep_idx_main(int argc, char **argv);
 int dl_prep_info_main(int argc, char **argv);
+int dl_prep_show_main(int argc, char **argv);   /* show.c (image helper) */
 
 #endif

@@ -1,84 +1,13 @@
-/* Canvas drawing and PNG output (see canvas.h).  The font is our own 5x7
- * design: one glyph per line, 7 rows top to bottom, bit 4 = leftmost. */
+/* Canvas drawing (see canvas.h). */
 #include "canvas.h"
 
-#include <png.h>
-#include <setjmp.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "core/afile.h"
+#include "image/font.h"
 
-static const struct {
-	char ch;
-	uint8_t row[7];
-} font[] = {
-	{ '0', { 0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E } },
-	{ '1', { 0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E } },
-	{ '2', { 0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F } },
-	{ '3', { 0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E } },
-	{ '4', { 0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02 } },
-	{ '5', { 0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E } },
-	{ '6', { 0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E } },
-	{ '7', { 0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08 } },
-	{ '8', { 0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E } },
-	{ '9', { 0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C } },
-	{ 'A', { 0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11 } },
-	{ 'B', { 0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E } },
-	{ 'C', { 0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E } },
-	{ 'D', { 0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E } },
-	{ 'E', { 0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F } },
-	{ 'F', { 0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10 } },
-	{ 'G', { 0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F } },
-	{ 'H', { 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11 } },
-	{ 'I', { 0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E } },
-	{ 'J', { 0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C } },
-	{ 'K', { 0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11 } },
-	{ 'L', { 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F } },
-	{ 'M', { 0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11 } },
-	{ 'N', { 0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11 } },
-	{ 'O', { 0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E } },
-	{ 'P', { 0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10 } },
-	{ 'Q', { 0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D } },
-	{ 'R', { 0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11 } },
-	{ 'S', { 0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E } },
-	{ 'T', { 0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04 } },
-	{ 'U', { 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E } },
-	{ 'V', { 0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04 } },
-	{ 'W', { 0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A } },
-	{ 'X', { 0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11 } },
-	{ 'Y', { 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04 } },
-	{ 'Z', { 0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F } },
-	{ ' ', { 0, 0, 0, 0, 0, 0, 0 } },
-	{ '.', { 0, 0, 0, 0, 0, 0x0C, 0x0C } },
-	{ ',', { 0, 0, 0, 0, 0x0C, 0x04, 0x08 } },
-	{ '-', { 0, 0, 0, 0x1F, 0, 0, 0 } },
-	{ '_', { 0, 0, 0, 0, 0, 0, 0x1F } },
-	{ '/', { 0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10 } },
-	{ '(', { 0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02 } },
-	{ ')', { 0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08 } },
-	{ ':', { 0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0 } },
-	{ '%', { 0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03 } },
-	{ '+', { 0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0 } },
-	{ '=', { 0, 0, 0x1F, 0, 0x1F, 0, 0 } },
-	{ '\'', { 0x04, 0x04, 0x08, 0, 0, 0, 0 } },
-	{ '&', { 0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D } },
-};
-static const uint8_t box[7] = { 0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F };
-
-static const uint8_t *glyph(char ch)
+int canvas_init(dl_image *c, int w, int h, rgb bg, dl_err *err)
 {
-	if (ch >= 'a' && ch <= 'z')
-		ch = (char)(ch - 'a' + 'A');
-	for (size_t i = 0; i < sizeof font / sizeof font[0]; i++)
-		if (font[i].ch == ch)
-			return font[i].row;
-	return box;
-}
-
-int canvas_init(canvas *c, int w, int h, rgb bg, dl_err *err)
-{
-	c->w = w, c->h = h;
+	c->w = w, c->h = h, c->c = 3;
 	c->px = malloc((size_t)w * (size_t)h * 3);
 	if (!c->px)
 		return dl_fail(err, DL_EFAIL, "out of memory");
@@ -86,13 +15,7 @@ int canvas_init(canvas *c, int w, int h, rgb bg, dl_err *err)
 	return 0;
 }
 
-void canvas_free(canvas *c)
-{
-	free(c->px);
-	c->px = NULL;
-}
-
-void canvas_rect(canvas *c, int x0, int y0, int x1, int y1, rgb col)
+void canvas_rect(dl_image *c, int x0, int y0, int x1, int y1, rgb col)
 {
 	x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
 	x1 = x1 > c->w ? c->w : x1, y1 = y1 > c->h ? c->h : y1;
@@ -103,7 +26,7 @@ void canvas_rect(canvas *c, int x0, int y0, int x1, int y1, rgb col)
 		}
 }
 
-void canvas_line(canvas *c, int x0, int y0, int x1, int y1, rgb col, int thick)
+void canvas_line(dl_image *c, int x0, int y0, int x1, int y1, rgb col, int thick)
 {
 	int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
 	int e = dx + dy, lo = -(thick - 1) / 2, hi = lo + thick;
@@ -119,58 +42,13 @@ void canvas_line(canvas *c, int x0, int y0, int x1, int y1, rgb col, int thick)
 	}
 }
 
+void canvas_text(dl_image *c, int x, int y, const char *s, rgb col, int scale)
+{
+	const uint8_t color[3] = { col.r, col.g, col.b };
+	dl_font_draw(c, x, y, s, scale, color);
+}
+
 int canvas_text_width(const char *s, int scale)
 {
-	size_t n = strlen(s);
-	return n ? (int)n * 6 * scale - scale : 0;
-}
-
-int canvas_text(canvas *c, int x, int y, const char *s, rgb col, int scale)
-{
-	int x0 = x;
-	for (; *s; s++, x += 6 * scale) {
-		const uint8_t *g = glyph(*s);
-		for (int r = 0; r < 7; r++)
-			for (int b = 0; b < 5; b++)
-				if (g[r] & (0x10 >> b))
-					canvas_rect(c, x + b * scale, y + r * scale, x + (b + 1) * scale,
-						    y + (r + 1) * scale, col);
-	}
-	return x - x0;
-}
-
-static int write_png(const canvas *c, FILE *f)
-{
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-	png_infop info = png ? png_create_info_struct(png) : NULL;
-	if (!info) {
-		png_destroy_write_struct(&png, NULL);
-		return -1;
-	}
-	if (setjmp(png_jmpbuf(png))) {
-		png_destroy_write_struct(&png, &info);
-		return -1;
-	}
-	png_init_io(png, f);
-	png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
-		     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-	png_write_info(png, info);
-	for (int y = 0; y < c->h; y++)
-		png_write_row(png, c->px + (size_t)y * c->w * 3);
-	png_write_end(png, NULL);
-	png_destroy_write_struct(&png, &info);
-	return 0;
-}
-
-int canvas_save_png(const canvas *c, const char *path, dl_err *err)
-{
-	dl_afile a;
-	int rc = dl_afile_open(&a, path, err);
-	if (rc)
-		return rc;
-	if (write_png(c, a.f)) {
-		dl_afile_abort(&a);
-		return dl_fail(err, DL_EIO, "%s: writing the PNG failed", path);
-	}
-	return dl_afile_commit(&a, err);
+	return dl_font_text_width(s, scale);
 }

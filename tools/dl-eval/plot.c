@@ -35,7 +35,7 @@ static void nice_range(double *lo, double *hi)
 }
 
 /* One panel at (px, py) of size pw x ph: axes, 5 ticks per axis, lines. */
-static void panel(canvas *c, int px, int py, int pw, int ph, const char *title,
+static void panel(dl_image *c, int px, int py, int pw, int ph, const char *title,
 		  const series *s, const char *const *names, const rgb *cols, int ns)
 {
 	int l = px + 70, r = px + pw - 10, t = py + 30, b = py + ph - 40;
@@ -121,13 +121,11 @@ static int read_log(const char *path, series *s, dl_err *err)
 	for (int lineno = 1; p < end && !rc; lineno++) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		char what[64];
-		snprintf(what, sizeof what, "line %d", lineno);
+		char what[512];
+		snprintf(what, sizeof what, "%s: line %d", path, lineno);
 		dl_json *j = NULL;
-		if (n && (rc = dl_json_parse(p, n, what, &j, err))) {
-			rc = dl_fail(err, DL_EDATA, "%s: %s", path, err->msg);
+		if (n && (rc = dl_json_parse(p, n, what, &j, err)))
 			break;
-		}
 		const dl_json *ev = dl_json_get(j, "event"), *ep = dl_json_get(j, "epoch");
 		if (j && ev && ev->type == DL_JSON_STRING && !strcmp(ev->str, "epoch")) {
 			if (!ep || ep->type != DL_JSON_NUMBER)
@@ -169,7 +167,7 @@ int plot_main(int argc, char **argv)
 	dl_err err = { 0 };
 	int npos, rc;
 	series s[4] = { { 0 } };
-	canvas c = { 0 };
+	dl_image c = { 0 };
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
 	if (npos != 1)
@@ -188,9 +186,9 @@ int plot_main(int argc, char **argv)
 		panel(&c, 0, 24, half, (int)height - 24, "loss", &s[0], names, cols, s[1].n ? 2 : 1);
 		panel(&c, half, 24, half, (int)height - 24, "accuracy", &s[2], names, cols,
 		      s[3].n ? 2 : 1);
-		rc = canvas_save_png(&c, out, &err);
+		rc = dl_image_save_png(out, &c, &err);
 	}
-	canvas_free(&c);
+	dl_image_free(&c);
 	for (int k = 0; k < 4; k++) {
 		free(s[k].x);
 		free(s[k].y);
@@ -219,14 +217,14 @@ int plot_confusion(const dl_cls_metrics *m, const char *classes_json, const char
 	int l = names_w + 20, t = 60, w = l + k * cell + 30, h = t + k * cell + 50;
 	if (w < 360)
 		w = 360;
-	canvas c;
+	dl_image c = { 0 };
 	int rc = canvas_init(&c, w, h, WHITE, err);
 	if (rc) {
 		dl_json_free(cl);
 		return rc;
 	}
 	canvas_text(&c, 10, 8, title, BLACK, 2);
-	canvas_text(&c, 10, 32, "rows: true class, columns: predicted; colour: share of the row", BLACK, 1);
+	canvas_text(&c, 10, 32, "rows: true class, columns: predicted, colour: share of the row", BLACK, 1);
 	for (int i = 0; i < k; i++) {
 		long row = m->support[i] ? m->support[i] : 1;
 		for (int j = 0; j < k; j++) {
@@ -252,7 +250,7 @@ int plot_confusion(const dl_cls_metrics *m, const char *classes_json, const char
 				    BLACK, 1);
 	}
 	dl_json_free(cl);
-	rc = canvas_save_png(&c, path, err);
-	canvas_free(&c);
+	rc = dl_image_save_png(path, &c, err);
+	dl_image_free(&c);
 	return rc;
 }

@@ -72,6 +72,28 @@ print(\"checker ok, opset\", m.opset_import[0].version, [n.op_type for n in m.gr
 	'
 done
 
+# Random inputs (uniform u8 pixels, far from the training data): the same
+# checks, as for models without a real test set.
+test_case 'lenet on 32 random images: onnxruntime and the C export = ours' '
+	"$PY" -c "
+import json, struct, numpy as np
+r = np.random.default_rng(7)
+img = r.integers(0, 256, size=(32, 28, 28, 1), dtype=np.uint8); lab = np.zeros(32, np.int32)
+h = {\"images\": {\"dtype\": \"U8\", \"shape\": [32, 28, 28, 1], \"data_offsets\": [0, img.nbytes]},
+     \"labels\": {\"dtype\": \"I32\", \"shape\": [32], \"data_offsets\": [img.nbytes, img.nbytes + lab.nbytes]},
+     \"__metadata__\": {\"dl.format\": \"dl-tools dataset 1\"}}
+hb = json.dumps(h).encode(); hb += b\" \" * (-len(hb) % 8)
+open(\"rand.st\", \"wb\").write(struct.pack(\"<Q\", len(hb)) + hb + img.tobytes() + lab.tobytes())
+open(\"rand.u8\", \"wb\").write(img.tobytes())" &&
+	"$DL_BIN/dl-eval" "$DATA/lenet/model.safetensors" rand.st --logits rand.logits >/dev/null &&
+	"$DL_BIN/dl-export" "$DATA/lenet/model.safetensors" --format onnx -o m.onnx &&
+	"$PY" -c "import onnx; m = onnx.load(\"m.onnx\"); print({p.key: p.value for p in m.metadata_props}[\"dl.input\"])" >input.json &&
+	node "$DL_ROOT/tests/onnx/compare.js" m.onnx rand.st rand.logits "$(cat input.json)" &&
+	"$DL_BIN/dl-export" "$DATA/lenet/model.safetensors" --format c --name dlmodel -o dlmodel.c &&
+	${CC:-cc} -std=c11 -O1 -Wall -Wextra -Werror -I. -o run "$DL_ROOT/tests/export/run_c_model.c" dlmodel.c -lm &&
+	./run <rand.u8 >c.f32 && "$PY" "$DL_ROOT/tests/export/compare_logits.py" rand.logits c.f32
+'
+
 test_case 'a broken ONNX export is caught: compare.js fails on a perturbed weight' '
 	"$DL_BIN/dl-export" "$DATA/mlp/model.safetensors" --format onnx -o m.onnx &&
 	"$PY" -c "

@@ -8,6 +8,7 @@
 #   make bench-cpu  train images/s next to PyTorch
 #   make check-gpu  GPU against CPU, op by op and model by model (needs a GPU)
 #   make bench-prep image decode + resize images/s next to PIL
+#   make ort-node   onnxruntime-node (npm) for the ONNX export tests
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
@@ -184,6 +185,11 @@ bench-cpu: all
 
 bench-prep: all
 	@bench/bench-prep $(BUILD)
+# onnxruntime for the ONNX export tests (tests/cli/t0510): npm, into build/node
+ort-node: build/node/node_modules/onnxruntime-node/package.json
+build/node/node_modules/onnxruntime-node/package.json:
+	@mkdir -p build/node
+	npm install --prefix build/node --ignore-scripts --no-audit --no-fund onnxruntime-node
 
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
@@ -215,7 +221,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep ort-node fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

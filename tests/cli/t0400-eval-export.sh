@@ -214,13 +214,24 @@ test_case 'dl-export usage errors (no checkpoint, two, no -o, unknown option): e
 	test_expect_code 2 "$EXPORT" -o x.st 2>e1 && usage_error dl-export e1 &&
 	test_expect_code 2 "$EXPORT" "$MLP" "$MLP" -o x.st 2>e2 && usage_error dl-export e2 &&
 	test_expect_code 2 "$EXPORT" "$MLP" 2>e3 && usage_error dl-export e3 && grep -q -- "-o" e3 &&
-	test_expect_code 2 "$EXPORT" "$MLP" -o x.st --opset 17 2>e4 && usage_error dl-export e4 &&
+	test_expect_code 2 "$EXPORT" "$MLP" -o x.st --bogus 17 2>e4 && usage_error dl-export e4 &&
 	no_output x.st
 '
 
-test_case 'dl-export --format onnx: exit 2 (not in this version), no file' '
-	test_expect_code 2 "$EXPORT" "$MLP" --format onnx -o x.onnx 2>err && usage_error dl-export err &&
-	grep -q onnx err && no_output x.onnx
+test_case 'dl-export --format tflite: exit 2 (unknown format, the known ones named), no file' '
+	test_expect_code 2 "$EXPORT" "$MLP" --format tflite -o x.tfl 2>err && usage_error dl-export err &&
+	grep -q "safetensors, onnx or c" err && no_output x.tfl
+'
+
+test_case 'dl-export --format onnx into a missing directory: exit 4, no file' '
+	test_expect_code 4 "$EXPORT" "$MLP" --format onnx -o nodir/x.onnx 2>err && one_error dl-export err nodir &&
+	[ ! -e nodir ]
+'
+
+test_case 'dl-export --format c: both files appear, or neither (missing directory: exit 4)' '
+	test_expect_code 4 "$EXPORT" "$MLP" --format c -o nodir/m.c 2>err && [ ! -e nodir ] &&
+	test_expect_code 0 "$EXPORT" "$MLP" --format c -o m.c && [ -s m.c ] && [ -s m.h ] &&
+	! compgen -G "m.?.tmp.*" >/dev/null
 '
 
 test_case 'dl-export of lenet: 0.weight [20, 1, 5, 5] and PyTorch names' '

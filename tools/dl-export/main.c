@@ -1,141 +1,116 @@
-/* dl-export: a checkpoint's weights for other runtimes.
- *   --format safetensors : PyTorch names and layouts, loadable with
- *     torch.nn.Sequential(...).load_state_dict(strict=True). */
+/* dl-export: a checkpoint for other runtimes.
+ *   --format safetensors : PyTorch names and layouts (common.c)
+ *   --format onnx        : an ONNX model for onnxruntime & co (onnx.c)
+ *   --format c           : one C source + header with the weights and a
+ *                          forward function, for embedding (c_emit.c) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
-#include "core/buf.h"
 #include "core/opt.h"
-#include "io/safetensors.h"
-#include "train/checkpoint.h"
+#include "export.h"
 
-/* The torch.nn.Sequential this export loads into, as Python text. */
-static void torch_text(const dl_model *m, dl_buf *b)
+/* C identifier prefix from the output file name: "out/lenet-v2.c" -> "lenet_v2". */
+static void c_prefix(const char *out, char *p, size_t n)
 {
-	dl_buf_puts(b, "torch.nn.Sequential(");
-	for (int i = 0; i < m->nlayers; i++) {
-		const dl_layer *l = &m->layers[i];
-		const char *k = l->kind->name;
-		dl_buf_puts(b, i ? ", " : "");
-		if (!strcmp(k, "conv2d"))
-			dl_buf_printf(b, "Conv2d(%d, %d, %d, stride=%d, padding=%d, bias=%s)", l->in.c,
-				      l->opt[0], l->opt[1], l->opt[2], l->opt[3], l->opt[4] ? "True" : "False");
-		else if (!strcmp(k, "dense"))
-			dl_buf_printf(b, "Linear(%d, %d, bias=%s)", l->in.c, l->opt[0],
-				      l->opt[1] ? "True" : "False");
-		else if (!strcmp(k, "maxpool"))
-			dl_buf_printf(b, "MaxPool2d(%d, stride=%d)", l->opt[0], l->opt[1]);
-		else
-			dl_buf_printf(b, "%s()", l->kind->torch);
-	}
-	dl_buf_puts(b, ")");
-}
-
-static int export_safetensors(const dl_model *m, const dl_checkpoint *ck, const char *out,
-			      dl_err *err)
-{
-	dl_backend *be = m->be;
-	float *host = malloc(sizeof(float) * (m->nparams ? m->nparams : 1));
-	float *conv = malloc(sizeof(float) * (m->nparams ? m->nparams : 1));
-	if (!host || !conv) {
-		free(host);
-		free(conv);
-		return dl_fail(err, DL_EFAIL, "out of memory");
-	}
-	be->ops->to_host(be, host, m->params, m->nparams * sizeof(float));
-	dl_st_writer w;
-	dl_st_writer_init(&w);
-	char names[64][32];
-	int64_t shapes[64][4];
-	int rc = 0, ni = 0;
-	for (int i = 0; i < m->nlayers && !rc; i++) {
-		const dl_layer *l = &m->layers[i];
-		for (int p = 0; p < l->nparam && !rc; p++, ni++) {
-			if (ni == 64) {
-				rc = dl_fail(err, DL_EFAIL, "too many parameter tensors");
-				break;
-			}
-			const dl_param *pp = &l->param[p];
-			int ndim = pp->ndim;
-			float *dst = conv + pp->offset;
-			if (l->kind->to_torch) {
-				l->kind->to_torch(l, p, host + pp->offset, dst, shapes[ni], &ndim);
-			} else {
-				memcpy(dst, host + pp->offset, pp->count * sizeof(float));
-				memcpy(shapes[ni], pp->shape, sizeof pp->shape);
-			}
-			snprintf(names[ni], sizeof names[ni], "%d.%s", i, pp->name);
-			rc = dl_st_add(&w, names[ni], DL_F32, ndim, shapes[ni], dst, err);
-		}
-	}
-	char input[1024];
-	dl_norm_json(&ck->norm, m->input.h, m->input.w, input, sizeof input);
-	dl_buf in2, tt;
-	dl_buf_init(&in2);
-	dl_buf_init(&tt);
-	/* tell a PyTorch user exactly how to feed the model */
-	dl_buf_printf(&in2, "%.*s, \"layout\": \"NCHW float32\", \"output\": \"logits (apply softmax for probabilities)\"}",
-		      (int)strlen(input) - 1, input);
-	torch_text(m, &tt);
-	if (in2.oom || tt.oom)
-		rc = rc ? rc : dl_fail(err, DL_EFAIL, "out of memory");
-	if (!rc) rc = dl_st_add_meta(&w, "dl.format", "dl-tools export safetensors-torch 1", err);
-	if (!rc) rc = dl_st_add_meta(&w, "dl.input", in2.p, err);
-	if (!rc) rc = dl_st_add_meta(&w, "dl.torch", tt.p, err);
-	if (!rc) rc = dl_st_add_meta(&w, "dl.model_name", m->name, err);
-	if (!rc && ck->classes_json) rc = dl_st_add_meta(&w, "dl.classes", ck->classes_json, err);
-	if (!rc)
-		rc = dl_st_write(&w, out, err);
-	dl_buf_release(&in2);
-	dl_buf_release(&tt);
-	dl_st_writer_release(&w);
-	free(host);
-	free(conv);
-	return rc;
+	const char *base = strrchr(out, '/');
+	base = base ? base + 1 : out;
+	size_t k = 0;
+	for (; *base && *base != '.' && k + 1 < n; base++)
+		p[k++] = (*base >= 'a' && *base <= 'z') || (*base >= 'A' && *base <= 'Z') ||
+				 (*base >= '0' && *base <= '9') ? *base : '_';
+	p[k] = 0;
+	if (!k || (p[0] >= '0' && p[0] <= '9'))
+		snprintf(p, n, "model");
 }
 
 int main(int argc, char **argv)
 {
-	const char *format = "safetensors", *out = NULL;
+	const char *format = "safetensors", *out = NULL, *prefix = NULL;
+	long opset = 13;
 	const dl_opt opts[] = {
-		{ 'f', "format", DL_OPT_STRING, &format, "FMT", "safetensors (PyTorch names and layouts; default)" },
-		{ 'o', "output", DL_OPT_STRING, &out, "FILE", "file to write (required; - for stdout)" },
+		{ 'f', "format", DL_OPT_STRING, &format, "FMT", "safetensors (default), onnx or c" },
+		{ 'o', "output", DL_OPT_STRING, &out, "FILE",
+		  "file to write (required; - for stdout except with c; c also writes FILE's .h)" },
+		{ 0, "opset", DL_OPT_INT, &opset, "N", "ONNX opset to declare (13..21, default 13)" },
+		{ 0, "name", DL_OPT_STRING, &prefix, "ID",
+		  "C symbol prefix (default: from the file name)" },
 		{ 0, NULL, 0, NULL, NULL, NULL },
 	};
 	const dl_cmd cmd = {
-		"dl-export", "CHECKPOINT --format safetensors -o FILE",
-		"Writes a checkpoint's weights for another runtime.  safetensors: tensor names\n"
-		"'<i>.weight' / '<i>.bias' of torch.nn.Sequential layer i, PyTorch layouts (conv\n"
-		"[out,in,kh,kw], linear [out,in], flatten in NCHW order), so the Sequential in\n"
-		"the metadata 'dl.torch' loads it with load_state_dict(strict=True).  Inputs:\n"
-		"NCHW float32, x = (u8 * scale - mean[c]) / std[c] as recorded in 'dl.input'.\n"
-		"Outputs are logits.",
+		"dl-export", "CHECKPOINT --format safetensors|onnx|c -o FILE",
+		"Writes a checkpoint for another runtime.\n"
+		"  safetensors: tensor names '<i>.weight' / '<i>.bias' (and '<i>.running_mean',\n"
+		"    '<i>.running_var', '<i>.num_batches_tracked') of layer i, PyTorch layouts\n"
+		"    (conv [out,in,kh,kw], linear [out,in], flatten in NCHW order); for plain\n"
+		"    chains the torch.nn.Sequential in metadata 'dl.torch' loads it with\n"
+		"    load_state_dict(strict=True).\n"
+		"  onnx: input 'input' NCHW float32 [N,C,H,W], outputs 'logits' [N,K] and (for\n"
+		"    classifiers) 'probabilities'; metadata_props dl.input, dl.classes, dl.model.\n"
+		"  c: FILE.c + FILE.h, plain C11, no dependencies but libm: NAME_preprocess\n"
+		"    (u8 HWC pixels -> input), NAME_forward (one sample, NHWC) and NAME_classes.\n"
+		"Inputs everywhere: x = (u8 * scale - mean[c]) / std[c] as recorded in 'dl.input'.\n"
+		"A layer kind a format does not know yet is refused (exit 3), never guessed.",
 		opts,
-		"example:\n  dl-export runs/lenet/model.safetensors --format safetensors -o lenet-torch.safetensors\n",
+		"examples:\n"
+		"  dl-export runs/lenet/model.safetensors --format safetensors -o lenet-torch.safetensors\n"
+		"  dl-export runs/lenet/model.safetensors --format onnx -o lenet.onnx\n"
+		"  dl-export runs/lenet/model.safetensors --format c -o lenet.c   # and lenet.h\n",
 	};
 	dl_err err = { 0 };
 	int npos, rc = 0;
 	dl_backend *be = NULL;
 	dl_model m = { 0 };
 	dl_checkpoint ck = { 0 };
+	float *host = NULL, *bufs = NULL;
+	char pfx[64];
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-export", &err);
+	int fmt = !strcmp(format, "safetensors") ? 0 : !strcmp(format, "onnx") ? 1
+		: !strcmp(format, "c") ? 2 : -1;
 	if (npos != 1)
 		rc = dl_fail(&err, DL_EUSAGE, "expected one CHECKPOINT, got %d arguments", npos);
 	else if (!out)
 		rc = dl_fail(&err, DL_EUSAGE, "missing -o FILE");
-	else if (strcmp(format, "safetensors"))
-		rc = dl_fail(&err, DL_EUSAGE, "unknown format '%s' (this version: safetensors)", format);
+	else if (fmt < 0)
+		rc = dl_fail(&err, DL_EUSAGE, "unknown format '%s' (safetensors, onnx or c)", format);
+	else if (opset < 13 || opset > 21)
+		rc = dl_fail(&err, DL_EUSAGE, "--opset must be in [13, 21]");
+	else if (fmt == 2 && !strcmp(out, "-"))
+		rc = dl_fail(&err, DL_EUSAGE, "--format c writes two files: give -o FILE.c");
+	else if (fmt == 2 && strlen(out) < 3 ? 1 : fmt == 2 && strcmp(out + strlen(out) - 2, ".c"))
+		rc = dl_fail(&err, DL_EUSAGE, "--format c: -o must name a .c file, got '%s'", out);
 	if (rc || (rc = dl_backend_open(&be, "cpu", 1, &err)) ||
-	    (rc = dl_checkpoint_load(argv[1], &m, be, NULL, &ck, &err)) ||
-	    (rc = export_safetensors(&m, &ck, out, &err)))
+	    (rc = dl_checkpoint_load(argv[1], &m, be, NULL, &ck, &err)))
+		goto fail;
+	host = malloc(sizeof(float) * (m.nparams ? m.nparams : 1));
+	bufs = malloc(sizeof(float) * (m.nbuffers ? m.nbuffers : 1));
+	if (!host || !bufs) {
+		rc = dl_fail(&err, DL_EFAIL, "out of memory");
+		goto fail;
+	}
+	be->ops->to_host(be, host, m.params, m.nparams * sizeof(float));
+	if (m.nbuffers)
+		be->ops->to_host(be, bufs, m.buffers, m.nbuffers * sizeof(float));
+	ex_src src = { &m, &ck, host, bufs };
+	if (fmt == 2) {
+		if (prefix)
+			snprintf(pfx, sizeof pfx, "%s", prefix);
+		else
+			c_prefix(out, pfx, sizeof pfx);
+	}
+	rc = fmt == 0 ? ex_write_safetensors(&src, out, &err)
+	   : fmt == 1 ? ex_write_onnx(&src, (int)opset, out, &err)
+		      : ex_write_c(&src, out, pfx, &err);
+	if (rc)
 		goto fail;
 	goto done;
 fail:
 	rc = dl_tool_fail("dl-export", &err);
 done:
+	free(host);
+	free(bufs);
 	dl_checkpoint_release(&ck);
 	dl_model_release(&m);
 	dl_backend_close(be);

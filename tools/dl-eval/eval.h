@@ -1,0 +1,16 @@
+/* dl-eval's parts: metrics (main.c), `predict` (predict.c), `plot` and the
+ * confusion heat map (plot.c, on canvas.c). */
+#ifndef DL_EVAL_TOOL_H
+#define DL_EVAL_TOOL_H
+
+#include "core/error.h"
+#include "eval/metrics.h"
+
+int predict_main(int argc, char **argv);
+int plot_main(int argc, char **argv);
+/* PNG heat map of m's confusion matrix (row-normalised colour, counts in
+ * the cells, class names from classes_json when given). */
+int plot_confusion(const dl_cls_metrics *m, const char *classes_json, const char *title,
+		   const char *path, dl_err *err);
+
+#endif

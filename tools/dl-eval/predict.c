@@ -1,0 +1,253 @@
+/* `dl-eval predict CKPT [IMAGE...]`: the deployment path.  Image files
+ * (PNG, JPEG, PPM/PGM; paths as arguments, or one per line on stdin) are
+ * decoded, converted to the model's channels, fitted to its input size
+ * (stretch, or centre crop then resize) and normalised exactly as the
+ * checkpoint's dl.input says, then classified in batches.  Output: TSV
+ * "path, class, probability" (top-k: more class/probability pairs), or JSON
+ * lines; regression models print their outputs.  A file that cannot be
+ * read is reported on stderr and skipped; the exit code is then 3. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/opt.h"
+#include "eval.h"
+#include "eval/infer.h"
+#include "image/image.h"
+#include "train/checkpoint.h"
+
+typedef struct pctx {
+	dl_model *m;
+	dl_checkpoint *ck;
+	const dl_json *classes;     /* array of names or NULL */
+	int batch, topk, json, crop, reg;
+	uint8_t *px;                /* [batch, h, w, c] */
+	float *out;                 /* [batch, K] */
+	char **paths;               /* the batch's paths (owned copies) */
+	int n;                      /* images in the batch */
+	long bad;                   /* files that could not be read */
+} pctx;
+
+/* Decodes path into slot p->n of the batch; 0 or a dl_err code. */
+static int load_one(pctx *p, const char *path, dl_err *err)
+{
+	dl_shape in = p->m->input;
+	dl_image im = { 0 }, crop = { 0 }, sized = { 0 };
+	int rc = dl_image_load(path, NULL, in.c, &im, err);
+	const dl_image *src = &im;
+	if (!rc && p->crop && im.w * in.h != im.h * in.w) {
+		rc = dl_image_center_crop(&im, in.w, in.h, &crop, err);
+		src = &crop;
+	}
+	if (!rc && (src->w != in.w || src->h != in.h)) {
+		rc = dl_image_resize(src, in.w, in.h, &sized, err);
+		src = &sized;
+	}
+	if (!rc)
+		memcpy(p->px + dl_shape_size(in) * (size_t)p->n, src->px, dl_shape_size(in));
+	dl_image_free(&im);
+	dl_image_free(&crop);
+	dl_image_free(&sized);
+	return rc;
+}
+
+static const char *class_name(const pctx *p, int i)
+{
+	if (p->classes && (size_t)i < p->classes->len &&
+	    p->classes->items[i].type == DL_JSON_STRING)
+		return p->classes->items[i].str;
+	return NULL;
+}
+
+/* Runs the batch and prints one line per image. */
+static int flush_batch(pctx *p, dl_err *err)
+{
+	if (!p->n)
+		return 0;
+	int k = dl_model_output_shape(p->m).c;
+	int rc = dl_infer(p->m, p->px, p->n, &p->ck->norm, p->batch, p->out, err);
+	dl_buf b;
+	dl_buf_init(&b);
+	for (int i = 0; i < p->n && !rc; i++) {
+		float *z = p->out + (size_t)i * (size_t)k;
+		if (p->json) {
+			dl_buf_puts(&b, "{\"path\": ");
+			dl_buf_json_string(&b, p->paths[i]);
+		} else {
+			for (const char *c = p->paths[i]; *c; c++)   /* TSV: no tabs in a field */
+				dl_buf_append(&b, *c == '\t' ? " " : c, 1);
+		}
+		if (p->reg) {
+			dl_buf_puts(&b, p->json ? ", \"outputs\": [" : "");
+			for (int j = 0; j < k; j++)
+				dl_buf_printf(&b, p->json ? "%s%.6g" : "%s\t%.6g", p->json && j ? ", " : "",
+					      (double)z[j]);
+			dl_buf_puts(&b, p->json ? "]}\n" : "\n");
+			continue;
+		}
+		double mx = z[0], s = 0;
+		for (int j = 1; j < k; j++)
+			mx = fmax(mx, z[j]);
+		for (int j = 0; j < k; j++)
+			s += exp(z[j] - mx);
+		dl_buf_puts(&b, p->json ? ", \"top\": [" : "");
+		for (int t = 0; t < p->topk; t++) {
+			int best = -1;   /* t-th largest: pick the max among the unmarked */
+			for (int j = 0; j < k; j++)
+				if (!isnan(z[j]) && (best < 0 || z[j] > z[best]))
+					best = j;
+			if (best < 0)
+				break;
+			double prob = exp(z[best] - mx) / s;
+			const char *nm = class_name(p, best);
+			if (p->json) {
+				dl_buf_printf(&b, "%s{\"class\": %d, \"name\": ", t ? ", " : "", best);
+				if (nm)
+					dl_buf_json_string(&b, nm);
+				else
+					dl_buf_puts(&b, "null");
+				dl_buf_printf(&b, ", \"probability\": %.6f}", prob);
+			} else if (nm) {
+				dl_buf_printf(&b, "\t%s\t%.6f", nm, prob);
+			} else {
+				dl_buf_printf(&b, "\t%d\t%.6f", best, prob);
+			}
+			z[best] = NAN;   /* the host copy only; taken */
+		}
+		dl_buf_puts(&b, p->json ? "]}\n" : "\n");
+	}
+	if (!rc && b.oom)
+		rc = dl_fail(err, DL_EFAIL, "out of memory");
+	if (!rc && (fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout)))
+		rc = dl_fail_errno(err, DL_EIO, "stdout: write failed");
+	dl_buf_release(&b);
+	for (int i = 0; i < p->n; i++)
+		free(p->paths[i]);
+	p->n = 0;
+	return rc;
+}
+
+static int add_path(pctx *p, const char *path, dl_err *err)
+{
+	dl_err e = { 0 };
+	if (load_one(p, path, &e)) {
+		fprintf(stderr, "dl-eval: %s\n", e.msg);   /* skip it, go on, exit 3 at the end */
+		p->bad++;
+		return e.code == DL_EFAIL ? dl_fail(err, DL_EFAIL, "%s", e.msg) : 0;
+	}
+	if (!(p->paths[p->n] = strdup(path)))
+		return dl_fail(err, DL_EFAIL, "out of memory");
+	p->n++;
+	return p->n == p->batch ? flush_batch(p, err) : 0;
+}
+
+int predict_main(int argc, char **argv)
+{
+	const char *device = "auto", *fit = "stretch";
+	long batch = 64, threads = 0, topk = 1;
+	int json = 0;
+	const dl_opt opts[] = {
+		{ 'k', "top-k", DL_OPT_INT, &topk, "K", "print the K most probable classes (default 1)" },
+		{ 0, "json", DL_OPT_FLAG, &json, NULL, "one JSON object per image instead of TSV" },
+		{ 0, "fit", DL_OPT_STRING, &fit, "HOW",
+		  "stretch (default): resize to the model's size; crop: centre crop to its aspect first" },
+		{ 'b', "batch", DL_OPT_INT, &batch, "N", "images per forward pass (default 64)" },
+		{ 'j', "threads", DL_OPT_INT, &threads, "N", "CPU threads (default: all cores)" },
+		{ 0, "device", DL_OPT_STRING, &device, "DEV", "auto (default) or cpu" },
+		{ 0, NULL, 0, NULL, NULL, NULL },
+	};
+	const dl_cmd cmd = {
+		"dl-eval predict", "CHECKPOINT [IMAGE...]   (no IMAGE, or -: paths on stdin, one per line)",
+		"Classifies image files (PNG, JPEG, PPM/PGM) with a checkpoint.  Each image is\n"
+		"converted to the model's channels (RGB -> gray: ITU-R 601-2 luma), resized to\n"
+		"its input size (area averaging down, bilinear up) and normalised with the\n"
+		"checkpoint's recorded scale/mean/std, as training saw its data.  Output, one\n"
+		"line per image on stdout: path TAB class TAB probability (more pairs with -k);\n"
+		"class is the name when the checkpoint has class names.  Regression models:\n"
+		"path TAB outputs.  Unreadable files: an error on stderr each, exit 3 at the end.",
+		opts,
+		"examples:\n"
+		"  dl-eval predict runs/lenet/model.safetensors shirt.png boot.jpg\n"
+		"  find photos -name '*.jpg' | dl-eval predict runs/lenet/model.safetensors -k 3\n",
+	};
+	dl_err err = { 0 };
+	int npos, rc = 0;
+	dl_backend *be = NULL;
+	dl_model m = { 0 };
+	dl_checkpoint ck = { 0 };
+	dl_json *classes = NULL;
+	pctx p = { 0 };
+	char *line = NULL;
+	size_t cap = 0;
+	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
+		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
+	if (npos < 1)
+		rc = dl_fail(&err, DL_EUSAGE, "expected CHECKPOINT [IMAGE...]");
+	else if (batch < 1 || batch > 4096)
+		rc = dl_fail(&err, DL_EUSAGE, "--batch must be in [1, 4096]");
+	else if (topk < 1)
+		rc = dl_fail(&err, DL_EUSAGE, "--top-k must be at least 1");
+	else if (threads < 0 || threads > 1024)
+		rc = dl_fail(&err, DL_EUSAGE, "--threads must be in [0, 1024]");
+	else if (strcmp(fit, "stretch") && strcmp(fit, "crop"))
+		rc = dl_fail(&err, DL_EUSAGE, "--fit must be stretch or crop, not '%s'", fit);
+	if (rc || (rc = dl_backend_open(&be, device, (int)threads, &err)) ||
+	    (rc = dl_checkpoint_load(argv[1], &m, be, NULL, &ck, &err)))
+		goto fail;
+	int k = dl_model_output_shape(&m).c;
+	if (ck.classes_json &&
+	    dl_json_parse(ck.classes_json, strlen(ck.classes_json), "dl.classes", &classes, &err))
+		goto fail;
+	p = (pctx){ .m = &m, .ck = &ck, .batch = (int)batch, .json = json,
+		    .topk = (int)(topk < k ? topk : k), .crop = !strcmp(fit, "crop"),
+		    .reg = dl_loss_is_regression(&m.loss),
+		    .classes = classes && classes->type == DL_JSON_ARRAY ? classes : NULL };
+	p.px = malloc(dl_shape_size(m.input) * (size_t)batch);
+	p.out = malloc(sizeof(float) * (size_t)k * (size_t)batch);
+	p.paths = calloc((size_t)batch, sizeof *p.paths);
+	if (!p.px || !p.out || !p.paths) {
+		rc = dl_fail(&err, DL_EFAIL, "out of memory");
+		goto fail;
+	}
+	int from_stdin = npos == 1 || (npos == 2 && !strcmp(argv[2], "-"));
+	if (from_stdin) {
+		ssize_t len;
+		while (!rc && (len = getline(&line, &cap, stdin)) >= 0) {
+			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+				line[--len] = 0;
+			if (len)
+				rc = add_path(&p, line, &err);
+		}
+		if (!rc && ferror(stdin))
+			rc = dl_fail_errno(&err, DL_EIO, "stdin: read failed");
+	} else {
+		for (int i = 2; i <= npos && !rc; i++)
+			rc = add_path(&p, argv[i], &err);
+	}
+	if (!rc)
+		rc = flush_batch(&p, &err);
+	if (!rc && p.bad)
+		rc = dl_fail(&err, DL_EDATA, "%ld image file%s could not be read (see above)", p.bad,
+			     p.bad == 1 ? "" : "s");
+	if (rc)
+		goto fail;
+	goto done;
+fail:
+	rc = dl_tool_fail("dl-eval", &err);
+done:
+	for (int i = 0; p.paths && i < p.n; i++)
+		free(p.paths[i]);
+	free(p.paths);
+	free(p.px);
+	free(p.out);
+	free(line);
+	dl_json_free(classes);
+	dl_checkpoint_release(&ck);
+	dl_model_release(&m);
+	dl_backend_close(be);
+	return rc;
+}

@@ -4,11 +4,14 @@
 #include <string.h>
 
 extern const dl_layer_kind dl_layer_dense, dl_layer_conv2d, dl_layer_maxpool,
-	dl_layer_relu, dl_layer_flatten;
+	dl_layer_relu, dl_layer_flatten, dl_layer_batchnorm, dl_layer_dropout, dl_layer_add,
+	dl_layer_concat;
 
+/* dl_layer_kind_names lists them in this order */
 static const dl_layer_kind *const kinds[] = {
 	&dl_layer_conv2d, &dl_layer_dense, &dl_layer_flatten, &dl_layer_maxpool,
-	&dl_layer_relu, NULL,
+	&dl_layer_relu, &dl_layer_add, &dl_layer_batchnorm, &dl_layer_concat,
+	&dl_layer_dropout, NULL,
 };
 
 const dl_layer_kind *dl_layer_kind_find(const char *name)
@@ -21,7 +24,7 @@ const dl_layer_kind *dl_layer_kind_find(const char *name)
 
 const char *dl_layer_kind_names(void)
 {
-	return "conv2d, dense, flatten, maxpool, relu";
+	return "conv2d, dense, flatten, maxpool, relu, add, batchnorm, concat, dropout";
 }
 
 int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *shape)
@@ -34,6 +37,20 @@ int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *s
 	for (int d = 0; d < ndim; d++) {
 		p->shape[d] = shape[d];
 		p->count *= (size_t)shape[d];
+	}
+	return i;
+}
+
+int dl_layer_add_buf(dl_layer *l, const char *name, int ndim, const int64_t *shape)
+{
+	int i = l->nbuf++;
+	dl_param *b = &l->buf[i];
+	b->name = name;
+	b->ndim = ndim;
+	b->count = 1;
+	for (int d = 0; d < ndim; d++) {
+		b->shape[d] = shape[d];
+		b->count *= (size_t)shape[d];
 	}
 	return i;
 }

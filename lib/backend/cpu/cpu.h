@@ -98,6 +98,23 @@ void cpu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const flo
 void cpu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
 		 const float *y, const float *dy, float *dx);
 
+/* bn.c */
+void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
+		      const float *beta, float eps, float momentum, float *run_mean,
+		      float *run_var, float *save_mean, float *save_invstd, float *y);
+void cpu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const float *gamma,
+		      const float *beta, const float *run_mean, const float *run_var, float eps,
+		      float *y);
+void cpu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
+		const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
+		float *dgamma, float *dbeta);
+
+/* elementwise.c */
+void cpu_dropout(dl_backend *be, size_t n, const float *x, float *y, float p, uint64_t seed);
+void cpu_axpby(dl_backend *be, size_t n, float alpha, const float *x, float beta, float *y);
+void cpu_copy2d(dl_backend *be, int rows, int cols, const float *src, int sld, float *dst,
+		int dld, int acc);
+
 /* loss.c */
 void cpu_softmax_xent(dl_backend *be, int n, int k, const float *logits,
 		      const int32_t *labels, float smoothing, float grad_scale,

@@ -48,11 +48,11 @@ void dl_model_summary(const dl_model *m, FILE *out)
 	line[84] = '\0';
 	char shape[48], num[32];
 	fprintf(out, "model: %s\n%s\n", m->name, line);
-	fprintf(out, "%-4s %-10s %-20s %-10s %-18s %14s\n", "#", "layer", "options", "from",
+	fprintf(out, "%-4s %-10s %-24s %-10s %-16s %14s\n", "#", "layer", "options", "from",
 		"output shape", "params");
 	fprintf(out, "%s\n", line);
 	shape_str(shape, sizeof shape, m->input);
-	fprintf(out, "%-4s %-10s %-20s %-10s %-18s %14s\n", "", "input", "", "", shape, "0");
+	fprintf(out, "%-4s %-10s %-24s %-10s %-16s %14s\n", "", "input", "", "", shape, "0");
 	for (int i = 0; i < m->nlayers; i++) {
 		const dl_layer *l = &m->layers[i];
 		char opts[64] = "", from[40];
@@ -64,7 +64,7 @@ void dl_model_summary(const dl_model *m, FILE *out)
 		for (int p = 0; p < l->nparam; p++)
 			np += l->param[p].count;
 		commas(num, sizeof num, np);
-		fprintf(out, "%-4d %-10s %-20s %-10s %-18s %14s\n", i, l->kind->name, opts, from,
+		fprintf(out, "%-4d %-10s %-24s %-10s %-16s %14s\n", i, l->kind->name, opts, from,
 			shape, num);
 	}
 	char total[32];

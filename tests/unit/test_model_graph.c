@@ -332,3 +332,40 @@ TEST(model_graph_ops_thread_independent)
 	dl_backend_close(b1);
 	dl_backend_close(b3);
 }
+
+/* The EXAMPLE of man/dl-model.5 builds (the page stays true to the code). */
+TEST(model_graph_man_example_builds)
+{
+	const char *root = getenv("DL_ROOT") ? getenv("DL_ROOT") : ".";
+	char path[600], line[256], spec[4096] = "";
+	snprintf(path, sizeof path, "%s/man/dl-model.5", root);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	int state = 0;   /* 0 before .SH EXAMPLE, 1 before .nf, 2 in it, 3 done */
+	while (fgets(line, sizeof line, f) && state < 3) {
+		if (state == 0 && !strncmp(line, ".SH EXAMPLE", 11))
+			state = 1;
+		else if (state == 1 && !strncmp(line, ".nf", 3))
+			state = 2;
+		else if (state == 2 && !strncmp(line, ".fi", 3))
+			state = 3;
+		else if (state == 2 && line[0] != '.')
+			strncat(spec, line, sizeof spec - strlen(spec) - 1);
+	}
+	fclose(f);
+	CHECK_INT(state, 3);
+	dl_model m;
+	dl_err err;
+	int rc = dl_model_build(&m, spec, "dl-model.5", &err);
+	CHECK_INT(rc, 0);
+	if (rc) {
+		fprintf(stderr, "  %s: %s\n", t->name, err.msg);
+		return;
+	}
+	CHECK_INT(m.layers[13].nin, 2);
+	CHECK_INT(m.layers[13].out.c, 40);
+	CHECK_INT(m.loss.kind, DL_LOSS_XENT);
+	dl_model_release(&m);
+}

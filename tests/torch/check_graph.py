@@ -26,6 +26,35 @@ import stio  # noqa: E402
 from spec_torch import SpecNet  # noqa: E402
 
 
+class TorchvisionNet:
+    """A built-in model run by its torchvision equivalent (summary_totals):
+    our parameters and buffers are copied into it in order (conv weights
+    permuted to [k, c, kh, kw]); run() then has SpecNet's signature."""
+
+    def __init__(self, name, spec_net):
+        from summary_totals import MODELS
+        self.model = MODELS[name][0]()
+        self.spec = spec_net
+
+    def run(self, x, params, buffers, training, run_seed=0, step=0):
+        ours = [p for layer in params for p in layer]
+        theirs = list(self.model.parameters())
+        assert len(ours) == len(theirs), (len(ours), len(theirs))
+        with torch.no_grad():
+            for a, b in zip(ours, theirs):
+                b.copy_(a.permute(0, 3, 1, 2) if a.dim() == 4 else a)
+            bufs = [b for layer in buffers for b in layer]
+            mine = [b for n, b in self.model.named_buffers() if "running_" in n]
+            assert len(bufs) == len(mine)
+            for a, b in zip(bufs, mine):
+                b.copy_(a)
+            self.model.train(training)
+            y = self.model(x)
+            for a, b in zip(bufs, mine):   # running stats back, as SpecNet does
+                a.copy_(b)
+        return y
+
+
 def per_layer(t, prefix, nlayers):
     out = [[] for _ in range(nlayers)]
     for k in sorted(t):
@@ -54,6 +83,8 @@ def main(argv):
     t, meta = stio.load(argv[0])
     net = SpecNet(meta["spec"])
     L = len(net.layers)
+    if "torchvision" in meta:
+        net = TorchvisionNet(meta["torchvision"], net)
     params = per_layer(t, "p.", L)
     bufs = per_layer(t, "b.", L)
     x = torch.from_numpy(t["x"].copy()).permute(0, 3, 1, 2)

@@ -85,6 +85,17 @@ class SpecNet:
             elif kind == "maxpool":
                 k = int(o.get("size", 2))
                 y = F.max_pool2d(a, k, int(o.get("stride", k)))
+            elif kind == "avgpool":
+                k = int(o.get("size", 2))
+                y = F.avg_pool2d(a, k, int(o.get("stride", k)), int(o.get("pad", 0)))
+            elif kind == "gap":
+                y = a.mean(dim=(2, 3))
+            elif kind in ("tanh", "sigmoid"):
+                y = getattr(torch, kind)(a)
+            elif kind == "gelu":
+                y = F.gelu(a)
+            elif kind == "leaky_relu":
+                y = F.leaky_relu(a, float(o.get("slope", 0.01)))
             elif kind == "flatten":
                 y = a.permute(0, 2, 3, 1).reshape(a.shape[0], -1) if a.dim() == 4 else a
             elif kind == "batchnorm":

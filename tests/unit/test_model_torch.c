@@ -12,6 +12,7 @@
 #include "backend/backend.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "nn/builtin.h"
 #include "nn/model.h"
 
 static void fill(float *p, size_t n, dl_rng *r, float lo, float hi)
@@ -33,11 +34,15 @@ static const char *nm(names *ns, const char *fmt, int a, int b)
 	return s;
 }
 
-static void torch_case(dl_test_ctx *t, const char *tag, const char *spec, int n)
+/* builtin: also run by its torchvision equivalent (check_graph.py) */
+static void torch_case(dl_test_ctx *t, const char *tag, const char *spec, int n,
+		       const char *builtin)
 {
 	dl_backend *be = NULL;
 	dl_err err;
 	dl_model m;
+	if (builtin)
+		spec = dl_builtin_spec(builtin);
 	if (dl_backend_cpu_open(&be, 2, &err) || dl_model_build(&m, spec, tag, &err) ||
 	    dl_model_alloc(&m, be, &err) || dl_model_init(&m, 5, &err) ||
 	    dl_model_plan(&m, n, &err)) {
@@ -104,6 +109,8 @@ static void torch_case(dl_test_ctx *t, const char *tag, const char *spec, int n)
 		rc = dl_st_add_meta(&w, "seed", seed, &err);
 	if (!rc)
 		rc = dl_st_add_meta(&w, "step", step, &err);
+	if (!rc && builtin)
+		rc = dl_st_add_meta(&w, "torchvision", builtin, &err);
 	if (!rc)
 		rc = dl_st_write(&w, path, &err);
 	CHECK_INT(rc, 0);
@@ -130,7 +137,7 @@ TEST(model_torch_batchnorm)
 {
 	torch_case(t, "bn", "input h=6 w=5 c=3\nconv2d filters=4 size=3 pad=same bias=0\n"
 		   "batchnorm momentum=0.2\nrelu\nmaxpool size=2\nflatten\ndense units=6\n"
-		   "batchnorm eps=0.001\ndense units=3\n", 4);
+		   "batchnorm eps=0.001\ndense units=3\n", 4, NULL);
 }
 
 TEST(model_torch_residual_concat_dropout)
@@ -142,5 +149,12 @@ TEST(model_torch_residual_concat_dropout)
 		   "conv2d filters=16 size=1 stride=2 bias=0 from=stem\nbatchnorm name=short\n"
 		   "add from=main,short\nrelu name=r\n"
 		   "conv2d filters=4 size=1 name=side\nconcat from=r,side\n"
-		   "dropout p=0.3\nflatten\ndense units=10\n", 3);
+		   "dropout p=0.3\nflatten\ndense units=10\n", 3, NULL);
+}
+
+/* the built-in resnet18 is torchvision's resnet18 with our stem, layer for
+ * layer (its parameters load in order and give the same outputs) */
+TEST(model_torch_resnet18_is_torchvision)
+{
+	torch_case(t, "resnet18", NULL, 2, "resnet18");
 }

@@ -23,14 +23,14 @@ static void fill(float *p, size_t n, dl_rng *r, float lo, float hi)
 
 /* names live as long as the writer needs them */
 typedef struct names {
-	char s[64][24];
+	char s[64][40];
 	int n;
 } names;
 
 static const char *nm(names *ns, const char *fmt, int a, int b)
 {
 	char *s = ns->s[ns->n++ % 64];
-	snprintf(s, 24, fmt, a, b);
+	snprintf(s, 40, fmt, a, b);
 	return s;
 }
 

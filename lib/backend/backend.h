@@ -171,7 +171,8 @@ typedef struct dl_backend_ops {
 	void (*bn_fwd_infer)(dl_backend *be, int rows, int c, const float *x,
 			     const float *gamma, const float *beta, const float *run_mean,
 			     const float *run_var, float eps, float *y);
-	/* dx (written); dgamma, dbeta [c] accumulate (+=). */
+	/* dx (written; NULL: only the parameter gradients); dgamma, dbeta [c]
+	 * accumulate (+=). */
 	void (*bn_bwd)(dl_backend *be, int rows, int c, const float *x, const float *dy,
 		       const float *gamma, const float *save_mean, const float *save_invstd,
 		       float *dx, float *dgamma, float *dbeta);

@@ -5,10 +5,23 @@
 
 extern const dl_layer_kind dl_layer_dense, dl_layer_conv2d, dl_layer_maxpool,
 	dl_layer_relu, dl_layer_flatten;
+/* pooling and activations (layers/avgpool.c, gap.c, act.c) */
+extern const dl_layer_kind dl_layer_avgpool, dl_layer_gap, dl_layer_leaky_relu,
+	dl_layer_tanh, dl_layer_sigmoid, dl_layer_gelu;
+/* graph layers (layers/batchnorm.c, dropout.c, add.c, concat.c) */
+extern const dl_layer_kind dl_layer_batchnorm, dl_layer_dropout, dl_layer_add,
+	dl_layer_concat;
 
+/* dl_layer_kind_names lists them in this order */
 static const dl_layer_kind *const kinds[] = {
 	&dl_layer_conv2d, &dl_layer_dense, &dl_layer_flatten, &dl_layer_maxpool,
-	&dl_layer_relu, NULL,
+	&dl_layer_relu,
+	/* pooling and activations */
+	&dl_layer_avgpool, &dl_layer_gap, &dl_layer_leaky_relu, &dl_layer_tanh,
+	&dl_layer_sigmoid, &dl_layer_gelu,
+	/* graph layers */
+	&dl_layer_add, &dl_layer_batchnorm, &dl_layer_concat, &dl_layer_dropout,
+	NULL,
 };
 
 const dl_layer_kind *dl_layer_kind_find(const char *name)
@@ -21,7 +34,9 @@ const dl_layer_kind *dl_layer_kind_find(const char *name)
 
 const char *dl_layer_kind_names(void)
 {
-	return "conv2d, dense, flatten, maxpool, relu";
+	return "conv2d, dense, flatten, maxpool, relu"
+	       ", avgpool, gap, leaky_relu, tanh, sigmoid, gelu"
+	       ", add, batchnorm, concat, dropout";
 }
 
 int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *shape)
@@ -34,6 +49,20 @@ int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *s
 	for (int d = 0; d < ndim; d++) {
 		p->shape[d] = shape[d];
 		p->count *= (size_t)shape[d];
+	}
+	return i;
+}
+
+int dl_layer_add_buf(dl_layer *l, const char *name, int ndim, const int64_t *shape)
+{
+	int i = l->nbuf++;
+	dl_param *b = &l->buf[i];
+	b->name = name;
+	b->ndim = ndim;
+	b->count = 1;
+	for (int d = 0; d < ndim; d++) {
+		b->shape[d] = shape[d];
+		b->count *= (size_t)shape[d];
 	}
 	return i;
 }

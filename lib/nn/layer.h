@@ -50,12 +50,19 @@ typedef struct dl_layer_kind {
 	const char *torch;       /* PyTorch module, for summaries and export */
 	/* Output aliases the input (flatten): no buffer, no work. */
 	int alias;
+	/* Takes two or more inputs (add, concat): reads l->nin, l->ins[] in
+	 * configure and l->xs[], l->dxs[] in forward/backward, whose x and dx
+	 * arguments are then only the first input's.  Others have nin = 1. */
+	int multi_input;
 	/* Reads options from the spec line, checks l->in, sets l->out and
 	 * declares parameters (name, ndim, shape, count). */
 	int (*configure)(dl_layer *l, dl_spec_line *sl, dl_err *err);
 	/* Writes initial values of the layer's parameters, laid out one after
 	 * another from p (host memory). */
 	void (*init)(const dl_layer *l, float *p, dl_rng *rng);
+	/* Writes the initial values of the layer's buffers (running_var = 1),
+	 * laid out one after another from b (host memory).  NULL: zeros. */
+	void (*init_buffers)(const dl_layer *l, float *b);
 	/* y [n, out] = f(x [n, in]) */
 	void (*forward)(dl_layer *l, dl_backend *be, int n, const float *x, float *y);
 	/* dx [n, in] (written; NULL when no one needs it) and parameter
@@ -95,6 +102,17 @@ struct dl_layer {
 	int nin;
 	int in_from[DL_LAYER_MAX_IN];
 	dl_shape ins[DL_LAYER_MAX_IN];
+	/* Input views and where each input's gradient goes, set by
+	 * dl_model_plan: xs[j] is input j's activation, dxs[j] its gradient
+	 * target (written, NULL when nothing upstream needs it).  Single-input
+	 * layers get xs[0], dxs[0] as their x, dx arguments. */
+	const float *xs[DL_LAYER_MAX_IN];
+	float *dxs[DL_LAYER_MAX_IN];
+	/* Per-layer device workspace kept from forward to backward (batch-norm
+	 * batch mean and inverse std): configure sets nws (floats), the model
+	 * allocates ws with the activations. */
+	size_t nws;
+	float *ws;
 	const dl_run *run;       /* the model's run state (training flag, step) */
 };
 
@@ -105,6 +123,10 @@ const char *dl_layer_kind_names(void);
 
 /* Adds parameter `name` with the given shape; returns its index. */
 int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *shape);
+
+/* Adds buffer `name` (non-trainable state) with the given shape; returns
+ * its index. */
+int dl_layer_add_buf(dl_layer *l, const char *name, int ndim, const int64_t *shape);
 
 /* PyTorch's default init for Linear/Conv2d (kaiming_uniform a=sqrt(5)):
  * weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */

@@ -37,6 +37,14 @@ typedef struct dl_model {
 	float **y, **dy;         /* per layer output and its gradient (views) */
 	float *x;                /* input batch [batch, input] (view) */
 	int *need_dx;            /* per layer: does anything below need dx? */
+	/* Gradients of an output that feeds several layers (residuals): the
+	 * last consumer in line order writes the producer's dy, the others
+	 * write into gsum scratch that is added to it after their backward;
+	 * acc[i * DL_LAYER_MAX_IN + j] is that target for input j of layer i
+	 * (NULL: dxs[j] is the target itself). */
+	float *gsum;
+	float **acc;
+	float *ws;               /* all layers' workspaces (nws floats each) */
 } dl_model;
 
 /* Builds from spec text; `src` names it in messages ("lenet", "my.spec"). */

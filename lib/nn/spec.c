@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int token_ok(const char *s, size_t n)
+/* Kinds, keys and values: letters, digits, _ - . (values also ',' for
+ * lists such as from=a,b). */
+static int token_ok(const char *s, size_t n, const char *extra)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_-.", s[i]))
+		if (!isalnum((unsigned char)s[i]) && !strchr(extra, s[i]))
 			return 0;
 	return n > 0;
 }
@@ -29,7 +31,7 @@ static int parse_line(dl_spec_line *l, const char *p, const char *end, dl_err *e
 		if (n >= DL_SPEC_MAX_TOKEN)
 			return dl_fail(err, DL_EDATA, "%s:%d: token too long", l->src, l->lineno);
 		if (first) {
-			if (!token_ok(tok, n))
+			if (!token_ok(tok, n, "_-."))
 				return dl_fail(err, DL_EDATA, "%s:%d: bad layer kind '%.*s'", l->src,
 					       l->lineno, (int)n, tok);
 			memcpy(l->kind, tok, n);
@@ -42,7 +44,7 @@ static int parse_line(dl_spec_line *l, const char *p, const char *end, dl_err *e
 			return dl_fail(err, DL_EDATA, "%s:%d: expected key=value, got '%.*s'",
 				       l->src, l->lineno, (int)n, tok);
 		size_t kn = (size_t)(eq - tok), vn = n - kn - 1;
-		if (!token_ok(tok, kn) || !token_ok(eq + 1, vn))
+		if (!token_ok(tok, kn, "_-.") || !token_ok(eq + 1, vn, "_-.,"))
 			return dl_fail(err, DL_EDATA, "%s:%d: bad characters in '%.*s'", l->src,
 				       l->lineno, (int)n, tok);
 		if (l->nopt == DL_SPEC_MAX_OPTS)

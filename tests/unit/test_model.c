@@ -63,8 +63,8 @@ TEST(model_spec_unknown_option)
 		     "dense units=3\n", DL_EDATA, "t.spec:2:", "'padding'");
 	expect_error(t, "input h=6 w=6 c=1\nrelu inplace=1\nflatten\ndense units=3\n", DL_EDATA,
 		     "t.spec:2:", "'inplace'");
-	expect_error(t, "input h=6 w=6 c=1\nmaxpool size=2 pad=1\nflatten\ndense units=3\n",
-		     DL_EDATA, "t.spec:2:", "'pad'");
+	expect_error(t, "input h=6 w=6 c=1\nmaxpool size=2 padding=1\nflatten\ndense units=3\n",
+		     DL_EDATA, "t.spec:2:", "'padding'");
 }
 
 TEST(model_spec_missing_and_bad_values)

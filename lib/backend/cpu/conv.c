@@ -10,6 +10,14 @@
  * In NHWC one kernel row (fixed ky) of a window is kw*c contiguous floats
  * in x and in col, so im2col copies runs, not single floats.
  *
+ * Dilation (dh, dw) spaces the taps: tap (ky, kx) reads input row
+ * iy0 + ky*dh, column ix0 + kx*dw, so a kernel row is kw runs of c floats.
+ * Groups: group g is its own convolution of input channels [g*cg, (g+1)*cg)
+ * (cg = c/G) to output channels [g*kg, (g+1)*kg) (kg = k/G), with K =
+ * kh*kw*cg.  Its weights are rows [g*kg, (g+1)*kg) of w [k, K], and its
+ * output columns are a strided slice of y, so each group is one im2col of
+ * its channels and one sgemm with ldc = k (depthwise: G = c, cg = 1).
+ *
  * Rows are processed in chunks that fit the per-thread col scratch (an L2-
  * sized block), so memory stays bounded for any batch.  fwd and bwd_filter
  * give each thread a contiguous range of rows; bwd_data gives each thread
@@ -34,9 +42,37 @@ typedef struct conv_job {
 	int direct;          /* 1x1, stride 1, no padding: col is x itself */
 } conv_job;
 
+static int conv_groups(const dl_conv_geom *g)
+{
+	return g->groups > 1 ? g->groups : 1;
+}
+
+static int conv_dh(const dl_conv_geom *g)
+{
+	return g->dh > 1 ? g->dh : 1;
+}
+
+static int conv_dw(const dl_conv_geom *g)
+{
+	return g->dw > 1 ? g->dw : 1;
+}
+
+/* Input channels of one group. */
+static int conv_cg(const dl_conv_geom *g)
+{
+	return g->c / conv_groups(g);
+}
+
+/* Columns of the im2col matrix of one group: kh*kw*cg. */
 static size_t conv_k(const dl_conv_geom *g)
 {
-	return (size_t)g->kh * g->kw * g->c;
+	return (size_t)g->kh * g->kw * conv_cg(g);
+}
+
+/* Plain: no dilation, one group (the fast runs of im2col/col2im). */
+static int conv_plain(const dl_conv_geom *g)
+{
+	return conv_groups(g) == 1 && conv_dh(g) == 1 && conv_dw(g) == 1;
 }
 
 /* The first and one-past-last kx whose input column lies inside the image. */
@@ -64,8 +100,8 @@ static void add_run(float *d, const float *s, size_t n)
 		d[i] += s[i];
 }
 
-/* col [r1-r0, K] = the input windows of output rows [r0, r1). */
-static void im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, float *col)
+/* col [r1-r0, K] = the input windows of output rows [r0, r1) (plain). */
+static void im2col_plain(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, float *col)
 {
 	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, c = (size_t)g->c;
 	size_t img = r0 / P;
@@ -107,8 +143,9 @@ static void im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, 
 	}
 }
 
-/* dx += the windows of col [r1-r0, K] put back in place (the adjoint of im2col). */
-static void col2im(const dl_conv_geom *g, const float *col, size_t r0, size_t r1, float *dx)
+/* dx += the windows of col [r1-r0, K] put back in place (the adjoint of
+ * im2col_plain). */
+static void col2im_plain(const dl_conv_geom *g, const float *col, size_t r0, size_t r1, float *dx)
 {
 	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, c = (size_t)g->c;
 	size_t img = r0 / P;
@@ -135,27 +172,116 @@ static void col2im(const dl_conv_geom *g, const float *col, size_t r0, size_t r1
 	}
 }
 
+/* The general case: dilation and the channels [c0, c0 + cg) of one group.
+ * Each tap is a run of cg floats (zeros outside the image). */
+static void im2col_group(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, int c0,
+			 float *col)
+{
+	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, c = (size_t)g->c;
+	size_t cg = (size_t)conv_cg(g);
+	int dh = conv_dh(g), dw = conv_dw(g);
+	size_t img = r0 / P;
+	int oy = (int)(r0 % P / g->ow), ox = (int)(r0 % P % g->ow);
+	for (size_t r = r0; r < r1; r++) {
+		float *d = col + (r - r0) * K;
+		int iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+		for (int ky = 0; ky < g->kh; ky++) {
+			int iy = iy0 + ky * dh;
+			for (int kx = 0; kx < g->kw; kx++, d += cg) {
+				int ix = ix0 + kx * dw;
+				if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
+					for (size_t i = 0; i < cg; i++)
+						d[i] = 0;
+					continue;
+				}
+				const float *s = x + ((img * g->h + iy) * g->w + ix) * c + c0;
+				for (size_t i = 0; i < cg; i++)
+					d[i] = s[i];
+			}
+		}
+		if (++ox == g->ow) {
+			ox = 0;
+			if (++oy == g->oh) {
+				oy = 0;
+				img++;
+			}
+		}
+	}
+}
+
+/* The adjoint of im2col_group: dx channels [c0, c0 + cg) += col's taps. */
+static void col2im_group(const dl_conv_geom *g, const float *col, size_t r0, size_t r1, int c0,
+			 float *dx)
+{
+	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, c = (size_t)g->c;
+	size_t cg = (size_t)conv_cg(g);
+	int dh = conv_dh(g), dw = conv_dw(g);
+	size_t img = r0 / P;
+	int oy = (int)(r0 % P / g->ow), ox = (int)(r0 % P % g->ow);
+	for (size_t r = r0; r < r1; r++) {
+		const float *s = col + (r - r0) * K;
+		int iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+		for (int ky = 0; ky < g->kh; ky++) {
+			int iy = iy0 + ky * dh;
+			for (int kx = 0; kx < g->kw; kx++, s += cg) {
+				int ix = ix0 + kx * dw;
+				if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+					continue;
+				add_run(dx + ((img * g->h + iy) * g->w + ix) * c + c0, s, cg);
+			}
+		}
+		if (++ox == g->ow) {
+			ox = 0;
+			if (++oy == g->oh) {
+				oy = 0;
+				img++;
+			}
+		}
+	}
+}
+
+static void im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, int c0,
+		   float *col)
+{
+	if (conv_plain(g))
+		im2col_plain(g, x, r0, r1, col);
+	else
+		im2col_group(g, x, r0, r1, c0, col);
+}
+
+static void col2im(const dl_conv_geom *g, const float *col, size_t r0, size_t r1, int c0,
+		   float *dx)
+{
+	if (conv_plain(g))
+		col2im_plain(g, col, r0, r1, dx);
+	else
+		col2im_group(g, col, r0, r1, c0, dx);
+}
+
 static void fwd_task(void *arg, int tid, int nt)
 {
 	const conv_job *j = arg;
 	const dl_conv_geom *g = j->g;
 	size_t K = conv_k(g), M = (size_t)g->n * g->oh * g->ow, lo, hi;
+	int G = conv_groups(g), kg = g->k / G, cg = conv_cg(g);
 	float *col = j->scratch[tid].col;
 	cpu_range(M, tid, nt, &lo, &hi);
 	for (size_t r0 = lo; r0 < hi; r0 += j->rows_per_chunk) {
 		size_t r1 = r0 + j->rows_per_chunk < hi ? r0 + j->rows_per_chunk : hi;
 		float *y = j->y + r0 * g->k;
-		const float *a = col;
-		if (j->direct)
-			a = j->x + r0 * K;
-		else
-			im2col(g, j->x, r0, r1, col);
 		if (j->b)
 			for (size_t r = 0; r < r1 - r0; r++)
 				memcpy(y + r * g->k, j->b, (size_t)g->k * sizeof *y);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), g->k,
-			    (int)K, 1.0f, a, (int)K, j->w, (int)K, j->b ? 1.0f : 0.0f,
-			    y, g->k);
+		for (int gi = 0; gi < G; gi++) {
+			const float *a = col;
+			if (j->direct)
+				a = j->x + r0 * K;
+			else
+				im2col(g, j->x, r0, r1, gi * cg, col);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), kg,
+				    (int)K, 1.0f, a, (int)K, j->w + (size_t)gi * kg * K, (int)K,
+				    j->b ? 1.0f : 0.0f, y + (size_t)gi * kg, g->k);
+		}
 	}
 }
 
@@ -165,6 +291,7 @@ static void bwd_data_task(void *arg, int tid, int nt)
 	const dl_conv_geom *g = j->g;
 	size_t K = conv_k(g), P = (size_t)g->oh * g->ow, lo, hi;
 	size_t img = (size_t)g->h * g->w * g->c;
+	int G = conv_groups(g), kg = g->k / G, cg = conv_cg(g);
 	float *col = j->scratch[tid].col;
 	cpu_range((size_t)g->n, tid, nt, &lo, &hi);
 	if (j->direct) {
@@ -178,9 +305,12 @@ static void bwd_data_task(void *arg, int tid, int nt)
 	memset(j->dx + lo * img, 0, (hi - lo) * img * sizeof(float));
 	for (size_t r0 = lo * P; r0 < hi * P; r0 += j->rows_per_chunk) {
 		size_t r1 = r0 + j->rows_per_chunk < hi * P ? r0 + j->rows_per_chunk : hi * P;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)K,
-			    g->k, 1.0f, j->dy + r0 * g->k, g->k, j->w, (int)K, 0.0f, col, (int)K);
-		col2im(g, col, r0, r1, j->dx);
+		for (int gi = 0; gi < G; gi++) {
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
+				    (int)K, kg, 1.0f, j->dy + r0 * g->k + (size_t)gi * kg, g->k,
+				    j->w + (size_t)gi * kg * K, (int)K, 0.0f, col, (int)K);
+			col2im(g, col, r0, r1, gi * cg, j->dx);
+		}
 	}
 }
 
@@ -214,6 +344,7 @@ static void bwd_filter_task(void *arg, int tid, int nt)
 	const conv_job *j = arg;
 	const dl_conv_geom *g = j->g;
 	size_t K = conv_k(g), M = (size_t)g->n * g->oh * g->ow, lo, hi;
+	int G = conv_groups(g), kg = g->k / G, cg = conv_cg(g);
 	float *col = j->scratch[tid].col, *dw = j->dw, *db = j->db;
 	if (tid > 0) {
 		/* a private partial, added into dw by reduce_task */
@@ -224,13 +355,17 @@ static void bwd_filter_task(void *arg, int tid, int nt)
 	cpu_range(M, tid, nt, &lo, &hi);
 	for (size_t r0 = lo; r0 < hi; r0 += j->rows_per_chunk) {
 		size_t r1 = r0 + j->rows_per_chunk < hi ? r0 + j->rows_per_chunk : hi;
-		const float *a = col, *dy = j->dy + r0 * g->k;
-		if (j->direct)
-			a = j->x + r0 * K;
-		else
-			im2col(g, j->x, r0, r1, col);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->k, (int)K, (int)(r1 - r0),
-			    1.0f, dy, g->k, a, (int)K, 1.0f, dw, (int)K);
+		const float *dy = j->dy + r0 * g->k;
+		for (int gi = 0; gi < G; gi++) {
+			const float *a = col;
+			if (j->direct)
+				a = j->x + r0 * K;
+			else
+				im2col(g, j->x, r0, r1, gi * cg, col);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kg, (int)K,
+				    (int)(r1 - r0), 1.0f, dy + (size_t)gi * kg, g->k, a, (int)K, 1.0f,
+				    dw + (size_t)gi * kg * K, (int)K);
+		}
 		if (db)
 			col_sums(db, dy, r1 - r0, g->k);
 	}
@@ -262,7 +397,7 @@ static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
 	memset(j, 0, sizeof *j);
 	j->g = g;
 	j->scratch = im->scratch;
-	j->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
+	j->direct = conv_plain(g) && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
 		    !g->pt && !g->pl && !g->pb && !g->pr;
 	for (int t = 0; t < im->nt; t++) {
 		if (cpu_scratch_col(&im->scratch[t], K)) {

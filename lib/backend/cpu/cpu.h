@@ -6,7 +6,7 @@
  * Work is split by cpu_range() into nt contiguous ranges, a function of
  * (n, tid, nt) only, and float reductions are summed in a fixed order, so
  * every op is bit-identical from run to run for a fixed thread count
- * (elementwise ops, softmax, optimizers, gather, maxpool and bias_grad are
+ * (elementwise ops, softmax, losses, optimizers, gather, max/avg pooling and bias_grad are
  * identical for any thread count; conv and gemm blocks depend on it).
  * OpenBLAS itself runs single-threaded (openblas_set_num_threads(1)); each
  * pool thread calls sgemm on its own block, so the two never fight for
@@ -91,6 +91,8 @@ void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x
 void cpu_maxpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
 void cpu_maxpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *x,
 		     const float *y, const float *dy, float *dx);
+void cpu_avgpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
+void cpu_avgpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *dy, float *dx);
 
 /* act.c */
 void cpu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
@@ -98,11 +100,31 @@ void cpu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const flo
 void cpu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
 		 const float *y, const float *dy, float *dx);
 
+/* bn.c */
+void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
+		      const float *beta, float eps, float momentum, float *run_mean,
+		      float *run_var, float *save_mean, float *save_invstd, float *y);
+void cpu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const float *gamma,
+		      const float *beta, const float *run_mean, const float *run_var, float eps,
+		      float *y);
+void cpu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
+		const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
+		float *dgamma, float *dbeta);
+
+/* elementwise.c */
+void cpu_dropout(dl_backend *be, size_t n, const float *x, float *y, float p, uint64_t seed);
+void cpu_axpby(dl_backend *be, size_t n, float alpha, const float *x, float beta, float *y);
+void cpu_copy2d(dl_backend *be, int rows, int cols, const float *src, int sld, float *dst,
+		int dld, int acc);
+
 /* loss.c */
 void cpu_softmax_xent(dl_backend *be, int n, int k, const float *logits,
 		      const int32_t *labels, float smoothing, float grad_scale,
 		      float *dlogits, float *stats);
 void cpu_softmax(dl_backend *be, int n, int k, const float *logits, float *probs);
+void cpu_regress_loss(dl_backend *be, dl_reg_kind kind, int n, int k, const float *pred,
+		      const float *target, float delta, float grad_scale, float *dpred,
+		      float *stats);
 
 /* optim.c */
 void cpu_sgd_update(dl_backend *be, size_t n, float *p, const float *g, float *v,

@@ -1,7 +1,9 @@
-/* Softmax and softmax cross-entropy over rows of logits [n, k].
+/* Softmax and softmax cross-entropy over rows of logits [n, k], and the
+ * regression losses (MSE, Huber) over pred/target [n, k].
  * Numerically stable: the row max is subtracted before exp, so logits of
  * any magnitude give finite results.  Rows are independent; the loss and
- * correct-count sums are taken on the calling thread in row order. */
+ * statistic sums are taken on the calling thread in row order (in double),
+ * so they do not depend on the thread count. */
 #include "backend/cpu/cpu.h"
 
 #include <math.h>
@@ -70,4 +72,35 @@ void cpu_softmax(dl_backend *be, int n, int k, const float *logits, float *probs
 		int am;
 		softmax_row(k, logits + (size_t)i * k, probs + (size_t)i * k, &am);
 	}
+}
+
+void cpu_regress_loss(dl_backend *be, dl_reg_kind kind, int n, int k, const float *pred,
+		      const float *target, float delta, float grad_scale, float *dpred,
+		      float *stats)
+{
+	(void)be;
+	double loss = 0, abs_sum = 0, sq_sum = 0;
+	size_t cnt = (size_t)n * (size_t)k;
+	for (size_t i = 0; i < cnt; i++) {
+		float e = pred[i] - target[i], ae = fabsf(e), d;
+		double l;
+		if (kind == DL_REG_MSE) {
+			l = (double)e * e;
+			d = 2.0f * e;
+		} else if (ae < delta) {   /* Huber, quadratic part */
+			l = 0.5 * (double)e * e;
+			d = e;
+		} else {                   /* Huber, linear part */
+			l = (double)delta * (ae - 0.5 * (double)delta);
+			d = e > 0 ? delta : -delta;
+		}
+		loss += l;
+		abs_sum += ae;
+		sq_sum += (double)e * e;
+		if (dpred)
+			dpred[i] = d * grad_scale;
+	}
+	stats[0] += (float)loss;
+	stats[1] += (float)abs_sum;
+	stats[2] += (float)sq_sum;
 }

@@ -1,8 +1,11 @@
-/* Max pooling, NHWC.  x [n,h,w,c] -> y [n,oh,ow,c]; window (kh, kw),
- * stride (sh, sw), padding pt/pl on top/left (bottom/right padding is
- * implied by oh/ow).  Padding cells never win; a window with no input
- * cell at all gives 0 and routes no gradient.  Threads split the batch:
- * overlapping windows of one image add into the same dx cells. */
+/* Max and average pooling, NHWC.  x [n,h,w,c] -> y [n,oh,ow,c]; window
+ * (kh, kw), stride (sh, sw), padding pt/pl on top/left (bottom/right
+ * padding is implied by oh/ow).  Max: padding cells never win; a window
+ * with no input cell at all gives 0 and routes no gradient.  Average:
+ * padding cells count as zeros (divisor kh*kw, PyTorch's
+ * count_include_pad=True).  Threads split the batch: overlapping windows
+ * of one image add into the same dx cells, and each image's sums are taken
+ * in a fixed order, so results do not depend on the thread count. */
 #include "backend/cpu/cpu.h"
 
 #include <string.h>
@@ -152,4 +155,105 @@ void cpu_maxpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *x,
 {
 	pool_job j = { g, x, y, dy, dx };
 	cpu_run_n(cpu_of(be), (size_t)g->n, 2, bwd_task, &j);
+}
+
+/* ---- average pooling ------------------------------------------------------ */
+
+/* y[ch .. ch+W) = the mean of the window, W constant after inlining. */
+static inline __attribute__((always_inline)) void
+avg_fwd_cell(const dl_pool_geom *g, const float *x, int y0, int y1, int x0, int x1,
+	     size_t ch, int W, float inv, float *y)
+{
+	float acc[POOL_BLOCK] = { 0 };
+	for (int iy = y0; iy < y1; iy++) {
+		for (int ix = x0; ix < x1; ix++) {
+			const float *s = x + ((size_t)iy * g->w + ix) * g->c + ch;
+			for (int k = 0; k < W; k++)
+				acc[k] += s[k];
+		}
+	}
+	for (int k = 0; k < W; k++)
+		y[ch + k] = acc[k] * inv;
+}
+
+static void avg_fwd_task(void *arg, int tid, int nt)
+{
+	const pool_job *j = arg;
+	const dl_pool_geom *g = j->g;
+	size_t c = (size_t)g->c, lo, hi;
+	float inv = 1.0f / ((float)g->kh * (float)g->kw);
+	cpu_range((size_t)g->n, tid, nt, &lo, &hi);
+	for (size_t img = lo; img < hi; img++) {
+		const float *x = j->x + img * g->h * g->w * c;
+		for (int oy = 0; oy < g->oh; oy++) {
+			for (int ox = 0; ox < g->ow; ox++) {
+				float *y = j->out + ((img * g->oh + oy) * g->ow + ox) * c;
+				int y0, y1, x0, x1;
+				window(g, oy, ox, &y0, &y1, &x0, &x1);
+				size_t ch = 0;
+				for (; ch + POOL_BLOCK <= c; ch += POOL_BLOCK)
+					avg_fwd_cell(g, x, y0, y1, x0, x1, ch, POOL_BLOCK, inv, y);
+				for (; ch + 4 <= c; ch += 4)
+					avg_fwd_cell(g, x, y0, y1, x0, x1, ch, 4, inv, y);
+				for (; ch < c; ch++)
+					avg_fwd_cell(g, x, y0, y1, x0, x1, ch, 1, inv, y);
+			}
+		}
+	}
+}
+
+void cpu_avgpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y)
+{
+	pool_job j = { g, x, NULL, NULL, y };
+	cpu_run_n(cpu_of(be), (size_t)g->n, 2, avg_fwd_task, &j);
+}
+
+/* dx[window, ch .. ch+W) += dy[ch ..] * inv */
+static inline __attribute__((always_inline)) void
+avg_bwd_cell(const dl_pool_geom *g, int y0, int y1, int x0, int x1, size_t ch, int W,
+	     float inv, const float *dy, float *dx)
+{
+	float v[POOL_BLOCK];
+	for (int k = 0; k < W; k++)
+		v[k] = dy[ch + k] * inv;
+	for (int iy = y0; iy < y1; iy++) {
+		for (int ix = x0; ix < x1; ix++) {
+			float *d = dx + ((size_t)iy * g->w + ix) * g->c + ch;
+			for (int k = 0; k < W; k++)
+				d[k] += v[k];
+		}
+	}
+}
+
+static void avg_bwd_task(void *arg, int tid, int nt)
+{
+	const pool_job *j = arg;
+	const dl_pool_geom *g = j->g;
+	size_t c = (size_t)g->c, lo, hi, plane = (size_t)g->h * g->w * c;
+	float inv = 1.0f / ((float)g->kh * (float)g->kw);
+	cpu_range((size_t)g->n, tid, nt, &lo, &hi);
+	memset(j->out + lo * plane, 0, (hi - lo) * plane * sizeof(float));
+	for (size_t img = lo; img < hi; img++) {
+		float *dx = j->out + img * plane;
+		for (int oy = 0; oy < g->oh; oy++) {
+			for (int ox = 0; ox < g->ow; ox++) {
+				const float *dy = j->dy + ((img * g->oh + oy) * g->ow + ox) * c;
+				int y0, y1, x0, x1;
+				window(g, oy, ox, &y0, &y1, &x0, &x1);
+				size_t ch = 0;
+				for (; ch + POOL_BLOCK <= c; ch += POOL_BLOCK)
+					avg_bwd_cell(g, y0, y1, x0, x1, ch, POOL_BLOCK, inv, dy, dx);
+				for (; ch + 4 <= c; ch += 4)
+					avg_bwd_cell(g, y0, y1, x0, x1, ch, 4, inv, dy, dx);
+				for (; ch < c; ch++)
+					avg_bwd_cell(g, y0, y1, x0, x1, ch, 1, inv, dy, dx);
+			}
+		}
+	}
+}
+
+void cpu_avgpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *dy, float *dx)
+{
+	pool_job j = { g, NULL, NULL, dy, dx };
+	cpu_run_n(cpu_of(be), (size_t)g->n, 2, avg_bwd_task, &j);
 }

@@ -1,13 +1,20 @@
-/* conv2d: y [n, oh, ow, k] = x [n, h, w, c] * W [k, kh, kw, c] + b [k].
- * pad=same (odd kernels, stride 1: output size = input size), pad=valid or
- * pad=N (N cells on every side).  Export permutes W to [k, c, kh, kw]. */
+/* conv2d: y [n, oh, ow, k] = x [n, h, w, c] * W [k, kh, kw, c/groups] + b [k].
+ *
+ *   conv2d filters=K size=S [stride=1] [pad=valid|same|N] [dilation=1]
+ *          [groups=1] [bias=1]
+ *
+ * pad=same (odd kernels, stride 1: output size = input size, also with
+ * dilation), pad=valid or pad=N (N cells on every side).  groups=G splits
+ * the channels into G independent convolutions (c and K divisible by G);
+ * groups=c is a depthwise convolution.  Export permutes W to PyTorch's
+ * [k, c/groups, kh, kw].  opt[] indices are read by dl-export: keep them. */
 #include "nn/layer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { FILTERS, SIZE, STRIDE, PAD, BIAS };
+enum { FILTERS, SIZE, STRIDE, PAD, BIAS, DIL, GROUPS };
 
 static dl_conv_geom geom(const dl_layer *l, int n)
 {
@@ -18,6 +25,7 @@ static dl_conv_geom geom(const dl_layer *l, int n)
 		.sh = l->opt[STRIDE], .sw = l->opt[STRIDE],
 		.pt = p, .pl = p, .pb = p, .pr = p,
 		.oh = l->out.h, .ow = l->out.w,
+		.dh = l->opt[DIL], .dw = l->opt[DIL], .groups = l->opt[GROUPS],
 	};
 }
 
@@ -33,14 +41,21 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 		rc = dl_spec_str(sl, "pad", "valid", &pad, err);
 	if (!rc)
 		rc = dl_spec_int(sl, "bias", 1, 0, 1, &l->opt[BIAS], err);
+	if (!rc)
+		rc = dl_spec_int(sl, "dilation", 1, 1, 64, &l->opt[DIL], err);
+	if (!rc)
+		rc = dl_spec_int(sl, "groups", 1, 1, 1 << 16, &l->opt[GROUPS], err);
 	if (rc)
 		return rc;
-	int s = l->opt[SIZE];
+	int s = l->opt[SIZE], d = l->opt[DIL], G = l->opt[GROUPS];
+	if (l->in.c % G || l->opt[FILTERS] % G)
+		return dl_fail(err, DL_EDATA, "%s:%d: conv2d: groups=%d must divide the %d input channels and filters=%d",
+			       sl->src, sl->lineno, G, l->in.c, l->opt[FILTERS]);
 	if (!strcmp(pad, "same")) {
 		if (s % 2 == 0 || l->opt[STRIDE] != 1)
 			return dl_fail(err, DL_EDATA, "%s:%d: conv2d: pad=same needs an odd size and stride 1 (use pad=N)",
 				       sl->src, sl->lineno);
-		l->opt[PAD] = s / 2;
+		l->opt[PAD] = d * (s / 2);
 	} else if (!strcmp(pad, "valid")) {
 		l->opt[PAD] = 0;
 	} else {
@@ -51,13 +66,14 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 				       sl->src, sl->lineno, pad);
 		l->opt[PAD] = (int)v;
 	}
-	int p = l->opt[PAD], st = l->opt[STRIDE];
-	int oh = dl_conv_out(l->in.h, p, p, s, st), ow = dl_conv_out(l->in.w, p, p, s, st);
-	if (l->in.h + 2 * p < s || l->in.w + 2 * p < s || oh < 1 || ow < 1)
-		return dl_fail(err, DL_EDATA, "%s:%d: conv2d: %dx%d kernel does not fit the %dx%d input",
-			       sl->src, sl->lineno, s, s, l->in.h, l->in.w);
+	/* the dilated kernel spans d*(s-1)+1 cells */
+	int p = l->opt[PAD], st = l->opt[STRIDE], span = d * (s - 1) + 1;
+	int oh = dl_conv_out(l->in.h, p, p, span, st), ow = dl_conv_out(l->in.w, p, p, span, st);
+	if (l->in.h + 2 * p < span || l->in.w + 2 * p < span || oh < 1 || ow < 1)
+		return dl_fail(err, DL_EDATA, "%s:%d: conv2d: %dx%d kernel (dilation %d) does not fit the %dx%d input",
+			       sl->src, sl->lineno, s, s, d, l->in.h, l->in.w);
 	l->out = (dl_shape){ oh, ow, l->opt[FILTERS] };
-	int64_t ws[4] = { l->opt[FILTERS], s, s, l->in.c }, bs[1] = { l->opt[FILTERS] };
+	int64_t ws[4] = { l->opt[FILTERS], s, s, l->in.c / G }, bs[1] = { l->opt[FILTERS] };
 	dl_layer_add_param(l, "weight", 4, ws);
 	if (l->opt[BIAS])
 		dl_layer_add_param(l, "bias", 1, bs);
@@ -66,7 +82,7 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 
 static void init(const dl_layer *l, float *p, dl_rng *rng)
 {
-	int fan_in = l->opt[SIZE] * l->opt[SIZE] * l->in.c;
+	int fan_in = l->opt[SIZE] * l->opt[SIZE] * (l->in.c / l->opt[GROUPS]);
 	dl_init_uniform_fan_in(p, l->param[0].count, fan_in, rng);
 	if (l->nparam > 1)
 		dl_init_uniform_fan_in(p + l->param[0].count, l->param[1].count, fan_in, rng);
@@ -99,10 +115,10 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 			dst[k] = src[k];
 		return;
 	}
-	int K = l->opt[FILTERS], S = l->opt[SIZE], C = l->in.c;
+	int K = l->opt[FILTERS], S = l->opt[SIZE], C = l->in.c / l->opt[GROUPS];
 	*ndim = 4;
 	shape[0] = K; shape[1] = C; shape[2] = S; shape[3] = S;
-	/* [k, kh, kw, c] -> [k, c, kh, kw] */
+	/* [k, kh, kw, c/G] -> [k, c/G, kh, kw] */
 	for (int k = 0; k < K; k++)
 		for (int a = 0; a < S; a++)
 			for (int b = 0; b < S; b++)
@@ -113,8 +129,11 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
-	snprintf(buf, n, "%d@%dx%d s%d p%d%s", l->opt[FILTERS], l->opt[SIZE], l->opt[SIZE],
-		 l->opt[STRIDE], l->opt[PAD], l->opt[BIAS] ? "" : " no-bias");
+	char extra[48] = "";
+	if (l->opt[DIL] > 1 || l->opt[GROUPS] > 1)
+		snprintf(extra, sizeof extra, " d%d g%d", l->opt[DIL], l->opt[GROUPS]);
+	snprintf(buf, n, "%d@%dx%d s%d p%d%s%s", l->opt[FILTERS], l->opt[SIZE], l->opt[SIZE],
+		 l->opt[STRIDE], l->opt[PAD], extra, l->opt[BIAS] ? "" : " no-bias");
 }
 
 const dl_layer_kind dl_layer_conv2d = {

@@ -1,10 +1,15 @@
-/* maxpool: y [n, oh, ow, c] = max over size x size windows of x [n, h, w, c],
- * stride defaulting to size; no padding (floor mode, as PyTorch). */
+/* maxpool: y [n, oh, ow, c] = max over size x size windows of x [n, h, w, c].
+ *
+ *   maxpool [size=2] [stride=size] [pad=0]
+ *
+ * pad cells on every side never win (PyTorch's -inf padding; pad <= size/2
+ * as PyTorch requires); floor mode, as PyTorch's default.  opt[] indices
+ * are read by dl-export: keep them. */
 #include "nn/layer.h"
 
 #include <stdio.h>
 
-enum { SIZE, STRIDE };
+enum { SIZE, STRIDE, PAD };
 
 static dl_pool_geom geom(const dl_layer *l, int n)
 {
@@ -12,7 +17,7 @@ static dl_pool_geom geom(const dl_layer *l, int n)
 		.n = n, .h = l->in.h, .w = l->in.w, .c = l->in.c,
 		.kh = l->opt[SIZE], .kw = l->opt[SIZE],
 		.sh = l->opt[STRIDE], .sw = l->opt[STRIDE],
-		.pt = 0, .pl = 0, .oh = l->out.h, .ow = l->out.w,
+		.pt = l->opt[PAD], .pl = l->opt[PAD], .oh = l->out.h, .ow = l->out.w,
 	};
 }
 
@@ -21,13 +26,15 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 	int rc = dl_spec_int(sl, "size", 2, 1, 64, &l->opt[SIZE], err);
 	if (!rc)
 		rc = dl_spec_int(sl, "stride", l->opt[SIZE], 1, 64, &l->opt[STRIDE], err);
+	if (!rc)
+		rc = dl_spec_int(sl, "pad", 0, 0, l->opt[SIZE] / 2, &l->opt[PAD], err);
 	if (rc)
 		return rc;
-	int s = l->opt[SIZE], st = l->opt[STRIDE];
-	if (l->in.h < s || l->in.w < s)
+	int s = l->opt[SIZE], st = l->opt[STRIDE], p = l->opt[PAD];
+	if (l->in.h + 2 * p < s || l->in.w + 2 * p < s)
 		return dl_fail(err, DL_EDATA, "%s:%d: maxpool: %dx%d window does not fit the %dx%d input",
 			       sl->src, sl->lineno, s, s, l->in.h, l->in.w);
-	l->out = (dl_shape){ dl_conv_out(l->in.h, 0, 0, s, st), dl_conv_out(l->in.w, 0, 0, s, st),
+	l->out = (dl_shape){ dl_conv_out(l->in.h, p, p, s, st), dl_conv_out(l->in.w, p, p, s, st),
 			     l->in.c };
 	return 0;
 }
@@ -48,7 +55,7 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
-	snprintf(buf, n, "%dx%d s%d", l->opt[SIZE], l->opt[SIZE], l->opt[STRIDE]);
+	snprintf(buf, n, "%dx%d s%d p%d", l->opt[SIZE], l->opt[SIZE], l->opt[STRIDE], l->opt[PAD]);
 }
 
 const dl_layer_kind dl_layer_maxpool = {

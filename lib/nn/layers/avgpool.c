@@ -1,0 +1,67 @@
+/* avgpool: y [n, oh, ow, c] = mean over size x size windows of x [n, h, w, c].
+ *
+ *   avgpool [size=2] [stride=size] [pad=0]
+ *
+ * pad zero cells on every side count in the mean (divisor size*size,
+ * PyTorch's AvgPool2d default count_include_pad=True; pad <= size/2 as
+ * PyTorch requires); floor mode.  opt[]: size, stride, pad (as maxpool). */
+#include "nn/layer.h"
+
+#include <stdio.h>
+
+enum { SIZE, STRIDE, PAD };
+
+static dl_pool_geom geom(const dl_layer *l, int n)
+{
+	return (dl_pool_geom){
+		.n = n, .h = l->in.h, .w = l->in.w, .c = l->in.c,
+		.kh = l->opt[SIZE], .kw = l->opt[SIZE],
+		.sh = l->opt[STRIDE], .sw = l->opt[STRIDE],
+		.pt = l->opt[PAD], .pl = l->opt[PAD], .oh = l->out.h, .ow = l->out.w,
+	};
+}
+
+static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
+{
+	int rc = dl_spec_int(sl, "size", 2, 1, 64, &l->opt[SIZE], err);
+	if (!rc)
+		rc = dl_spec_int(sl, "stride", l->opt[SIZE], 1, 64, &l->opt[STRIDE], err);
+	if (!rc)
+		rc = dl_spec_int(sl, "pad", 0, 0, l->opt[SIZE] / 2, &l->opt[PAD], err);
+	if (rc)
+		return rc;
+	int s = l->opt[SIZE], st = l->opt[STRIDE], p = l->opt[PAD];
+	if (l->in.h + 2 * p < s || l->in.w + 2 * p < s)
+		return dl_fail(err, DL_EDATA, "%s:%d: avgpool: %dx%d window does not fit the %dx%d input",
+			       sl->src, sl->lineno, s, s, l->in.h, l->in.w);
+	l->out = (dl_shape){ dl_conv_out(l->in.h, p, p, s, st), dl_conv_out(l->in.w, p, p, s, st),
+			     l->in.c };
+	return 0;
+}
+
+static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
+{
+	dl_pool_geom g = geom(l, n);
+	be->ops->avgpool_fwd(be, &g, x, y);
+}
+
+static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
+		     const float *dy, float *dx)
+{
+	(void)x;
+	(void)y;
+	dl_pool_geom g = geom(l, n);
+	if (dx)
+		be->ops->avgpool_bwd(be, &g, dy, dx);
+}
+
+static void describe(const dl_layer *l, char *buf, size_t n)
+{
+	snprintf(buf, n, "%dx%d s%d p%d", l->opt[SIZE], l->opt[SIZE], l->opt[STRIDE], l->opt[PAD]);
+}
+
+const dl_layer_kind dl_layer_avgpool = {
+	.name = "avgpool", .torch = "AvgPool2d",
+	.configure = configure, .forward = forward, .backward = backward,
+	.describe = describe,
+};

@@ -1,0 +1,82 @@
+/* batchnorm: per-channel batch normalisation over NHWC (PyTorch's
+ * BatchNorm2d; BatchNorm1d on a flat input).  Parameters weight (gamma,
+ * init 1) and bias (beta, init 0) [c]; buffers running_mean (0) and
+ * running_var (1) [c].  Training mode (l->run->training) normalises with
+ * the batch statistics and updates the running ones; evaluation mode uses
+ * the running statistics.  The workspace keeps the batch mean and inverse
+ * std from forward for backward, so backward follows a training forward.
+ *   batchnorm [eps=1e-5] [momentum=0.1] */
+#include "nn/layer.h"
+
+#include <stdio.h>
+
+enum { EPS, MOMENTUM };
+
+static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
+{
+	double eps, mom;
+	int rc = dl_spec_float(sl, "eps", 1e-5, 1e-12, 1.0, &eps, err);
+	if (!rc)
+		rc = dl_spec_float(sl, "momentum", 0.1, 0.0, 1.0, &mom, err);
+	if (rc)
+		return rc;
+	l->fopt[EPS] = (float)eps;
+	l->fopt[MOMENTUM] = (float)mom;
+	l->out = l->in;
+	int64_t cs[1] = { l->in.c };
+	dl_layer_add_param(l, "weight", 1, cs);
+	dl_layer_add_param(l, "bias", 1, cs);
+	dl_layer_add_buf(l, "running_mean", 1, cs);
+	dl_layer_add_buf(l, "running_var", 1, cs);
+	l->nws = 2 * (size_t)l->in.c;
+	return 0;
+}
+
+static void init(const dl_layer *l, float *p, dl_rng *rng)
+{
+	(void)rng;
+	int c = l->in.c;
+	for (int i = 0; i < c; i++) {
+		p[i] = 1.0f;
+		p[c + i] = 0.0f;
+	}
+}
+
+static void init_buffers(const dl_layer *l, float *b)
+{
+	int c = l->in.c;
+	for (int i = 0; i < c; i++) {
+		b[i] = 0.0f;
+		b[c + i] = 1.0f;
+	}
+}
+
+static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
+{
+	int c = l->in.c, rows = n * l->in.h * l->in.w;
+	if (l->run && l->run->training)
+		be->ops->bn_fwd_train(be, rows, c, x, l->p[0], l->p[1], l->fopt[EPS],
+				      l->fopt[MOMENTUM], l->b[0], l->b[1], l->ws, l->ws + c, y);
+	else
+		be->ops->bn_fwd_infer(be, rows, c, x, l->p[0], l->p[1], l->b[0], l->b[1],
+				      l->fopt[EPS], y);
+}
+
+static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
+		     const float *dy, float *dx)
+{
+	(void)y;
+	int c = l->in.c, rows = n * l->in.h * l->in.w;
+	be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, dx, l->g[0], l->g[1]);
+}
+
+static void describe(const dl_layer *l, char *buf, size_t n)
+{
+	snprintf(buf, n, "eps=%g m=%g", l->fopt[EPS], l->fopt[MOMENTUM]);
+}
+
+const dl_layer_kind dl_layer_batchnorm = {
+	.name = "batchnorm", .torch = "BatchNorm2d",
+	.configure = configure, .init = init, .init_buffers = init_buffers,
+	.forward = forward, .backward = backward, .describe = describe,
+};

@@ -1,0 +1,64 @@
+/* dropout: inverted dropout (PyTorch's Dropout), any shape.  In training
+ * mode an element is zeroed with probability p and the others scaled by
+ * 1 / (1 - p); in evaluation mode y = x.  The mask is the counter hash of
+ * backend.h seeded with dl_hash_u64(run seed ^ layer index, step), so it
+ * differs per layer and per step, is the same on every backend, and
+ * backward recomputes it (forward and backward of one step share it).
+ *   dropout p=P          0 <= P < 1 */
+#include "nn/layer.h"
+
+#include <stdio.h>
+
+static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
+{
+	double p;
+	int rc = dl_spec_float(sl, "p", 0.5, 0.0, 0.999, &p, err);
+	if (rc)
+		return rc;
+	l->fopt[0] = (float)p;
+	l->out = l->in;
+	return 0;
+}
+
+static int active(const dl_layer *l)
+{
+	return l->run && l->run->training && l->fopt[0] > 0;
+}
+
+static uint64_t mask_seed(const dl_layer *l)
+{
+	return dl_hash_u64(l->run->seed ^ (uint64_t)l->index, l->run->step);
+}
+
+static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
+{
+	size_t cnt = (size_t)n * dl_shape_size(l->in);
+	if (active(l))
+		be->ops->dropout(be, cnt, x, y, l->fopt[0], mask_seed(l));
+	else
+		be->ops->axpby(be, cnt, 1.0f, x, 0.0f, y);
+}
+
+static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
+		     const float *dy, float *dx)
+{
+	(void)x;
+	(void)y;
+	if (!dx)
+		return;
+	size_t cnt = (size_t)n * dl_shape_size(l->in);
+	if (active(l))
+		be->ops->dropout(be, cnt, dy, dx, l->fopt[0], mask_seed(l));
+	else
+		be->ops->axpby(be, cnt, 1.0f, dy, 0.0f, dx);
+}
+
+static void describe(const dl_layer *l, char *buf, size_t n)
+{
+	snprintf(buf, n, "p=%g", l->fopt[0]);
+}
+
+const dl_layer_kind dl_layer_dropout = {
+	.name = "dropout", .torch = "Dropout",
+	.configure = configure, .forward = forward, .backward = backward, .describe = describe,
+};

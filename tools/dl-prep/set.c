@@ -220,3 +220,41 @@ const char prep_common_help[] =
 	"as ROOT.  Paths in list and CSV files are relative to ROOT; absolute paths and\n"
 	"'..' are refused.  A bad image or label stops with file and line (exit 3) and\n"
 	"no output, unless --skip-bad.\n";
+
+int prep_main(const dl_cmd *cmd, prep_opts *o, int argc, char **argv, int minpos, int maxpos,
+	      prep_fill_fn fill, void *ctx)
+{
+	dl_err err = { 0 };
+	int npos, rc;
+	dl_fsrc fs = { 0 };
+	dl_fsrc_limits lim;
+	prep_set s;
+	prep_set_init(&s);
+	const char *name = strchr(cmd->prog, ' ') ? strchr(cmd->prog, ' ') + 1 : cmd->prog;
+	if ((rc = dl_opt_parse_std(cmd, argc, argv, &npos, &err)))
+		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-prep", &err);
+	if (npos < minpos || npos > maxpos) {
+		rc = dl_fail(&err, DL_EUSAGE, "%s: expected %s, got %d arguments", name, cmd->usage, npos);
+		goto fail;
+	}
+	if ((rc = prep_opts_check(o, name, &err)))
+		goto fail;
+	prep_fsrc_limits(o, &lim);
+	if ((rc = dl_fsrc_open(&fs, argv[1], &lim, &err)))
+		goto fail;
+	s.fs = &fs;
+	size_t k = (size_t)snprintf(s.source, sizeof s.source, "%s", name);
+	for (int i = 1; i <= npos && k < sizeof s.source; i++)
+		k += (size_t)snprintf(s.source + k, sizeof s.source - k, " %s", argv[i]);
+	if ((rc = fill(&s, npos, argv, o, ctx, &err)) ||
+	    (rc = prep_classes_option(&s, o->classes, &err)) || (rc = prep_run(&s, o, &err)))
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	rc = dl_tool_fail("dl-prep", &err);
+out:
+	prep_set_release(&s);
+	dl_fsrc_close(&fs);
+	return rc;
+}

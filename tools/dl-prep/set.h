@@ -83,4 +83,14 @@ int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int
 /* Common option help, shared by the commands' footers. */
 extern const char prep_common_help[];
 
+
+/* The body of a source command: parse argv with cmd (whose table came from
+ * prep_opt_table over o), check the options and the positional count
+ * [minpos, maxpos], open argv[1] as the dataset root, call fill to add the
+ * samples, apply --classes, run the pipeline, clean up.  Returns the exit code. */
+typedef int (*prep_fill_fn)(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
+			    dl_err *err);
+int prep_main(const dl_cmd *cmd, prep_opts *o, int argc, char **argv, int minpos, int maxpos,
+	      prep_fill_fn fill, void *ctx);
+
 #endif

@@ -243,7 +243,9 @@ static int probe(const prep_set *s, const prep_opts *o, const part *parts, int *
 				continue;
 			}
 			free(data);
+			int iw = im.w, ih = im.h, ic = im.c;   /* only the shape is kept */
 			dl_image_free(&im);
+			im = (dl_image){ iw, ih, ic, NULL };
 		}
 		if (it->roi[2]) {
 			im.w = it->roi[2];

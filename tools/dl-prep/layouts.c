@@ -33,7 +33,7 @@ static int has_folder(const dl_fsrc *fs, const char *dir)
 }
 
 typedef struct gtsrb_cfg {
-	const char *gt;
+	const char *gt, *split;
 	int roi;
 } gtsrb_cfg;
 
@@ -110,8 +110,11 @@ static int fill_gtsrb(prep_set *s, int npos, char **argv, const prep_opts *o, vo
 	int rc = prep_set_classes_n(s, 43, err);
 	if (rc)
 		return rc;
-	const char *base = has_folder(fs, "Final_Training/Images") ? "Final_Training/Images"
-			 : has_folder(fs, "Final_Test/Images") ? "Final_Test/Images" : "";
+	if (cf->split && strcmp(cf->split, "train") && strcmp(cf->split, "test"))
+		return dl_fail(err, DL_EUSAGE, "gtsrb: --split must be train or test");
+	int train = cf->split ? !strcmp(cf->split, "train") : has_folder(fs, "Final_Training/Images");
+	const char *dirname = train ? "Final_Training/Images" : "Final_Test/Images";
+	const char *base = has_folder(fs, dirname) ? dirname : "";
 	char csv[8192];
 	if (cf->gt)   /* a GT file on disk; its paths are relative to base */
 		return gtsrb_csv(s, NULL, cf->gt, base, cf->roi, err);
@@ -143,11 +146,13 @@ int dl_prep_gtsrb_main(int argc, char **argv)
 {
 	prep_opts o;
 	prep_opts_defaults(&o);
-	gtsrb_cfg cf = { NULL, 0 };
+	gtsrb_cfg cf = { NULL, NULL, 0 };
 	const dl_opt extra[] = {
 		{ 0, "roi", DL_OPT_FLAG, &cf.roi, NULL, "crop each image to its Roi.X1..X2, Y1..Y2 (inclusive)" },
 		{ 0, "gt", DL_OPT_STRING, &cf.gt, "CSV",
 		  "a GT csv on disk (e.g. GT-final_test.csv) naming images in ROOT's image folder" },
+		{ 0, "split", DL_OPT_STRING, &cf.split, "train|test",
+		  "Final_Training or Final_Test (default: Final_Training when ROOT has it)" },
 		{ 0, NULL, 0, NULL, NULL, NULL },
 	};
 	dl_opt opts[40];

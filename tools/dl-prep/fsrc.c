@@ -155,7 +155,8 @@ static int open_archive(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim
 	int r = !strcmp(root, "-") ? archive_read_open_fd(a, 0, 65536)
 				   : archive_read_open_filename(a, root, 65536);
 	if (r != ARCHIVE_OK) {
-		rc = dl_fail(err, errno == ENOENT ? DL_EIO : DL_EDATA,
+		int e = archive_errno(a);   /* errno itself may be stale here */
+		rc = dl_fail(err, e == ENOENT || e == EACCES || e == EIO ? DL_EIO : DL_EDATA,
 			     "%s: not a directory or a readable tar/zip archive: %s", root,
 			     archive_error_string(a));
 		goto out;
@@ -195,7 +196,8 @@ static int open_archive(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim
 	}
 	if ((rc = strip_top(fs, err)))
 		goto out;
-	qsort(fs->e, fs->n, sizeof *fs->e, cmp_entry);
+	if (fs->n)
+		qsort(fs->e, fs->n, sizeof *fs->e, cmp_entry);
 	for (size_t i = 1; i < fs->n; i++)
 		if (!strcmp(fs->e[i - 1].path, fs->e[i].path)) {
 			rc = dl_fail(err, DL_EDATA, "%s: '%s' appears twice", root, fs->e[i].path);
@@ -392,7 +394,7 @@ int dl_fsrc_list(const dl_fsrc *fs, const char *dir, int want_dirs, char ***name
 		/* paths under "a/" are contiguous, but "a" sorts before "a-b" as a name
 		 * and after it as a path prefix: sort the names and drop repeats */
 		size_t w = 0;
-		if (!rc) {
+		if (!rc && *n) {
 			qsort(*names, *n, sizeof **names, cmp_str);
 			for (size_t i = 0; i < *n; i++) {
 				if (w && !strcmp((*names)[w - 1], (*names)[i]))
@@ -409,7 +411,7 @@ int dl_fsrc_list(const dl_fsrc *fs, const char *dir, int want_dirs, char ***name
 		*n = 0;
 		return rc;
 	}
-	if (fs->real)
+	if (fs->real && *n)
 		qsort(*names, *n, sizeof **names, cmp_str);
 	return 0;
 }

@@ -151,4 +151,14 @@ test_case 'idx: every label element type (u8, i8, i16, i32) gives the same label
 	grep -q "class histogram: 0:0 1:1 2:1" u8.info
 '
 
+test_case 'dl-prep --help lists every source; each COMMAND --help shows its own and the common options' '
+	"$PREP" --help >h && for c in idx cifar10 cifar100 folder list csv gtsrb tiny-imagenet driving info; do
+		grep -q "^  $c " h || { echo "--help lacks $c"; exit 1; }
+		test_expect_code 0 "$PREP" $c --help >o 2>e && [ ! -s e ] && grep -q "^usage: dl-prep $c" o || exit 1
+		[ $c = info ] || grep -q -- "--skip-bad" o || { echo "$c --help lacks --skip-bad"; exit 1; }
+	done &&
+	"$PREP" cifar100 --help | grep -q -- "--label" && ! "$PREP" cifar10 --help | grep -q -- "--label" &&
+	"$PREP" gtsrb --help | grep -q -- "--roi" && "$PREP" driving --help | grep -q -- "--steer-correction"
+'
+
 test_done

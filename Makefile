@@ -6,7 +6,8 @@
 #   make check      all tests (last line: N passed, N failed)
 #   make check-asan the same under AddressSanitizer + UBSan (build-san/)
 #   make bench-cpu  train images/s next to PyTorch
-#   make bench-prep dl-prep decode images/s, -j1 and all cores
+#   make bench-prep image decode + resize images/s next to PIL
+#   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
@@ -130,13 +131,16 @@ bench-cpu: all
 	@bench/bench-cpu $(BUILD)
 
 bench-prep: all
-	@bench/bench-prep.sh $(BUILD)
+	@bench/bench-prep $(BUILD)
+
+bench-prep-tool: all
+	@bench/bench-prep-tool.sh $(BUILD)
 
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := $(sort $(wildcard lib/core/*.c lib/io/*.c))
+FUZZ_LIB_SRC := $(sort $(wildcard lib/core/*.c lib/io/*.c lib/image/*.c))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
 FUZZ_LIBA := build-fuzz/libdlfuzz.a
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -162,7 +166,7 @@ clean:
 help:
 	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

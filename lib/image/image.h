@@ -6,6 +6,16 @@
  * (RGB); decoders reduce everything else to those (RGBA and gray+alpha
  * drop alpha, palette expands, 16-bit reduces to 8-bit — each decoder
  * documents exactly how, so an independent decoder can be matched).
+ * In short (details in png.c, jpeg.c, pnm.c; all match PIL's decoding):
+ *   PNG   palette -> RGB; 1/2/4-bit gray scaled to 8; 16-bit -> high byte;
+ *         alpha and tRNS dropped (no compositing); gamma/ICC ignored;
+ *         interlaced read.  Gray(+alpha) -> c 1, the rest -> c 3.
+ *   JPEG  gray -> c 1, YCbCr/RGB -> c 3 (JDCT_ISLOW, fancy upsampling);
+ *         CMYK and YCCK are REFUSED (DL_EDATA), not converted; libjpeg
+ *         warnings (truncated or corrupt data) are errors.
+ *   PNM   binary P5 (c 1) / P6 (c 3), maxval 1..65535 scaled to 0..255 as
+ *         round(v * 255 / maxval); plain P1-P4 are not read.
+ * A 5x7 bitmap font for labels is in image/font.h.
  *
  * All functions are thread-safe (no shared state) and return 0 or a dl_err
  * code: DL_EDATA for bad/unsupported bytes (message names `name`),

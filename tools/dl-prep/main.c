@@ -20,6 +20,7 @@ static const struct command {
 	{ "gtsrb", "ROOT", "GTSRB traffic signs (GT-*.csv, --roi)", dl_prep_gtsrb_main },
 	{ "tiny-imagenet", "ROOT", "Tiny ImageNet (wnids.txt, train/, val/)", dl_prep_tiny_main },
 	{ "driving", "ROOT", "driving_log.csv -> steering (etc.) regression targets", dl_prep_driving_main },
+	{ "show", "FILE -o PNG", "a PNG contact sheet of a dataset's images and labels", dl_prep_show_main },
 	{ "info", "FILE", "what a tensor file holds: tensors, metadata, histogram, stats", dl_prep_info_main },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -31,7 +32,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].main(argc - 1, argv + 1);
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("usage: dl-prep COMMAND ARGS -o OUT [options]\n       dl-prep info FILE\n\n"
+		printf("usage: dl-prep COMMAND ARGS -o OUT [options]\n       dl-prep info FILE\n       dl-prep show FILE -o PNG [options]\n\n"
 		       "Turns a dataset's source files into one tensor file (safetensors): `images`\n"
 		       "U8 [N,H,W,C] (NHWC), `labels` I32 [N] and/or `targets` F32 [N,K], class\n"
 		       "names and pixel statistics in the metadata.  ROOT is a folder or an archive\n"

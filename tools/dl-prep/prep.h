@@ -12,5 +12,6 @@ int dl_prep_gtsrb_main(int argc, char **argv);
 int dl_prep_tiny_main(int argc, char **argv);
 int dl_prep_driving_main(int argc, char **argv);
 int dl_prep_info_main(int argc, char **argv);
+int dl_prep_show_main(int argc, char **argv);   /* show.c (image helper) */
 
 #endif

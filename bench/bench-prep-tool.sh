@@ -3,7 +3,7 @@
 # made by PIL), converted to 32x32 with -j1 and -j<all cores>, from the
 # folder and from a tar.gz.  Prints images/s per run and the load average
 # (other jobs share the machine: label figures accordingly).
-#   bench/bench-prep.sh [BUILD] [N]
+#   bench/bench-prep-tool.sh [BUILD] [N]   (make bench-prep-tool)
 set -eu
 BUILD=${1:-build}; N=${2:-2000}
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ for fmt, ext in (("PNG", "png"), ("JPEG", "jpg")):
 PY
 (cd "$T" && tar czf png.tgz png && tar czf jpg.tgz jpg)
 cores=$(nproc)
-echo "bench-prep: $N images 64x64 -> 32x32, $(uname -m), $cores cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench-prep-tool: $N images 64x64 -> 32x32, $(uname -m), $cores cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for src in png jpg png.tgz jpg.tgz; do
 	for j in 1 "$cores"; do
 		s=$(date +%s.%N)

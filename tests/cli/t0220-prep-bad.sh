@@ -115,6 +115,17 @@ test_case 'an undecodable image: exit 3 names the file (and the list line); --sk
 	test_expect_code 3 "$PREP" list root list.txt -o out.st 2>err3 && one_error err3 "list.txt:4" "3.png"
 '
 
+test_case '--skip-bad with 1005 bad images: dl.skipped_count 1005, dl.skipped lists the first 1000' '
+	mkdir -p many/a && cp "$FX/folder/src/images/cat/00.png" many/a/0000.png &&
+	for i in $(seq 1 1005); do printf "x" >many/a/$(printf %04d $i).png; done &&
+	"$PREP" folder many --skip-bad -o out.st 2>err && grep -q "1 samples" err &&
+	[ "$(grep -c "^dl-prep: skipped .*many/a/" err)" -eq 1005 ] &&
+	PYTHONPATH="$DL_ROOT/tests/fixtures" $PY -c "from checkds import load; import json
+t, m = load(\"out.st\"); s = json.loads(m[\"dl.skipped\"])
+assert m[\"dl.skipped_count\"] == \"1005\" and len(s) == 1000 and \"many/a/0001.png\" in s[0], (len(s), s[0])" &&
+	"$PREP" info out.st | grep -q "skipped when prepared: 1005 bad samples"
+'
+
 test_case 'the error is the first bad sample whatever -j: same message with -j1 and -j2' '
 	cp -r "$FX/folder/src/images" im && printf "x" >im/cat/01.png && printf "y" >im/zebra/02.png &&
 	test_expect_code 3 "$PREP" folder im -j1 -o out.st 2>e1 &&

@@ -141,14 +141,9 @@ int dl_prep_info_main(int argc, char **argv)
 		histogram(&f, lb);
 	if (tg && tg->dtype == DL_F32 && tg->ndim == 2 && tg->shape[1] > 0)
 		target_stats(&f, tg);
-	const char *sk = dl_st_meta_get(&f, "dl.skipped");
-	if (sk) {
-		dl_json *j = NULL;
-		dl_err e = { 0 };
-		if (!dl_json_parse(sk, strlen(sk), "dl.skipped", &j, &e) && j->type == DL_JSON_ARRAY)
-			printf("skipped when prepared: %zu bad samples (dl.skipped)\n", j->len);
-		dl_json_free(j);
-	}
+	const char *sk = dl_st_meta_get(&f, "dl.skipped_count");
+	if (sk)
+		printf("skipped when prepared: %s bad samples (dl.skipped lists up to 1000)\n", sk);
 	if (im && im->dtype == DL_U8 && im->ndim == 4 && im->shape[3] > 0) {
 		int c = (int)im->shape[3];
 		double sum[8] = { 0 }, sq[8] = { 0 };

@@ -341,8 +341,10 @@ static int decode_all(const prep_set *s, const prep_opts *o, part *parts, int *h
 		for (size_t i = 0; i < pt->n; i++, j++) {
 			if (x.code[j]) {
 				fprintf(stderr, "dl-prep: skipped %s\n", x.msg[j] ? x.msg[j] : "(no memory)");
-				dl_buf_puts(skipped, skipped->len > 1 ? ", " : "");
-				dl_buf_json_string(skipped, x.msg[j] ? x.msg[j] : "?");
+				if (*nskipped < PREP_SKIP_LIST_MAX) {
+					dl_buf_puts(skipped, skipped->len > 1 ? ", " : "");
+					dl_buf_json_string(skipped, x.msg[j] ? x.msg[j] : "?");
+				}
 				(*nskipped)++;
 				continue;
 			}
@@ -387,8 +389,10 @@ static int select_items(const prep_set *s, const prep_opts *o, size_t *sel, size
 				return dl_fail(err, DL_EDATA, "%s", msg);
 			}
 			fprintf(stderr, "dl-prep: skipped %s\n", msg);
-			dl_buf_puts(skipped, skipped->len > 1 ? ", " : "");
-			dl_buf_json_string(skipped, msg);
+			if (*nskipped < PREP_SKIP_LIST_MAX) {
+				dl_buf_puts(skipped, skipped->len > 1 ? ", " : "");
+				dl_buf_json_string(skipped, msg);
+			}
 			(*nskipped)++;
 			continue;
 		}
@@ -463,10 +467,10 @@ int prep_run(prep_set *s, const prep_opts *o, dl_err *err)
 	}
 	const char *sk = nskipped ? skipped.p : NULL;
 	if (o->val_out && (rc = prep_write(o->val_out, parts[0].images, (int)parts[0].n, h, w, c,
-					   parts[0].labels, parts[0].targets, s, sk, err)))
+					   parts[0].labels, parts[0].targets, s, sk, nskipped, err)))
 		goto out;
 	if ((rc = prep_write(o->out, parts[1].images, (int)parts[1].n, h, w, c, parts[1].labels,
-			     parts[1].targets, s, sk, err))) {
+			     parts[1].targets, s, sk, nskipped, err))) {
 		if (o->val_out)   /* both files or neither */
 			unlink(o->val_out);
 		goto out;

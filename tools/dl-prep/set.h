@@ -75,10 +75,13 @@ void prep_fsrc_limits(const prep_opts *o, dl_fsrc_limits *lim);
 /* The pipeline; writes o->out (and o->val_out), both or neither. */
 int prep_run(prep_set *s, const prep_opts *o, dl_err *err);
 
-/* dataset file writer (write.c); labels / targets may be NULL. */
+/* dataset file writer (write.c); labels / targets may be NULL.  With
+ * --skip-bad, skipped_json lists the first PREP_SKIP_LIST_MAX skipped
+ * samples (dl.skipped) and nskipped counts all (dl.skipped_count). */
+#define PREP_SKIP_LIST_MAX 1000
 int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int c,
 	       const int32_t *labels, const float *targets, const prep_set *s,
-	       const char *skipped_json, dl_err *err);
+	       const char *skipped_json, size_t nskipped, dl_err *err);
 
 /* Common option help, shared by the commands' footers. */
 extern const char prep_common_help[];

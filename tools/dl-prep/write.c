@@ -1,5 +1,6 @@
 /* prep_write: one dataset file (lib/train/dataset.h layout), atomically. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -19,8 +20,10 @@ static void json_names(dl_buf *b, char *const *names, int n)
 
 int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int c,
 	       const int32_t *labels, const float *targets, const prep_set *s,
-	       const char *skipped_json, dl_err *err)
+	       const char *skipped_json, size_t nskipped, dl_err *err)
 {
+	char count[32];
+	snprintf(count, sizeof count, "%zu", nskipped);
 	/* per-channel mean and std of pixel/255, for users who normalise */
 	double sum[4] = { 0 }, sq[4] = { 0 };
 	size_t total = (size_t)n * h * w * c;
@@ -64,7 +67,8 @@ int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int
 	    !(rc = dl_st_add_meta(&wr, "dl.source", s->source, err)) &&
 	    !(rc = dl_st_add_meta(&wr, "dl.mean", mean.p, err)) &&
 	    !(rc = dl_st_add_meta(&wr, "dl.std", stdv.p, err)) &&
-	    !(rc = skipped_json ? dl_st_add_meta(&wr, "dl.skipped", skipped_json, err) : 0))
+	    !(rc = skipped_json ? dl_st_add_meta(&wr, "dl.skipped", skipped_json, err) : 0) &&
+	    !(rc = skipped_json ? dl_st_add_meta(&wr, "dl.skipped_count", count, err) : 0))
 		rc = dl_st_write(&wr, path, err);
 	dl_st_writer_release(&wr);
 out:

@@ -120,19 +120,21 @@ static void summary(session *s, const dl_train_result *res)
 	cli *c = s->c;
 	double ips = res->seconds > 0 ? (double)res->images / res->seconds : 0;
 	double cost = res->seconds / 3600.0 * c->price;
-	if (!c->quiet) {
+	int budget = res->why == DL_STOP_TIME || res->why == DL_STOP_COST;
+	/* a budget stop is said even with -q: the run is not finished */
+	if (!c->quiet || budget) {
 		fprintf(stderr, "dl-train: %s after %d epochs, %ld steps: device %s (%d threads), %.1fs, "
 			"%.0f img/s", stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name,
 			s->be->threads, res->seconds, ips);
 		if (c->price > 0)
 			fprintf(stderr, ", cost $%.4f at $%g/h", cost, c->price);
 		fputc('\n', stderr);
-		if (res->why == DL_STOP_TIME || res->why == DL_STOP_COST)
-			fprintf(stderr, "dl-train: the run can continue: dl-train --resume %s with the same options\n",
-				c->out);
-		else
-			fprintf(stderr, "dl-train: wrote %s\n", s->ckpt);
 	}
+	if (budget)
+		fprintf(stderr, "dl-train: the run can continue: dl-train --resume %s with the same options\n",
+			c->out);
+	else if (!c->quiet)
+		fprintf(stderr, "dl-train: wrote %s\n", s->ckpt);
 	fprintf(s->log, "{\"event\": \"done\", \"stop\": \"%s\", \"epochs\": %d, \"step\": %ld, "
 		"\"device\": \"%s\", \"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.1f",
 		stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name, s->be->threads,

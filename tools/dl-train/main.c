@@ -173,6 +173,8 @@ int main(int argc, char **argv)
 		{ 0, "device", DL_OPT_STRING, &c.device, "DEV", "auto (default) or cpu" },
 		{ 0, "log", DL_OPT_STRING, &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)" },
 		{ 0, "csv-log", DL_OPT_STRING, &c.csv_path, "FILE", "also log one CSV row per epoch" },
+		{ 0, "save-init", DL_OPT_STRING, &c.save_init, "FILE",
+		  "also write the initial weights as a checkpoint (for side-by-side runs)" },
 		{ 0, "summary", DL_OPT_FLAG, &c.summary, NULL,
 		  "print the model's layers and parameter counts (alone: print and exit)" },
 		{ 'q', "quiet", DL_OPT_FLAG, &c.quiet, NULL, "no epoch lines on stderr" },

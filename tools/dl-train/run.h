@@ -32,7 +32,7 @@ typedef struct run_settings {
 /* Everything on dl-train's command line. */
 typedef struct cli {
 	run_settings r;
-	const char *out, *resume, *optim, *device, *log_path, *csv_path;
+	const char *out, *resume, *optim, *device, *log_path, *csv_path, *save_init;
 	const char *schedule, *augment, *normalize, *monitor;
 	long warmup;
 	long threads, step_size;

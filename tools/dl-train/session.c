@@ -185,6 +185,9 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 				s->st.step);
 		return 0;
 	}
+	if (c->save_init && !c->resume &&
+	    (rc = dl_checkpoint_save(c->save_init, &s->m, &s->o, &s->st, &s->norm, s->tr.classes_json, err)))
+		return rc;
 	if ((rc = open_logs(s, &made_dir, err))) {
 		if (made_dir)
 			rmdir(c->out);   /* only if still empty: no half-made run */

@@ -48,6 +48,7 @@ typedef struct loop {
 	long per_epoch, total;
 	double t_start, t_epoch;
 	long images;
+	long seen0;               /* st->seen when this epoch (or its resumed part) began */
 	int k;
 } loop;
 
@@ -65,6 +66,7 @@ static void epoch_begin(loop *L)
 	/* stats so far (zero at a fresh epoch; a resumed one continues) */
 	be->ops->to_device(be, L->s.stats, L->st->stats, sizeof L->st->stats);
 	L->t_epoch = now();
+	L->seen0 = L->st->seen;
 }
 
 static void train_step(loop *L)
@@ -149,7 +151,7 @@ static int epoch_report(loop *L, int partial, dl_metrics *va, dl_err *err)
 		.epoch = st->epoch + (partial ? 1 : 0), .epochs = o->steps > 0 ? 0 : o->epochs,
 		.step = st->step, .lr = dl_schedule_lr(&o->sched, st->step > 0 ? st->step - 1 : 0),
 		.train = &tr, .val = L->has_val ? va : NULL, .seconds = secs,
-		.images_per_s = secs > 0 ? (double)st->seen / secs : 0, .partial = partial,
+		.images_per_s = secs > 0 ? (double)(st->seen - L->seen0) / secs : 0, .partial = partial,
 	};
 	dl_log_epoch(o, &r);
 	return 0;
@@ -242,7 +244,7 @@ static int run(loop *L, dl_stop_reason *why, dl_err *err)
 		}
 		if ((rc = save(L, o->checkpoint, err)))
 			return rc;
-		if (interrupted)
+		if (interrupted && !last)
 			return dl_fail(err, DL_EINTR, "interrupted at step %ld, checkpoint written; "
 				       "continue with --resume", st->step);
 		if (early) {

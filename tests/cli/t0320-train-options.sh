@@ -105,4 +105,12 @@ test_case '--steps: the run length in steps, the last epoch partial' '
 	grep -q "\"partial\": true" run/log.jsonl
 '
 
+test_case 'a progress bar only when stderr is a terminal (script(1) gives it one)' '
+	command -v script >/dev/null || { echo "script(1) (bsdutils) is needed"; exit 1; }
+	script -qec "\"$TRAIN\" -m $M --train $D --batch 16 -j 1 -o a --epochs 1" /dev/null >tty.out </dev/null &&
+	grep -q "\[=*>" tty.out &&
+	"$TRAIN" -m "$M" --train "$D" --batch 16 -j 1 -o b --epochs 1 2>plain.err &&
+	grep -q "^epoch 1/1" plain.err && ! grep -q "\[=*>" plain.err
+'
+
 test_done

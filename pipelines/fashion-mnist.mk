@@ -2,6 +2,8 @@
 #
 #   make -f pipelines/fashion-mnist.mk          the demo (lenet, 2 epochs, full data)
 #   make -f pipelines/fashion-mnist.mk tiny     CI-sized: 2,000 training images, mlp
+#   make -f pipelines/fashion-mnist.mk recipe   our CNN recipe: batch norm, one-cycle,
+#                                               flips; >= 92% test accuracy in < 15 min on 2 cores
 #
 # Every step writes its outputs atomically, so `make` re-runs only what is
 # out of date and a second `make` does nothing.  Override any variable:
@@ -17,6 +19,7 @@ LIMIT ?=
 TEST_LIMIT ?=
 MIN_ACCURACY ?= 0.85
 RUN ?= runs/fashion-mnist-$(MODEL)
+TRAIN_FLAGS ?= --optimizer adam
 
 RAW_NAMES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 RAW := $(addprefix $(DATA)/raw/,$(RAW_NAMES))
@@ -34,6 +37,12 @@ tiny:
 	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) demo MODEL=mlp EPOCHS=8 \
 	  LIMIT=2000 TEST_LIMIT=1000 MIN_ACCURACY=0.70 RUN=$(RUN)-tiny
 
+recipe:
+	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) demo \
+	  MODEL=pipelines/fmnist-bn.spec EPOCHS=8 LR=0.004 MIN_ACCURACY=0.92 \
+	  TRAIN_FLAGS="--optimizer adamw --weight-decay 0.0005 --schedule onecycle --augment flip" \
+	  RUN=runs/fashion-mnist-recipe
+
 # verified copy of the four IDX files (Debian's dataset-fashion-mnist, or download)
 $(RAW) &:
 	$(BIN)/dl-fetch fashion-mnist -d $(DATA)/raw
@@ -49,7 +58,7 @@ $(TEST): $(DATA)/raw/t10k-images-idx3-ubyte.gz $(DATA)/raw/t10k-labels-idx1-ubyt
 
 $(CKPT): $(TRAIN) $(VAL)
 	$(BIN)/dl-train -m $(MODEL) --train $(TRAIN) --val $(VAL) -o $(RUN) \
-	  --epochs $(EPOCHS) --batch $(BATCH) --lr $(LR) --optimizer adam --seed $(SEED)
+	  --epochs $(EPOCHS) --batch $(BATCH) --lr $(LR) --seed $(SEED) $(TRAIN_FLAGS)
 
 # the quality gate: dl-eval exits 7 (and make stops) below MIN_ACCURACY
 $(RUN)/eval.json: $(CKPT) $(TEST)
@@ -59,5 +68,5 @@ $(RUN)/eval.json: $(CKPT) $(TEST)
 $(RUN)/model-torch.safetensors: $(CKPT)
 	$(BIN)/dl-export $(CKPT) --format safetensors -o $@
 
-.PHONY: demo tiny
+.PHONY: demo tiny recipe
 .DELETE_ON_ERROR:

@@ -10,6 +10,7 @@
 #   make bench-prep image decode + resize images/s next to PIL
 #   make ort-node   onnxruntime-node (npm) for the ONNX export tests
 #   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
+#   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
@@ -194,6 +195,9 @@ build/node/node_modules/onnxruntime-node/package.json:
 
 bench-prep-tool: all
 	@bench/bench-prep-tool.sh $(BUILD)
+# dl-train vs PyTorch test accuracy, same init/optimizer/epochs (minutes)
+bench-accuracy: all
+	@bench/bench-accuracy $(BUILD)
 
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
@@ -225,7 +229,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool ort-node fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy ort-node fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+import dlrng  # noqa: E402
 import stio  # noqa: E402
 
 
@@ -84,6 +85,10 @@ def main(argv=None):
     p.add_argument("--steps", type=int, help="benchmark mode: time exactly N steps after warm-up")
     p.add_argument("--warmup", type=int, default=5, help="untimed first steps (default 5)")
     p.add_argument("--save", help="write the trained state_dict as safetensors")
+    p.add_argument("--order", choices=["torch", "dl-train"], default="torch",
+                   help="sample order: torch.randperm (default) or exactly dl-train's (bench/dlrng.py)")
+    p.add_argument("--init", help="initial state_dict (safetensors in PyTorch names/layouts, e.g. "
+                   "dl-export of a dl-train --save-init checkpoint), so both sides start equal")
     a = p.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -99,6 +104,9 @@ def main(argv=None):
     n = x.shape[0]
 
     model = build_model(a.model)
+    if a.init:
+        tensors, _ = stio.load(a.init)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     if a.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     else:
@@ -107,11 +115,16 @@ def main(argv=None):
     gen = torch.Generator().manual_seed(a.seed)
     model.train()
 
+    orders = dlrng.epoch_orders(n, a.seed) if a.order == "dl-train" else None
+
     def batches():
         epoch = 0
         while True:
             epoch += 1
-            perm = torch.randperm(n, generator=gen)
+            if orders is not None:
+                perm = torch.tensor(next(orders), dtype=torch.int64)
+            else:
+                perm = torch.randperm(n, generator=gen)
             for i in range(0, n, a.batch):
                 yield epoch, perm[i:i + a.batch]
 
@@ -160,7 +173,7 @@ def main(argv=None):
         "seconds": seconds,
         "train_loss": (timed_loss / timed_n) if (a.steps is not None and timed_n) else epoch_losses[-1],
         "batch": a.batch, "threads": a.threads, "optimizer": a.optimizer, "lr": a.lr,
-        "seed": a.seed, "train_images": n,
+        "seed": a.seed, "train_images": n, "init": a.init, "order": a.order,
         "steps": total_steps, "warmup_steps": min(a.warmup, total_steps), "timed_steps": timed_steps,
         "timed_images": timed_images,
         "mode": f"steps={a.steps}" if a.steps is not None else f"epochs={a.epochs}",

@@ -3,20 +3,21 @@
 #include <math.h>
 #include <string.h>
 
+static const char *const names[] = { "sgd", "adam", "adamw" };
+
 int dl_optim_parse(const char *name, dl_optim_kind *out)
 {
-	if (!strcmp(name, "sgd"))
-		*out = DL_OPTIM_SGD;
-	else if (!strcmp(name, "adam"))
-		*out = DL_OPTIM_ADAM;
-	else
-		return -1;
-	return 0;
+	for (int k = 0; k < 3; k++)
+		if (!strcmp(name, names[k])) {
+			*out = (dl_optim_kind)k;
+			return 0;
+		}
+	return -1;
 }
 
 const char *dl_optim_name(dl_optim_kind k)
 {
-	return k == DL_OPTIM_SGD ? "sgd" : "adam";
+	return (unsigned)k < 3 ? names[k] : "?";
 }
 
 int dl_optim_init(dl_optim *o, dl_optim_kind kind, float lr, size_t n, dl_backend *be,
@@ -28,15 +29,17 @@ int dl_optim_init(dl_optim *o, dl_optim_kind kind, float lr, size_t n, dl_backen
 	o->beta1 = 0.9f;
 	o->beta2 = 0.999f;
 	o->eps = 1e-8f;
+	o->weight_decay = kind == DL_OPTIM_ADAMW ? 0.01f : 0.0f;
 	o->n = n;
 	o->be = be;
-	(void)err;
-	return 0;
+	return dl_optim_ready(o, err);
 }
 
 int dl_optim_ready(dl_optim *o, dl_err *err)
 {
-	int want = o->kind == DL_OPTIM_ADAM ? 2 : (o->momentum != 0.0f ? 1 : 0);
+	if (!o->scratch && !(o->scratch = o->be->ops->alloc(o->be, sizeof(float))))
+		return dl_fail(err, DL_EFAIL, "out of memory for optimizer state");
+	int want = o->kind != DL_OPTIM_SGD ? 2 : (o->momentum != 0.0f ? 1 : 0);
 	if (want == o->nstate)
 		return 0;
 	o->be->ops->free(o->be, o->state);
@@ -52,21 +55,28 @@ int dl_optim_ready(dl_optim *o, dl_err *err)
 
 void dl_optim_release(dl_optim *o)
 {
-	if (o->be)
+	if (o->be) {
 		o->be->ops->free(o->be, o->state);
+		o->be->ops->free(o->be, o->scratch);
+	}
 	memset(o, 0, sizeof *o);
 }
 
-void dl_optim_step(dl_optim *o, float *params, const float *grads)
+void dl_optim_step(dl_optim *o, float *params, float *grads, float lr)
 {
+	dl_backend *be = o->be;
 	o->step++;
+	if (o->clip_norm > 0) {
+		be->ops->sumsq(be, o->n, grads, o->scratch);
+		be->ops->clip_scale(be, o->n, grads, o->scratch, o->clip_norm);
+	}
 	if (o->kind == DL_OPTIM_SGD) {
-		o->be->ops->sgd_update(o->be, o->n, params, grads, o->state, o->lr, o->momentum,
-				       o->weight_decay, 0);
+		be->ops->sgd_update(be, o->n, params, grads, o->state, lr, o->momentum,
+				    o->weight_decay, o->nesterov);
 		return;
 	}
 	float bc1 = 1.0f - (float)pow(o->beta1, (double)o->step);
 	float bc2 = 1.0f - (float)pow(o->beta2, (double)o->step);
-	o->be->ops->adam_update(o->be, o->n, params, grads, o->state, o->state + o->n, o->lr,
-				o->beta1, o->beta2, o->eps, o->weight_decay, 1, bc1, bc2);
+	be->ops->adam_update(be, o->n, params, grads, o->state, o->state + o->n, lr, o->beta1,
+			     o->beta2, o->eps, o->weight_decay, o->kind == DL_OPTIM_ADAMW, bc1, bc2);
 }

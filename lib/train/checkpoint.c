@@ -26,56 +26,80 @@ void dl_norm_json(const dl_norm *norm, int h, int w, char *buf, size_t n)
 	dl_buf_release(&b);
 }
 
+/* Appends tensor `name` (copied into names, which the writer borrows). */
+static int add_tensor(dl_st_writer *w, char (*names)[48], int *ni, const char *fmt, int i,
+		      const char *pname, const dl_param *p, const float *data, dl_err *err)
+{
+	snprintf(names[*ni], sizeof names[*ni], fmt, i, pname);
+	return dl_st_add(w, names[(*ni)++], DL_F32, p->ndim, p->shape, data, err);
+}
+
+static void train_json(dl_buf *t, const dl_optim *o, const dl_train_state *st)
+{
+	dl_buf_printf(t, "{\"epoch\": %d, \"step\": %ld, \"batch\": %d, \"seed\": \"%" PRIu64 "\"",
+		      st->epoch, st->step, st->batch, st->seed);
+	if (o)
+		dl_buf_printf(t, ", \"optimizer\": \"%s\", \"lr\": %.9g, \"momentum\": %.9g, "
+			      "\"weight_decay\": %.9g, \"beta1\": %.9g, \"beta2\": %.9g, \"eps\": %.9g, "
+			      "\"nesterov\": %d, \"clip_norm\": %.9g, \"optim_step\": %ld",
+			      dl_optim_name(o->kind), (double)o->lr, (double)o->momentum,
+			      (double)o->weight_decay, (double)o->beta1, (double)o->beta2,
+			      (double)o->eps, o->nesterov, (double)o->clip_norm, o->step);
+	dl_buf_puts(t, ", \"rng\": [");
+	for (int i = 0; i < 4; i++)
+		dl_buf_printf(t, "%s\"%016" PRIx64 "\"", i ? ", " : "", st->rng.s[i]);
+	dl_buf_printf(t, "], \"pos\": %ld, \"seen\": %ld, \"stats\": [", st->pos, st->seen);
+	for (int i = 0; i < DL_LOSS_NSTATS; i++)
+		dl_buf_printf(t, "%s%.9g", i ? ", " : "", (double)st->stats[i]);
+	/* %.17g keeps every bit of a double */
+	dl_buf_printf(t, "], \"best\": %.17g, \"best_epoch\": %d, \"bad_epochs\": %d}",
+		      st->best_epoch ? st->best : 0.0, st->best_epoch, st->bad_epochs);
+}
+
 int dl_checkpoint_save(const char *path, const dl_model *m, const dl_optim *o,
 		       const dl_train_state *st, const dl_norm *norm, const char *classes_json,
 		       dl_err *err)
 {
 	dl_backend *be = m->be;
 	size_t nstate = o ? (size_t)o->nstate * o->n : 0;
-	float *host = malloc((m->nparams + nstate + 1) * sizeof(float));
-	if (!host)
+	int ntensors = 1;
+	for (int i = 0; i < m->nlayers; i++)
+		ntensors += m->layers[i].nparam + m->layers[i].nbuf;
+	float *host = malloc((m->nparams + m->nbuffers + nstate + 1) * sizeof(float));
+	char (*names)[48] = malloc((size_t)ntensors * sizeof *names);
+	if (!host || !names) {
+		free(host);
+		free(names);
 		return dl_fail(err, DL_EFAIL, "out of memory");
+	}
+	float *hbuf = host + m->nparams, *hstate = hbuf + m->nbuffers;
 	be->ops->to_host(be, host, m->params, m->nparams * sizeof(float));
+	if (m->nbuffers)
+		be->ops->to_host(be, hbuf, m->buffers, m->nbuffers * sizeof(float));
 	if (nstate)
-		be->ops->to_host(be, host + m->nparams, o->state, nstate * sizeof(float));
+		be->ops->to_host(be, hstate, o->state, nstate * sizeof(float));
 
 	dl_st_writer w;
 	dl_st_writer_init(&w);
-	char names[64][32];
 	int rc = 0, ni = 0;
 	for (int i = 0; i < m->nlayers && !rc; i++) {
 		const dl_layer *l = &m->layers[i];
-		for (int p = 0; p < l->nparam && !rc; p++) {
-			if (ni == 64) {
-				rc = dl_fail(err, DL_EFAIL, "too many parameter tensors");
-				break;
-			}
-			snprintf(names[ni], sizeof names[ni], "%d.%s", i, l->param[p].name);
-			rc = dl_st_add(&w, names[ni++], DL_F32, l->param[p].ndim, l->param[p].shape,
-				       host + l->param[p].offset, err);
-		}
+		for (int p = 0; p < l->nparam && !rc; p++)
+			rc = add_tensor(&w, names, &ni, "%d.%s", i, l->param[p].name, &l->param[p],
+					host + l->param[p].offset, err);
+		for (int b = 0; b < l->nbuf && !rc; b++)
+			rc = add_tensor(&w, names, &ni, "%d.%s", i, l->buf[b].name, &l->buf[b],
+					hbuf + l->buf[b].offset, err);
 	}
 	if (!rc && nstate) {
 		int64_t shape[2] = { o->nstate, (int64_t)o->n };
-		rc = dl_st_add(&w, "optim.state", DL_F32, 2, shape, host + m->nparams, err);
+		rc = dl_st_add(&w, "optim.state", DL_F32, 2, shape, hstate, err);
 	}
 	char input[1024];
 	dl_norm_json(norm, m->input.h, m->input.w, input, sizeof input);
 	dl_buf t;
 	dl_buf_init(&t);
-	dl_buf_printf(&t, "{\"epoch\": %d, \"step\": %ld, \"batch\": %d, \"seed\": \"%" PRIu64 "\"",
-		      st->epoch, st->step, st->batch, st->seed);
-	if (o)
-		dl_buf_printf(&t, ", \"optimizer\": \"%s\", \"lr\": %.9g, \"momentum\": %.9g, "
-			      "\"weight_decay\": %.9g, \"beta1\": %.9g, \"beta2\": %.9g, \"eps\": %.9g, "
-			      "\"optim_step\": %ld",
-			      dl_optim_name(o->kind), (double)o->lr, (double)o->momentum,
-			      (double)o->weight_decay, (double)o->beta1, (double)o->beta2,
-			      (double)o->eps, o->step);
-	dl_buf_puts(&t, ", \"rng\": [");
-	for (int i = 0; i < 4; i++)
-		dl_buf_printf(&t, "%s\"%016" PRIx64 "\"", i ? ", " : "", st->rng.s[i]);
-	dl_buf_puts(&t, "]}");
+	train_json(&t, o, st);
 	if (t.oom && !rc)
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
 	if (!rc) rc = dl_st_add_meta(&w, "dl.format", DL_CHECKPOINT_FORMAT, err);
@@ -84,10 +108,12 @@ int dl_checkpoint_save(const char *path, const dl_model *m, const dl_optim *o,
 	if (!rc) rc = dl_st_add_meta(&w, "dl.input", input, err);
 	if (!rc && classes_json) rc = dl_st_add_meta(&w, "dl.classes", classes_json, err);
 	if (!rc) rc = dl_st_add_meta(&w, "dl.train", t.p, err);
+	if (!rc && st->run) rc = dl_st_add_meta(&w, "dl.run", st->run, err);
 	if (!rc)
 		rc = dl_st_write(&w, path, err);
 	dl_buf_release(&t);
 	dl_st_writer_release(&w);
+	free(names);
 	free(host);
 	return rc;
 }
@@ -132,6 +158,29 @@ static int parse_input(const char *path, const char *s, const dl_model *m, dl_no
 	return rc;
 }
 
+/* Position within the epoch and early-stopping state; absent in
+ * checkpoints written before they existed (then all zero). */
+static int parse_position(const dl_json *j, dl_train_state *st)
+{
+	long long pos = 0, seen = 0, be = 0, bad = 0;
+	const dl_json *p = dl_json_get(j, "pos");
+	if (!p)
+		return 0;
+	const dl_json *stats = dl_json_get(j, "stats"), *best = dl_json_get(j, "best");
+	if (dl_json_int(p, 0, (long long)1 << 40, &pos) ||
+	    dl_json_int(dl_json_get(j, "seen"), 0, (long long)1 << 60, &seen) ||
+	    dl_json_int(dl_json_get(j, "best_epoch"), 0, 1 << 30, &be) ||
+	    dl_json_int(dl_json_get(j, "bad_epochs"), 0, 1 << 30, &bad) || !best ||
+	    best->type != DL_JSON_NUMBER || read_floats(stats, st->stats, DL_LOSS_NSTATS))
+		return -1;
+	st->pos = (long)pos;
+	st->seen = (long)seen;
+	st->best_epoch = (int)be;
+	st->bad_epochs = (int)bad;
+	st->best = best->number;
+	return 0;
+}
+
 static int parse_train(const char *path, const char *s, dl_checkpoint *ck, dl_optim *o,
 		       dl_err *err)
 {
@@ -162,6 +211,10 @@ static int parse_train(const char *path, const char *s, dl_checkpoint *ck, dl_op
 			return dl_fail(err, DL_EDATA, "%s: metadata dl.train has a bad rng state", path);
 		}
 	}
+	if (parse_position(j, &ck->train)) {
+		dl_json_free(j);
+		return dl_fail(err, DL_EDATA, "%s: metadata dl.train has a bad position", path);
+	}
 	const dl_json *on = dl_json_get(j, "optimizer");
 	if (o && on && on->type == DL_JSON_STRING) {
 		dl_optim_kind k;
@@ -175,6 +228,9 @@ static int parse_train(const char *path, const char *s, dl_checkpoint *ck, dl_op
 		float *dst[] = { &o->lr, &o->momentum, &o->weight_decay, &o->beta1, &o->beta2, &o->eps };
 		o->kind = k;
 		o->step = (long)ostep;
+		const dl_json *nv = dl_json_get(j, "nesterov"), *cn = dl_json_get(j, "clip_norm");
+		o->nesterov = nv && nv->type == DL_JSON_NUMBER && nv->number != 0;
+		o->clip_norm = cn && cn->type == DL_JSON_NUMBER ? (float)cn->number : 0.0f;
 		for (int i = 0; i < 6; i++) {
 			const dl_json *v = dl_json_get(j, keys[i]);
 			if (!v || v->type != DL_JSON_NUMBER) {
@@ -225,7 +281,7 @@ int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *
 	for (int i = 0; i < m->nlayers && !rc; i++) {
 		const dl_layer *l = &m->layers[i];
 		for (int p = 0; p < l->nparam && !rc; p++) {
-			char tn[32];
+			char tn[48];
 			const dl_st_tensor *t;
 			snprintf(tn, sizeof tn, "%d.%s", i, l->param[p].name);
 			expected++;
@@ -238,6 +294,19 @@ int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *
 						     (long long)l->param[p].shape[d]);
 			if (!rc)
 				be->ops->to_device(be, l->p[p], t->data, t->nbytes);
+		}
+		for (int b = 0; b < l->nbuf && !rc; b++) {
+			char tn[48];
+			const dl_st_tensor *t;
+			snprintf(tn, sizeof tn, "%d.%s", i, l->buf[b].name);
+			expected++;
+			if ((rc = dl_st_get(&f, tn, DL_F32, l->buf[b].ndim, &t, err)))
+				break;
+			if (t->count != l->buf[b].count)
+				rc = dl_fail(err, DL_EDATA, "%s: tensor '%s' has %zu values, the model needs %zu",
+					     path, tn, t->count, l->buf[b].count);
+			else
+				be->ops->to_device(be, l->b[b], t->data, t->nbytes);
 		}
 	}
 	if (rc)
@@ -265,7 +334,9 @@ int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *
 			     m->name, expected);
 		goto out;
 	}
-	if (classes && !(ck->classes_json = strdup(classes)))
+	const char *run = dl_st_meta_get(&f, "dl.run");
+	if ((classes && !(ck->classes_json = strdup(classes))) ||
+	    (run && !(ck->run_json = strdup(run))))
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
 out:
 	dl_st_close(&f);
@@ -281,5 +352,7 @@ out:
 void dl_checkpoint_release(dl_checkpoint *ck)
 {
 	free(ck->classes_json);
+	free(ck->run_json);
 	ck->classes_json = NULL;
+	ck->run_json = NULL;
 }

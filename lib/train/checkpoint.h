@@ -2,6 +2,8 @@
  *
  * tensors  "<i>.weight", "<i>.bias"  parameters of layer i, in OUR layout
  *                                     (conv [k,kh,kw,c]); dl-export converts
+ *          "<i>.<buffer>"             non-trainable buffers of layer i
+ *                                     (batch norm running_mean, running_var)
  *          "optim.state"              F32 [nstate, P] (momentum, or Adam m and v)
  * metadata "dl.format"   "dl-tools checkpoint 1"
  *          "dl.model"    the model spec text; "dl.model_name"
@@ -9,7 +11,12 @@
  *                        become the model's input)
  *          "dl.classes"  JSON array of class names (from the dataset)
  *          "dl.train"    JSON: epoch, step, optimizer settings, seed, batch,
- *                        rng state (hex)
+ *                        rng state (hex) at the start of the current epoch,
+ *                        position in the epoch (pos steps, seen samples, the
+ *                        epoch's loss statistics so far), best monitored
+ *                        metric, its epoch, and the early-stop counter
+ *          "dl.run"      the run's settings as dl-train recorded them (JSON);
+ *                        --resume refuses different ones
  */
 #ifndef DL_TRAIN_CHECKPOINT_H
 #define DL_TRAIN_CHECKPOINT_H
@@ -25,12 +32,20 @@ typedef struct dl_train_state {
 	long step;          /* optimizer steps completed */
 	int batch;
 	uint64_t seed;
-	dl_rng rng;         /* shuffling state after `epoch` epochs */
+	dl_rng rng;         /* shuffling state after `epoch` epochs (start of the current one) */
+	long pos;           /* steps done in the current epoch */
+	long seen;          /* samples behind stats */
+	float stats[DL_LOSS_NSTATS];   /* the current epoch's loss statistics so far */
+	double best;        /* best monitored metric (valid when best_epoch > 0) */
+	int best_epoch;     /* epoch that reached it, 0: none yet */
+	int bad_epochs;     /* epochs since the best (early stopping) */
+	const char *run;    /* dl.run JSON to save (borrowed, may be NULL) */
 } dl_train_state;
 
 typedef struct dl_checkpoint {
 	dl_norm norm;
 	char *classes_json;     /* owned, may be NULL */
+	char *run_json;         /* dl.run, owned, may be NULL */
 	dl_train_state train;
 	int has_optim;
 } dl_checkpoint;

@@ -1,4 +1,6 @@
-#include "train/trainer.h"
+/* The training loop: steps, epochs, checkpoints, stops. */
+#include "train/pass.h"
+#include "train/trainlog.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -12,251 +14,283 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void dl_norm_default(dl_norm *norm, int c)
-{
-	memset(norm, 0, sizeof *norm);
-	norm->c = c;
-	norm->scale = 1.0f / 255.0f;
-	for (int i = 0; i < c; i++)
-		norm->std[i] = 1.0f;
-}
+static const char *const monitors[] = { "val_loss", "val_accuracy", "val_mae" };
 
-int dl_device_data_upload(dl_device_data *dd, dl_backend *be, const dl_dataset *d, dl_err *err)
+int dl_monitor_parse(const char *name, dl_monitor *out)
 {
-	memset(dd, 0, sizeof *dd);
-	dd->be = be;
-	dd->n = d->n;
-	dd->sample = (size_t)d->h * (size_t)d->w * (size_t)d->c;
-	size_t ib = dd->sample * (size_t)d->n, lb = (size_t)d->n * sizeof(int32_t);
-	dd->images = be->ops->alloc(be, ib ? ib : 1);
-	dd->labels = be->ops->alloc(be, lb ? lb : 1);
-	if (!dd->images || !dd->labels) {
-		dl_device_data_release(dd);
-		return dl_fail(err, DL_EFAIL, "out of device memory for the dataset (%zu bytes)", ib);
-	}
-	be->ops->to_device(be, dd->images, d->images, ib);
-	be->ops->to_device(be, dd->labels, d->labels, lb);
-	return 0;
-}
-
-void dl_device_data_release(dl_device_data *dd)
-{
-	if (dd->be) {
-		dd->be->ops->free(dd->be, dd->images);
-		dd->be->ops->free(dd->be, dd->labels);
-	}
-	memset(dd, 0, sizeof *dd);
-}
-
-int dl_check_fit(const dl_model *m, const dl_dataset *d, const char *path, dl_err *err)
-{
-	if (d->h != m->input.h || d->w != m->input.w || d->c != m->input.c)
-		return dl_fail(err, DL_EDATA, "%s: images are %dx%dx%d but model %s expects %dx%dx%d",
-			       path, d->h, d->w, d->c, m->name, m->input.h, m->input.w, m->input.c);
-	int k = dl_model_output_shape(m).c;
-	if (d->classes > k)
-		return dl_fail(err, DL_EDATA, "%s: %d classes but model %s has %d outputs", path,
-			       d->classes, m->name, k);
-	return 0;
-}
-
-/* One pass over `order[0..count)` of dd: forward (and, when training,
- * backward + update).  stats (device float[2]) accumulates loss sum and
- * correct count. */
-typedef struct pass {
-	dl_model *m;
-	dl_optim *o;            /* NULL: evaluation */
-	const dl_device_data *dd;
-	const dl_norm *norm;
-	uint32_t *idx;          /* device, count entries */
-	int32_t *labels;        /* device, batch entries */
-	float *stats;           /* device, 2 floats */
-	float *logits;          /* host or NULL */
-} pass;
-
-static void run_pass(pass *p, long count, int batch)
-{
-	dl_model *m = p->m;
-	dl_backend *be = m->be;
-	int k = dl_model_output_shape(m).c;
-	for (long s = 0; s < count; s += batch) {
-		int n = (int)(count - s < batch ? count - s : batch);
-		be->ops->gather_u8(be, p->dd->images, p->idx + s, n, m->input.h, m->input.w,
-				   m->input.c, p->norm, NULL, m->x);
-		be->ops->gather_i32(be, p->dd->labels, p->idx + s, n, p->labels);
-		dl_model_forward(m, n);
-		if (p->o) {
-			be->ops->zero(be, m->grads, m->nparams * sizeof(float));
-			be->ops->softmax_xent(be, n, k, dl_model_output(m), p->labels, 0.0f, 1.0f / (float)n,
-					      dl_model_doutput(m), p->stats);
-			dl_model_backward(m, n);
-			dl_optim_step(p->o, m->params, m->grads);
-		} else {
-			be->ops->softmax_xent(be, n, k, dl_model_output(m), p->labels, 0.0f, 0.0f, NULL,
-					      p->stats);
-			if (p->logits)
-				be->ops->to_host(be, p->logits + (size_t)s * (size_t)k, dl_model_output(m),
-						 (size_t)n * (size_t)k * sizeof(float));
+	for (int k = 0; k < 3; k++)
+		if (!strcmp(name, monitors[k])) {
+			*out = (dl_monitor)k;
+			return 0;
 		}
+	return -1;
+}
+
+const char *dl_monitor_name(dl_monitor m)
+{
+	return (unsigned)m < 3 ? monitors[m] : "?";
+}
+
+/* Everything one dl_train call holds. */
+typedef struct loop {
+	dl_model *m;
+	dl_optim *o;
+	dl_train_state *st;
+	const dl_train_opts *opts;
+	const dl_norm *norm;
+	const char *classes_json;
+	dl_device_data tdd, vdd;
+	int has_val;
+	dl_scratch s;
+	uint32_t *order;          /* host, the epoch's order */
+	dl_rng next_rng;          /* rng after this epoch's draws */
+	uint64_t aug_key;         /* this epoch's augmentation key */
+	long per_epoch, total;
+	double t_start, t_epoch;
+	long images;
+	long seen0;               /* st->seen when this epoch (or its resumed part) began */
+	int k;
+} loop;
+
+/* The epoch's order and augmentation key from the rng state at its start. */
+static void epoch_begin(loop *L)
+{
+	dl_backend *be = L->m->be;
+	int n = L->tdd.n;
+	L->next_rng = L->st->rng;
+	for (int i = 0; i < n; i++)
+		L->order[i] = (uint32_t)i;
+	dl_rng_shuffle_u32(&L->next_rng, L->order, (uint32_t)n);
+	L->aug_key = dl_rng_u64(&L->next_rng);
+	be->ops->to_device(be, L->s.idx, L->order, (size_t)n * sizeof *L->order);
+	/* stats so far (zero at a fresh epoch; a resumed one continues) */
+	be->ops->to_device(be, L->s.stats, L->st->stats, sizeof L->st->stats);
+	L->t_epoch = now();
+	L->seen0 = L->st->seen;
+}
+
+static void train_step(loop *L)
+{
+	dl_model *m = L->m;
+	dl_backend *be = m->be;
+	dl_train_state *st = L->st;
+	long first = st->pos * L->opts->batch;
+	int n = (int)(L->tdd.n - first < L->opts->batch ? L->tdd.n - first : L->opts->batch);
+	dl_aug aug = L->opts->aug;
+	aug.seed = dl_hash_u64(L->aug_key, (uint64_t)st->pos);
+	int augment = aug.pad > 0 || aug.flip;
+	m->run.seed = st->seed;
+	m->run.step = (uint64_t)st->step;
+	dl_batch_load(m, &L->tdd, L->s.idx + first, n, L->norm, augment ? &aug : NULL, &L->s);
+	dl_model_forward(m, n);
+	be->ops->zero(be, m->grads, m->nparams * sizeof(float));
+	dl_batch_loss(m, &L->tdd, n, &L->s, 1.0f, dl_model_doutput(m));
+	dl_model_backward(m, n);
+	dl_optim_step(L->o, m->params, m->grads, (float)dl_schedule_lr(&L->opts->sched, st->step));
+	st->step++;
+	st->pos++;
+	st->seen += n;
+	L->images += n;
+}
+
+/* Reads the epoch's stats to the host; nonzero when the loss or the
+ * weights are no longer finite. */
+static int sync_stats(loop *L)
+{
+	dl_backend *be = L->m->be;
+	be->ops->to_host(be, L->st->stats, L->s.stats, sizeof L->st->stats);
+	float w;
+	be->ops->sumsq(be, L->m->nparams, L->m->params, L->o->scratch);
+	be->ops->to_host(be, &w, L->o->scratch, sizeof w);
+	return !isfinite(L->st->stats[0]) || !isfinite(w);
+}
+
+static int diverged(loop *L, dl_err *err)
+{
+	return dl_fail(err, DL_EDIVERGED, "training diverged at step %ld (epoch %d): the loss or the "
+		       "weights are not finite; the last good checkpoint is kept", L->st->step,
+		       L->st->epoch + 1);
+}
+
+static int save(loop *L, const char *path, dl_err *err)
+{
+	if (!path)
+		return 0;
+	return dl_checkpoint_save(path, L->m, L->o, L->st, L->norm, L->classes_json, err);
+}
+
+/* Is `v` better than the best so far for the monitored metric? */
+static int improves(const dl_train_state *st, dl_monitor mon, double v)
+{
+	if (!isfinite(v))
+		return 0;
+	if (!st->best_epoch)
+		return 1;
+	return mon == DL_MON_VAL_ACCURACY ? v > st->best : v < st->best;
+}
+
+static double monitored(dl_monitor mon, const dl_metrics *va)
+{
+	return mon == DL_MON_VAL_LOSS ? va->loss : mon == DL_MON_VAL_ACCURACY ? va->accuracy : va->mae;
+}
+
+/* Reports the epoch that ends (or the part of it the run did): train
+ * metrics from the epoch's stats, validation, logs.  *va_out gets the
+ * validation metrics when there are any. */
+static int epoch_report(loop *L, int partial, dl_metrics *va, dl_err *err)
+{
+	dl_train_state *st = L->st;
+	const dl_train_opts *o = L->opts;
+	dl_metrics tr;
+	dl_metrics_from(st->stats, st->seen, L->k, L->tdd.targets != NULL, &tr);
+	double secs = now() - L->t_epoch;
+	int rc;
+	if (L->has_val && (rc = dl_eval_device(L->m, &L->vdd, L->norm, o->batch, va, NULL, err)))
+		return rc;
+	dl_epoch_report r = {
+		.epoch = st->epoch + (partial ? 1 : 0), .epochs = o->steps > 0 ? 0 : o->epochs,
+		.step = st->step, .lr = dl_schedule_lr(&o->sched, st->step > 0 ? st->step - 1 : 0),
+		.train = &tr, .val = L->has_val ? va : NULL, .seconds = secs,
+		.images_per_s = secs > 0 ? (double)(st->seen - L->seen0) / secs : 0, .partial = partial,
+	};
+	dl_log_epoch(o, &r);
+	return 0;
+}
+
+/* After a full epoch with validation: best model and early stopping. */
+static int track_best(loop *L, const dl_metrics *va, int *early, dl_err *err)
+{
+	dl_train_state *st = L->st;
+	const dl_train_opts *o = L->opts;
+	double v = monitored(o->monitor, va);
+	if (improves(st, o->monitor, v)) {
+		st->best = v;
+		st->best_epoch = st->epoch;
+		st->bad_epochs = 0;
+		return save(L, o->best, err);
 	}
+	st->bad_epochs++;
+	*early = o->patience > 0 && st->bad_epochs >= o->patience;
+	return 0;
 }
 
-static int read_stats(dl_backend *be, float *stats, long n, dl_metrics *out)
+/* Budget stops: this invocation's wall time and its cost. */
+static dl_stop_reason budget(const loop *L)
 {
-	float h[2];
-	be->ops->to_host(be, h, stats, sizeof h);
-	out->n = n;
-	out->loss = n ? (double)h[0] / (double)n : 0.0;
-	out->accuracy = n ? (double)h[1] / (double)n : 0.0;
-	return isfinite(out->loss) ? 0 : -1;
+	const dl_train_opts *o = L->opts;
+	double secs = now() - L->t_start;
+	if (o->time_limit > 0 && secs >= o->time_limit)
+		return DL_STOP_TIME;
+	if (o->max_cost > 0 && secs / 3600.0 * o->price_per_hour >= o->max_cost)
+		return DL_STOP_COST;
+	return DL_STOP_DONE;
 }
 
-typedef struct scratch {
-	uint32_t *idx;
-	int32_t *labels;
-	float *stats;
-} scratch;
-
-static int scratch_alloc(scratch *s, dl_backend *be, long n, int batch, dl_err *err)
+static int setup(loop *L, const dl_data *train, const dl_data *val, dl_err *err)
 {
-	s->idx = be->ops->alloc(be, (size_t)(n ? n : 1) * sizeof(uint32_t));
-	s->labels = be->ops->alloc(be, (size_t)batch * sizeof(int32_t));
-	s->stats = be->ops->alloc(be, 2 * sizeof(float));
-	if (!s->idx || !s->labels || !s->stats)
+	dl_model *m = L->m;
+	dl_backend *be = m->be;
+	int reg = dl_loss_is_regression(&m->loss), rc;
+	if (reg && !be->ops->regress_loss)
+		return dl_fail(err, DL_EFAIL, "backend %s has no regression loss", be->ops->name);
+	L->k = dl_model_output_shape(m).c;
+	L->has_val = val != NULL;
+	if ((rc = dl_model_plan(m, L->opts->batch, err)) ||
+	    (rc = dl_device_data_upload(&L->tdd, be, train, reg, err)) ||
+	    (val && (rc = dl_device_data_upload(&L->vdd, be, val, reg, err))) ||
+	    (rc = dl_scratch_alloc(&L->s, be, train->n, L->opts->batch, reg ? L->k : 0, err)))
+		return rc;
+	if (!(L->order = malloc((size_t)(train->n ? train->n : 1) * sizeof *L->order)))
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	return 0;
 }
 
-static void scratch_free(scratch *s, dl_backend *be)
+static int run(loop *L, dl_stop_reason *why, dl_err *err)
 {
-	be->ops->free(be, s->idx);
-	be->ops->free(be, s->labels);
-	be->ops->free(be, s->stats);
-}
-
-static int eval_on(dl_model *m, const dl_device_data *dd, const dl_norm *norm, int batch,
-		   dl_metrics *out, float *logits, dl_err *err)
-{
-	dl_backend *be = m->be;
-	scratch s = { 0 };
-	int rc = scratch_alloc(&s, be, dd->n, batch, err);
-	uint32_t *order = rc ? NULL : malloc((size_t)(dd->n ? dd->n : 1) * sizeof *order);
-	if (!rc && !order)
-		rc = dl_fail(err, DL_EFAIL, "out of memory");
-	if (!rc) {
-		for (int i = 0; i < dd->n; i++)
-			order[i] = (uint32_t)i;
-		be->ops->to_device(be, s.idx, order, (size_t)dd->n * sizeof *order);
-		pass p = { m, NULL, dd, norm, s.idx, s.labels, s.stats, logits };
-		run_pass(&p, dd->n, batch);
-		read_stats(be, s.stats, dd->n, out);
-	}
-	free(order);
-	scratch_free(&s, be);
-	return rc;
-}
-
-int dl_evaluate(dl_model *m, const dl_dataset *d, const dl_norm *norm, int batch,
-		dl_metrics *out, float *logits, dl_err *err)
-{
-	dl_device_data dd;
-	int rc = dl_device_data_upload(&dd, m->be, d, err);
-	if (rc)
-		return rc;
-	if (m->batch < batch && (rc = dl_model_plan(m, batch, err)))
-		goto out;
-	rc = eval_on(m, &dd, norm, m->batch, out, logits, err);
-out:
-	dl_device_data_release(&dd);
-	return rc;
-}
-
-static void log_epoch(const dl_train_opts *opts, const dl_train_state *st, int epochs,
-		      const dl_metrics *tr, const dl_metrics *va, double secs, double ips)
-{
-	if (opts->progress) {
-		fprintf(opts->progress, "epoch %d/%d - %.1fs - %.0f img/s - loss %.4f - accuracy %.4f",
-			st->epoch, epochs, secs, ips, tr->loss, tr->accuracy);
-		if (va)
-			fprintf(opts->progress, " - val_loss %.4f - val_accuracy %.4f", va->loss,
-				va->accuracy);
-		fputc('\n', opts->progress);
-		fflush(opts->progress);
-	}
-	if (opts->log) {
-		fprintf(opts->log, "{\"event\": \"epoch\", \"epoch\": %d, \"step\": %ld, \"loss\": %.6f, "
-			"\"accuracy\": %.6f", st->epoch, st->step, tr->loss, tr->accuracy);
-		if (va)
-			fprintf(opts->log, ", \"val_loss\": %.6f, \"val_accuracy\": %.6f", va->loss,
-				va->accuracy);
-		fprintf(opts->log, ", \"seconds\": %.3f, \"images_per_s\": %.1f}\n", secs, ips);
-		fflush(opts->log);
-	}
-}
-
-int dl_train(dl_model *m, dl_optim *o, dl_train_state *st, const dl_dataset *train,
-	     const dl_dataset *val, const dl_norm *norm, const char *classes_json,
-	     const dl_train_opts *opts, dl_err *err)
-{
-	dl_backend *be = m->be;
-	dl_device_data tdd = { 0 }, vdd = { 0 };
-	scratch s = { 0 };
-	uint32_t *order = NULL;
-	int rc;
-	if ((rc = dl_model_plan(m, opts->batch, err)) ||
-	    (rc = dl_device_data_upload(&tdd, be, train, err)) ||
-	    (val && (rc = dl_device_data_upload(&vdd, be, val, err))) ||
-	    (rc = scratch_alloc(&s, be, train->n, opts->batch, err)))
-		goto out;
-	order = malloc((size_t)(train->n ? train->n : 1) * sizeof *order);
-	if (!order) {
-		rc = dl_fail(err, DL_EFAIL, "out of memory");
-		goto out;
-	}
-	st->batch = opts->batch;
-	int last = st->epoch + opts->epochs;
-	double t_start = now();
-	long images = 0;
-	while (st->epoch < last) {
-		double t0 = now();
-		for (int i = 0; i < train->n; i++)
-			order[i] = (uint32_t)i;
-		dl_rng_shuffle_u32(&st->rng, order, (uint32_t)train->n);
-		be->ops->to_device(be, s.idx, order, (size_t)train->n * sizeof *order);
-		be->ops->zero(be, s.stats, 2 * sizeof(float));
-		pass p = { m, o, &tdd, norm, s.idx, s.labels, s.stats, NULL };
-		run_pass(&p, train->n, opts->batch);
-		dl_metrics tr, va;
-		int finite = read_stats(be, s.stats, train->n, &tr) == 0;
-		double secs = now() - t0;
-		st->epoch++;
-		st->step += (train->n + opts->batch - 1) / opts->batch;
-		images += train->n;
-		if (!finite) {
-			rc = dl_fail(err, DL_EDIVERGED, "training diverged in epoch %d (loss is %g); "
-				     "last good checkpoint kept", st->epoch, tr.loss);
-			goto out;
+	dl_train_state *st = L->st;
+	const dl_train_opts *o = L->opts;
+	int rc = 0, began = 0;
+	*why = DL_STOP_DONE;
+	while (st->step < L->total) {
+		if (!began || st->pos == 0) {
+			epoch_begin(L);
+			began = 1;
 		}
-		if (val && (rc = eval_on(m, &vdd, norm, opts->batch, &va, NULL, err)))
-			goto out;
-		log_epoch(opts, st, last, &tr, val ? &va : NULL, secs, secs > 0 ? train->n / secs : 0);
-		if (opts->checkpoint &&
-		    (rc = dl_checkpoint_save(opts->checkpoint, m, o, st, norm, classes_json, err)))
-			goto out;
+		train_step(L);
+		if (o->bar && o->progress && (st->pos % 10 == 0 || st->pos == L->per_epoch))
+			dl_log_bar(o->progress, st->pos, L->per_epoch, now() - L->t_epoch, -1);
+		int at_end = st->pos == L->per_epoch, early = 0;
+		int interrupted = o->stop && *o->stop;
+		dl_stop_reason b = budget(L);
+		int last = st->step == L->total;
+		int every = o->checkpoint_every > 0 && st->step % o->checkpoint_every == 0;
+		if (!(at_end || interrupted || b || last || every))
+			continue;
+		if (sync_stats(L))
+			return diverged(L, err);
+		dl_metrics va;
+		if (at_end) {
+			st->epoch++;
+			if ((rc = epoch_report(L, 0, &va, err)))
+				return rc;
+			st->pos = 0;
+			st->seen = 0;
+			memset(st->stats, 0, sizeof st->stats);
+			st->rng = L->next_rng;
+			if (L->has_val && (rc = track_best(L, &va, &early, err)))
+				return rc;
+		} else if (last && (rc = epoch_report(L, 1, &va, err))) {
+			return rc;
+		}
+		if ((rc = save(L, o->checkpoint, err)))
+			return rc;
+		if (interrupted && !last)
+			return dl_fail(err, DL_EINTR, "interrupted at step %ld, checkpoint written; "
+				       "continue with --resume", st->step);
+		if (early) {
+			*why = DL_STOP_EARLY;
+			return 0;
+		}
+		if (b && !last) {
+			*why = b;
+			return 0;
+		}
 	}
-	double total = now() - t_start;
-	if (opts->progress)
-		fprintf(opts->progress, "done: %d epochs, %ld steps, device %s (%d threads), %.1fs, %.0f img/s\n",
-			opts->epochs, st->step, opts->device_name ? opts->device_name : be->ops->name,
-			opts->threads, total, total > 0 ? images / total : 0);
-	if (opts->log)
-		fprintf(opts->log, "{\"event\": \"done\", \"epochs\": %d, \"step\": %ld, \"device\": \"%s\", "
-			"\"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.1f}\n", st->epoch, st->step,
-			be->ops->name, opts->threads, total, total > 0 ? images / total : 0);
-out:
-	free(order);
-	scratch_free(&s, be);
-	dl_device_data_release(&tdd);
-	dl_device_data_release(&vdd);
+	return 0;
+}
+
+int dl_train(dl_model *m, dl_optim *o, dl_train_state *st, const dl_data *train,
+	     const dl_data *val, const dl_norm *norm, const char *classes_json,
+	     const dl_train_opts *opts, dl_train_result *res, dl_err *err)
+{
+	dl_stop_reason *why = &res->why;
+	memset(res, 0, sizeof *res);
+	loop L = { .m = m, .o = o, .st = st, .opts = opts, .norm = norm,
+		   .classes_json = classes_json };
+	*why = DL_STOP_DONE;
+	if (train->n < 1)
+		return dl_fail(err, DL_EDATA, "no training samples");
+	L.per_epoch = (train->n + opts->batch - 1) / opts->batch;
+	L.total = opts->steps > 0 ? opts->steps : opts->epochs * L.per_epoch;
+	st->batch = opts->batch;
+	if (opts->patience > 0 && st->bad_epochs >= opts->patience) {
+		*why = DL_STOP_EARLY;    /* an early-stopped run stays stopped */
+		return 0;
+	}
+	int rc = setup(&L, train, val, err);
+	if (!rc) {
+		dl_model_set_training(m, 1);
+		L.t_start = now();
+		rc = run(&L, why, err);
+		res->seconds = now() - L.t_start;
+		res->images = L.images;
+		dl_model_set_training(m, 0);
+		if (opts->bar && opts->progress)
+			dl_log_bar_clear(opts->progress);
+	}
+	free(L.order);
+	dl_scratch_free(&L.s, m->be);
+	dl_device_data_release(&L.tdd);
+	dl_device_data_release(&L.vdd);
 	return rc;
 }

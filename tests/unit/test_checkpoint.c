@@ -52,7 +52,7 @@ static void step(dl_model *m, dl_optim *o, int k)
 	be->ops->softmax_xent(be, B, 3, dl_model_output(m), lab, 0.0f, 1.0f / B, dl_model_doutput(m),
 			      stats);
 	dl_model_backward(m, B);
-	dl_optim_step(o, m->params, m->grads);
+	dl_optim_step(o, m->params, m->grads, o->lr);
 	be->ops->free(be, lab);
 	be->ops->free(be, stats);
 }

@@ -132,6 +132,8 @@ void cpu_sgd_update(dl_backend *be, size_t n, float *p, const float *g, float *v
 void cpu_adam_update(dl_backend *be, size_t n, float *p, const float *g, float *m,
 		     float *v, float lr, float b1, float b2, float eps, float wd,
 		     int decoupled, float bc1, float bc2);
+void cpu_sumsq(dl_backend *be, size_t n, const float *x, float *out);
+void cpu_clip_scale(dl_backend *be, size_t n, float *x, const float *sumsq, float max_norm);
 
 /* gather.c */
 void cpu_gather_u8(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n,

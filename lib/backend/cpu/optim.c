@@ -3,6 +3,7 @@
 #include "backend/cpu/cpu.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 typedef struct opt_job {
 	size_t n;
@@ -75,4 +76,78 @@ void cpu_adam_update(dl_backend *be, size_t n, float *p, const float *g, float *
 		      .decoupled = decoupled,
 		      .b1 = b1, .b2 = b2, .eps = eps, .bc1 = bc1, .bc2 = bc2 };
 	cpu_run_n(cpu_of(be), n, OPT_MIN_PAR, adam_task, &j);
+}
+
+/* Sum of squares in fixed blocks of SUMSQ_BLOCK floats, each summed in
+ * double; block sums are added in block order, so the result is the same
+ * for any thread count. */
+#define SUMSQ_BLOCK 8192
+
+typedef struct sumsq_job {
+	const float *x;
+	size_t n, nblocks;
+	double *part;            /* nblocks */
+} sumsq_job;
+
+static double block_sumsq(const float *x, size_t n, size_t b)
+{
+	size_t lo = b * SUMSQ_BLOCK, hi = lo + SUMSQ_BLOCK < n ? lo + SUMSQ_BLOCK : n;
+	double s = 0;
+	for (size_t i = lo; i < hi; i++)
+		s += (double)x[i] * (double)x[i];
+	return s;
+}
+
+static void sumsq_task(void *arg, int tid, int nt)
+{
+	const sumsq_job *j = arg;
+	size_t lo, hi;
+	cpu_range(j->nblocks, tid, nt, &lo, &hi);
+	for (size_t b = lo; b < hi; b++)
+		j->part[b] = block_sumsq(j->x, j->n, b);
+}
+
+void cpu_sumsq(dl_backend *be, size_t n, const float *x, float *out)
+{
+	size_t nblocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
+	double *part = nblocks > 1 ? malloc(nblocks * sizeof *part) : NULL;
+	double s = 0;
+	if (part) {
+		sumsq_job j = { x, n, nblocks, part };
+		cpu_run_n(cpu_of(be), nblocks, 2, sumsq_task, &j);
+		for (size_t b = 0; b < nblocks; b++)
+			s += part[b];
+		free(part);
+	} else {
+		/* one block, or no memory for the partials: same order, one thread */
+		for (size_t b = 0; b < nblocks; b++)
+			s += block_sumsq(x, n, b);
+	}
+	out[0] = (float)s;
+}
+
+typedef struct scale_job {
+	float *x;
+	size_t n;
+	float s;
+} scale_job;
+
+static void scale_task(void *arg, int tid, int nt)
+{
+	const scale_job *j = arg;
+	size_t lo, hi;
+	cpu_range(j->n, tid, nt, &lo, &hi);
+	for (size_t i = lo; i < hi; i++)
+		j->x[i] *= j->s;
+}
+
+/* PyTorch clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when
+ * coef < 1 (a non-finite norm gives a non-finite coef, as in PyTorch). */
+void cpu_clip_scale(dl_backend *be, size_t n, float *x, const float *sumsq, float max_norm)
+{
+	float coef = max_norm / (sqrtf(sumsq[0]) + 1e-6f);
+	if (!(coef < 1.0f) && !isnan(coef))
+		return;
+	scale_job j = { x, n, coef };
+	cpu_run_n(cpu_of(be), n, OPT_MIN_PAR, scale_task, &j);
 }

@@ -1,0 +1,63 @@
+/* dl-train's run settings: what the command line says about a run, checked,
+ * with defaults filled in, and recorded as JSON (checkpoint metadata
+ * "dl.run") so --resume can refuse different settings. */
+#ifndef DL_TRAIN_TOOL_RUN_H
+#define DL_TRAIN_TOOL_RUN_H
+
+#include <signal.h>
+#include "backend/backend.h"
+#include "core/buf.h"
+#include "nn/optim.h"
+#include "train/dataset.h"
+#include "train/schedule.h"
+#include "train/trainer.h"
+
+typedef enum { NORM_DATASET = 0, NORM_NONE, NORM_01 } norm_mode;
+
+typedef struct run_settings {
+	const char *model, *train, *val;
+	double val_fraction;
+	long epochs, steps, batch, seed;
+	dl_optim_kind optim;
+	double lr, momentum, weight_decay, clip_norm;
+	int nesterov;
+	dl_schedule sched;        /* lr, kind, step_size, gamma, milestones, warmup */
+	const char *milestones;   /* as given */
+	dl_aug aug;
+	norm_mode norm;
+	long checkpoint_every, patience;
+	dl_monitor monitor;
+} run_settings;
+
+/* Everything on dl-train's command line. */
+typedef struct cli {
+	run_settings r;
+	const char *out, *resume, *optim, *device, *log_path, *csv_path, *save_init;
+	const char *schedule, *augment, *normalize, *monitor;
+	long warmup;
+	long threads, step_size;
+	double gamma, time_limit, max_cost, price;
+	int summary, quiet, devices;
+} cli;
+
+/* The whole run after the command line was checked: data, device, model
+ * (new or resumed), logs, training, summary.  Returns the exit code. */
+int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err);
+
+/* "finished", "stopped at the time limit", ... */
+const char *stop_text(dl_stop_reason why);
+
+/* "crop=4,flip", "flip", "crop=2", "none"; DL_EUSAGE. */
+int run_parse_augment(const char *s, dl_aug *aug, dl_err *err);
+/* "dataset", "none", "0-1"; DL_EUSAGE. */
+int run_parse_norm(const char *s, norm_mode *out, dl_err *err);
+const char *run_norm_name(norm_mode m);
+
+/* The normalisation a mode gives for dataset d (dataset falls back to 0-1
+ * when d has no dl.mean/dl.std); *note says what was used. */
+void run_norm(norm_mode mode, const dl_dataset *d, dl_norm *norm, const char **note);
+
+/* The settings as one JSON object (dl.run). */
+void run_json(const run_settings *r, dl_buf *b);
+
+#endif

@@ -1,0 +1,248 @@
+/* One dl-train run: data, device, a new or resumed model, logs, training,
+ * and the end-of-run summary. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/afile.h"
+#include "run.h"
+
+typedef struct session {
+	cli *c;
+	dl_model m;
+	dl_optim o;
+	dl_backend *be;
+	dl_dataset tr, va;
+	dl_checkpoint ck;
+	uint32_t *trows, *vrows;
+	int ntrows, nvrows;
+	FILE *log, *csv;
+	char *ckpt, *best, *logp;
+	dl_buf run;
+	dl_norm norm;
+	dl_train_state st;
+	const char *norm_note;   /* what the input normalisation is, for people */
+} session;
+
+static char *join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+static int open_data(session *s, dl_err *err)
+{
+	run_settings *r = &s->c->r;
+	int rc;
+	if ((rc = dl_dataset_open(&s->tr, r->train, err)))
+		return rc;
+	if (r->val && (rc = dl_dataset_open(&s->va, r->val, err)))
+		return rc;
+	if (r->val_fraction > 0)
+		return dl_dataset_split(s->tr.n, r->val_fraction, (uint64_t)r->seed, &s->trows,
+					&s->ntrows, &s->vrows, &s->nvrows, err);
+	s->ntrows = s->tr.n;
+	return 0;
+}
+
+/* A fresh model, optimizer and state from the settings. */
+static int start_new(session *s, dl_err *err)
+{
+	run_settings *r = &s->c->r;
+	int rc;
+	if ((rc = dl_model_alloc(&s->m, s->be, err)) ||
+	    (rc = dl_model_init(&s->m, (uint64_t)r->seed, err)) ||
+	    (rc = dl_optim_init(&s->o, r->optim, (float)r->lr, s->m.nparams, s->be, err)))
+		return rc;
+	s->o.momentum = (float)r->momentum;
+	s->o.weight_decay = (float)r->weight_decay;
+	s->o.nesterov = r->nesterov;
+	s->o.clip_norm = (float)r->clip_norm;
+	if ((rc = dl_optim_ready(&s->o, err)))
+		return rc;
+	run_norm(r->norm, &s->tr, &s->norm, &s->norm_note);
+	s->st.seed = (uint64_t)r->seed;
+	/* shuffling draws from its own stream, so changing the model's init
+	 * does not change the data order */
+	dl_rng_seed(&s->st.rng, (uint64_t)r->seed ^ 0x5eed5eed5eed5eedULL);
+	return 0;
+}
+
+/* The model, optimizer, state and normalisation from RUNDIR's checkpoint,
+ * after checking that the settings are the run's. */
+static int resume(session *s, dl_err *err)
+{
+	int rc;
+	if (access(s->ckpt, F_OK))
+		return dl_fail_errno(err, DL_EIO, "--resume %s: no checkpoint %s", s->c->out, s->ckpt);
+	if ((rc = dl_checkpoint_load(s->ckpt, &s->m, s->be, &s->o, &s->ck, err)))
+		return rc;
+	if (!s->ck.run_json || !s->ck.has_optim)
+		return dl_fail(err, DL_EDATA, "%s: no dl.run or optimizer state; it cannot be resumed",
+			       s->ckpt);
+	if (strcmp(s->ck.run_json, s->run.p))
+		return dl_fail(err, DL_EUSAGE, "--resume %s: the options differ from the run's; it recorded %s",
+			       s->c->out, s->ck.run_json);
+	s->norm = s->ck.norm;
+	s->norm_note = "as the checkpoint records";
+	s->st = s->ck.train;
+	return 0;
+}
+
+static int open_logs(session *s, int *made_dir, dl_err *err)
+{
+	cli *c = s->c;
+	int append = c->resume != NULL, rc;
+	/* the run directory first (a log may live in it); go() removes it
+	 * again if it made it and a log cannot be opened */
+	if (!c->resume && access(c->out, F_OK)) {
+		if ((rc = dl_mkdir_p(c->out, err)))
+			return rc;
+		*made_dir = 1;
+	}
+	if (c->log_path && !(s->log = !strcmp(c->log_path, "-") ? stdout : fopen(c->log_path, append ? "a" : "w")))
+		return dl_fail_errno(err, DL_EIO, "%s: cannot open log", c->log_path);
+	if (c->csv_path && !(s->csv = fopen(c->csv_path, append ? "a" : "w")))
+		return dl_fail_errno(err, DL_EIO, "%s: cannot open CSV log", c->csv_path);
+	if (s->csv && ftell(s->csv) == 0)
+		dl_log_csv_header(s->csv, dl_loss_is_regression(&s->m.loss));
+	if (!s->log && !(s->log = fopen(s->logp, append ? "a" : "w")))
+		return dl_fail_errno(err, DL_EIO, "%s: cannot open log", s->logp);
+	return 0;
+}
+
+static void summary(session *s, const dl_train_result *res)
+{
+	cli *c = s->c;
+	double ips = res->seconds > 0 ? (double)res->images / res->seconds : 0;
+	double cost = res->seconds / 3600.0 * c->price;
+	int budget = res->why == DL_STOP_TIME || res->why == DL_STOP_COST;
+	/* a budget stop is said even with -q: the run is not finished */
+	if (!c->quiet || budget) {
+		fprintf(stderr, "dl-train: %s after %d epochs, %ld steps: device %s (%d threads), %.1fs, "
+			"%.0f img/s", stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name,
+			s->be->threads, res->seconds, ips);
+		if (c->price > 0)
+			fprintf(stderr, ", cost $%.4f at $%g/h", cost, c->price);
+		fputc('\n', stderr);
+	}
+	if (budget)
+		fprintf(stderr, "dl-train: the run can continue: dl-train --resume %s with the same options\n",
+			c->out);
+	else if (!c->quiet)
+		fprintf(stderr, "dl-train: wrote %s\n", s->ckpt);
+	fprintf(s->log, "{\"event\": \"done\", \"stop\": \"%s\", \"epochs\": %d, \"step\": %ld, "
+		"\"device\": \"%s\", \"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.1f",
+		stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name, s->be->threads,
+		res->seconds, ips);
+	if (c->price > 0)
+		fprintf(s->log, ", \"cost\": %.6f", cost);
+	fputs("}\n", s->log);
+}
+
+static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
+{
+	cli *c = s->c;
+	run_settings *r = &c->r;
+	int rc, made_dir = 0;
+	if (!(s->ckpt = join(c->out, "model.safetensors")) ||
+	    !(s->best = join(c->out, "best.safetensors")) || !(s->logp = join(c->out, "log.jsonl")))
+		return dl_fail(err, DL_EFAIL, "out of memory");
+	run_json(r, &s->run);
+	if (s->run.oom)
+		return dl_fail(err, DL_EFAIL, "out of memory");
+	if ((rc = open_data(s, err)) || (rc = dl_backend_open(&s->be, c->device, (int)c->threads, err)))
+		return rc;
+	if (c->resume)
+		rc = resume(s, err);
+	else if (!(rc = dl_model_load(&s->m, r->model, err)))
+		rc = start_new(s, err);
+	if (rc || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
+	    (r->val && (rc = dl_check_fit(&s->m, &s->va, r->val, err))))
+		return rc;
+	if (c->summary)
+		dl_model_summary(&s->m, stdout);
+	dl_train_opts to = {
+		.epochs = r->epochs, .steps = r->steps, .batch = (int)r->batch, .sched = r->sched,
+		.aug = r->aug, .checkpoint_every = r->checkpoint_every, .checkpoint = s->ckpt,
+		.best = s->best, .patience = (int)r->patience, .monitor = r->monitor,
+		.time_limit = c->time_limit, .max_cost = c->max_cost, .price_per_hour = c->price,
+		.stop = stop, .progress = c->quiet ? NULL : stderr,
+		.bar = !c->quiet && isatty(STDERR_FILENO), .device_name = s->be->ops->name,
+		.threads = s->be->threads,
+	};
+	to.sched.per_epoch = (s->ntrows + r->batch - 1) / r->batch;
+	to.sched.total = r->steps > 0 ? r->steps : r->epochs * to.sched.per_epoch;
+	if ((rc = dl_schedule_check(&to.sched, err)))
+		return rc;
+	if (c->resume && s->st.step >= to.sched.total) {
+		if (!c->quiet)
+			fprintf(stderr, "dl-train: %s: the run is already finished (step %ld)\n", c->out,
+				s->st.step);
+		return 0;
+	}
+	if (c->save_init && !c->resume &&
+	    (rc = dl_checkpoint_save(c->save_init, &s->m, &s->o, &s->st, &s->norm, s->tr.classes_json, err)))
+		return rc;
+	if ((rc = open_logs(s, &made_dir, err))) {
+		if (made_dir)
+			rmdir(c->out);   /* only if still empty: no half-made run */
+		return rc;
+	}
+	to.log = s->log;
+	to.csv = s->csv;
+	s->st.run = s->run.p;
+	if (!c->quiet)
+		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
+			"batch %ld, %s with %d threads\n", c->resume ? "resuming" : "training", s->m.name,
+			s->m.nparams, s->ntrows, r->val ? s->va.n : s->nvrows, dl_optim_name(s->o.kind),
+			(double)s->o.lr, dl_schedule_name(to.sched.kind), r->batch, s->be->ops->name,
+			s->be->threads);
+	if (!c->quiet)
+		fprintf(stderr, "dl-train: input = %s\n", s->norm_note);
+	dl_data tdata = { &s->tr, s->trows, s->ntrows };
+	dl_data vdata = r->val ? (dl_data){ &s->va, NULL, s->va.n } : (dl_data){ &s->tr, s->vrows, s->nvrows };
+	int has_val = r->val || s->nvrows > 0;
+	dl_train_result res;
+	rc = dl_train(&s->m, &s->o, &s->st, &tdata, has_val ? &vdata : NULL, &s->norm,
+		      s->tr.classes_json, &to, &res, err);
+	if (!rc)
+		summary(s, &res);
+	return rc;
+}
+
+int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err)
+{
+	session s = { .c = c };
+	dl_buf_init(&s.run);
+	int rc;
+	if (c->summary && !c->r.train) {
+		if (!(rc = dl_model_load(&s.m, c->r.model, err)))
+			dl_model_summary(&s.m, stdout);
+		dl_model_release(&s.m);
+		dl_buf_release(&s.run);
+		return rc;
+	}
+	rc = go(&s, stop, err);
+	if (s.log && s.log != stdout && fclose(s.log) && !rc)
+		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", c->log_path ? c->log_path : s.logp);
+	if (s.csv && fclose(s.csv) && !rc)
+		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", c->csv_path);
+	free(s.ckpt);
+	free(s.best);
+	free(s.logp);
+	free(s.trows);
+	free(s.vrows);
+	dl_buf_release(&s.run);
+	dl_checkpoint_release(&s.ck);
+	dl_optim_release(&s.o);
+	dl_model_release(&s.m);
+	dl_dataset_close(&s.tr);
+	dl_dataset_close(&s.va);
+	dl_backend_close(s.be);
+	return rc;
+}

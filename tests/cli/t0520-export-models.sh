@@ -10,7 +10,8 @@
 #                (tests/export/check_safetensors.py: chains load into the
 #                dl.torch torch.nn.Sequential with strict=True; graph models
 #                run through tests/torch/spec_torch.py);
-#   c:           kinds without a C kernel are refused (exit 3, no file).
+#   c:           pilotnet compiles and gives our outputs; kinds without a
+#                C kernel are refused (exit 3, no file).
 # Needs python3-onnx, torch, node + onnxruntime-node (see t0510): fails,
 # does not skip, without them.
 . "$(dirname "$0")/lib.sh"
@@ -91,6 +92,13 @@ t.CopyFrom(numpy_helper.from_array(a, t.name)); onnx.save(m, \"bad.onnx\")
 open(\"input.json\", \"w\").write({p.key: p.value for p in m.metadata_props}[\"dl.input\"])" &&
 	test_expect_code 1 node "$DL_ROOT/tests/onnx/compare.js" bad.onnx "$DATA/resnet18/data.st" \
 		"$DATA/resnet18/logits.st" "$(cat input.json)"
+'
+
+test_case 'c: pilotnet (strided convs, regression) compiles (-Werror), same outputs' '
+	"$DL_BIN/dl-export" "$DATA/pilotnet/model.safetensors" --format c --name dlmodel -o dlmodel.c &&
+	${CC:-cc} -std=c11 -O1 -Wall -Wextra -Werror -I. -o run "$DL_ROOT/tests/export/run_c_model.c" dlmodel.c -lm &&
+	./run <"$DATA/pilotnet/data.st.u8" >c.f32 &&
+	"$PY" "$DL_ROOT/tests/export/compare_logits.py" "$DATA/pilotnet/logits.st" c.f32
 '
 
 test_case 'c: a kind without a C kernel is refused (exit 3, names the kind, no file)' '

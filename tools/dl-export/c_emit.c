@@ -29,7 +29,7 @@ typedef struct cctx {
 static const char k_conv2d[] =
 	"/* y [oh, ow, k] = conv(x [h, w, c], wt [k, kh, kw, c/groups]) + b */\n"
 	"static void dlx_conv2d(const float *x, int h, int w, int c, const float *wt,\n"
-	"\tconst float *b, int k, int kh, int kw, int s, int p, int groups, float *y,\n"
+	"\tconst float *b, int k, int kh, int kw, int s, int p, int d, int groups, float *y,\n"
 	"\tint oh, int ow)\n{\n"
 	"\tint cg = c / groups, kg = k / groups;\n"
 	"\tfor (int oy = 0; oy < oh; oy++)\n"
@@ -38,10 +38,10 @@ static const char k_conv2d[] =
 	"\t\t\t\tint g = o / kg;\n"
 	"\t\t\t\tfloat acc = b ? b[o] : 0.0f;\n"
 	"\t\t\t\tfor (int ky = 0; ky < kh; ky++) {\n"
-	"\t\t\t\t\tint iy = oy * s - p + ky;\n"
+	"\t\t\t\t\tint iy = oy * s - p + ky * d;\n"
 	"\t\t\t\t\tif (iy < 0 || iy >= h)\n\t\t\t\t\t\tcontinue;\n"
 	"\t\t\t\t\tfor (int kx = 0; kx < kw; kx++) {\n"
-	"\t\t\t\t\t\tint ix = ox * s - p + kx;\n"
+	"\t\t\t\t\t\tint ix = ox * s - p + kx * d;\n"
 	"\t\t\t\t\t\tif (ix < 0 || ix >= w)\n\t\t\t\t\t\t\tcontinue;\n"
 	"\t\t\t\t\t\tconst float *xp = x + ((size_t)iy * w + ix) * c + (size_t)g * cg;\n"
 	"\t\t\t\t\t\tconst float *wp = wt + (((size_t)o * kh + ky) * kw + kx) * cg;\n"
@@ -63,17 +63,21 @@ static const char k_dense[] =
 	"\t}\n}\n\n";
 
 static const char k_maxpool[] =
-	"/* y [oh, ow, c] = max over size x size windows of x [h, w, c] */\n"
-	"static void dlx_maxpool(const float *x, int w, int c, int size, int s, float *y,\n"
-	"\tint oh, int ow)\n{\n"
+	"/* y [oh, ow, c] = max over size x size windows of x [h, w, c], p cells of\n"
+	" * padding on every side that never win */\n"
+	"static void dlx_maxpool(const float *x, int h, int w, int c, int size, int s, int p,\n"
+	"\tfloat *y, int oh, int ow)\n{\n"
 	"\tfor (int oy = 0; oy < oh; oy++)\n"
 	"\t\tfor (int ox = 0; ox < ow; ox++)\n"
 	"\t\t\tfor (int ch = 0; ch < c; ch++) {\n"
-	"\t\t\t\tfloat m = x[((size_t)(oy * s) * w + ox * s) * c + ch];\n"
+	"\t\t\t\tfloat m = 0.0f;\n\t\t\t\tint any = 0;\n"
 	"\t\t\t\tfor (int ky = 0; ky < size; ky++)\n"
 	"\t\t\t\t\tfor (int kx = 0; kx < size; kx++) {\n"
-	"\t\t\t\t\t\tfloat v = x[((size_t)(oy * s + ky) * w + ox * s + kx) * c + ch];\n"
-	"\t\t\t\t\t\tif (v > m)\n\t\t\t\t\t\t\tm = v;\n"
+	"\t\t\t\t\t\tint iy = oy * s - p + ky, ix = ox * s - p + kx;\n"
+	"\t\t\t\t\t\tif (iy < 0 || iy >= h || ix < 0 || ix >= w)\n\t\t\t\t\t\t\tcontinue;\n"
+	"\t\t\t\t\t\tfloat v = x[((size_t)iy * w + ix) * c + ch];\n"
+	"\t\t\t\t\t\tif (!any || v > m)\n\t\t\t\t\t\t\tm = v;\n"
+	"\t\t\t\t\t\tany = 1;\n"
 	"\t\t\t\t\t}\n"
 	"\t\t\t\ty[((size_t)oy * ow + ox) * c + ch] = m;\n"
 	"\t\t\t}\n}\n\n";
@@ -122,9 +126,9 @@ static int e_conv2d(cctx *c, const dl_layer *l, dl_buf *call)
 		return rc;
 	weight(c, l, "weight", w, sizeof w);
 	weight(c, l, "bias", b, sizeof b);
-	dl_buf_printf(call, "\tdlx_conv2d(%s, %d, %d, %d, %s, %s, %d, %d, %d, %d, %d, %d, %s, %d, %d);\n",
+	dl_buf_printf(call, "\tdlx_conv2d(%s, %d, %d, %d, %s, %s, %d, %d, %d, %d, %d, %d, %d, %s, %d, %d);\n",
 		      in_var(c, l, 0), l->in.h, l->in.w, l->in.c, w, b, g.k, g.kh, g.kw, g.stride,
-		      g.pad, g.groups, c->var[l->index], l->out.h, l->out.w);
+		      g.pad, g.dil, g.groups, c->var[l->index], l->out.h, l->out.w);
 	return 0;
 }
 
@@ -144,8 +148,9 @@ static int e_maxpool(cctx *c, const dl_layer *l, dl_buf *call)
 	ex_pool g;
 	int rc = ex_pool_geom(l, &g, c->err);
 	if (!rc)
-		dl_buf_printf(call, "\tdlx_maxpool(%s, %d, %d, %d, %d, %s, %d, %d);\n", in_var(c, l, 0),
-			      l->in.w, l->in.c, g.size, g.stride, c->var[l->index], l->out.h, l->out.w);
+		dl_buf_printf(call, "\tdlx_maxpool(%s, %d, %d, %d, %d, %d, %d, %s, %d, %d);\n",
+			      in_var(c, l, 0), l->in.h, l->in.w, l->in.c, g.size, g.stride, g.pad,
+			      c->var[l->index], l->out.h, l->out.w);
 	return rc;
 }
 

@@ -24,11 +24,11 @@ typedef struct ex_src {
  * (DL_EDATA) a layer whose output size it cannot reproduce. */
 typedef struct ex_conv {
 	int k, kh, kw, cg, groups;   /* weights [k, kh, kw, cg], cg = c / groups */
-	int stride, pad;
+	int stride, pad, dil;
 	int bias;                    /* has a bias */
 } ex_conv;
 typedef struct ex_pool {
-	int size, stride;
+	int size, stride, pad;       /* maxpool and avgpool share opt[] = size, stride, pad */
 } ex_pool;
 int ex_conv_geom(const dl_layer *l, ex_conv *g, dl_err *err);
 int ex_pool_geom(const dl_layer *l, ex_pool *g, dl_err *err);

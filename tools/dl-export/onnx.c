@@ -17,7 +17,7 @@
 #include "core/afile.h"
 #include "pb.h"
 
-enum { T_FLOAT = 1, A_INT = 2, A_INTS = 7 };
+enum { T_FLOAT = 1, A_FLOAT = 1, A_INT = 2, A_INTS = 7 };
 
 typedef struct octx {
 	const ex_src *s;
@@ -37,6 +37,17 @@ static void attr_int(dl_buf *a, const char *name, int64_t v)
 	pb_str(&t, 1, name);
 	pb_int(&t, 3, v);
 	pb_int(&t, 20, A_INT);
+	pb_msg(a, 5, &t);
+	dl_buf_release(&t);
+}
+
+static void attr_float(dl_buf *a, const char *name, float v)
+{
+	dl_buf t;
+	dl_buf_init(&t);
+	pb_str(&t, 1, name);
+	pb_float(&t, 2, v);
+	pb_int(&t, 20, A_FLOAT);
 	pb_msg(a, 5, &t);
 	dl_buf_release(&t);
 }
@@ -147,12 +158,13 @@ static int emit_conv2d(octx *c, const dl_layer *l, const char *out)
 		return rc;
 	const char *ins[3] = { input_of(c, l, 0), w, b };
 	int64_t ks[2] = { g.kh, g.kw }, st[2] = { g.stride, g.stride };
-	int64_t pads[4] = { g.pad, g.pad, g.pad, g.pad };
+	int64_t pads[4] = { g.pad, g.pad, g.pad, g.pad }, dil[2] = { g.dil, g.dil };
 	dl_buf a;
 	dl_buf_init(&a);
 	attr_ints(&a, "kernel_shape", ks, 2);
 	attr_ints(&a, "strides", st, 2);
 	attr_ints(&a, "pads", pads, 4);
+	attr_ints(&a, "dilations", dil, 2);
 	attr_int(&a, "group", g.groups);
 	node(c, "Conv", ins, g.bias ? 3 : 2, out, &a);
 	dl_buf_release(&a);
@@ -186,7 +198,10 @@ static int emit_dense(octx *c, const dl_layer *l, const char *out)
 	return 0;
 }
 
-static int emit_maxpool(octx *c, const dl_layer *l, const char *out)
+/* maxpool: padding never wins (ONNX pads MaxPool with -inf, as PyTorch);
+ * avgpool: padded zeros count in the mean (count_include_pad, PyTorch's
+ * default and ours). */
+static int emit_pool(octx *c, const dl_layer *l, const char *op, const char *out)
 {
 	ex_pool g;
 	int rc = ex_pool_geom(l, &g, c->err);
@@ -194,11 +209,63 @@ static int emit_maxpool(octx *c, const dl_layer *l, const char *out)
 		return rc;
 	const char *x = input_of(c, l, 0);
 	int64_t ks[2] = { g.size, g.size }, st[2] = { g.stride, g.stride };
+	int64_t pads[4] = { g.pad, g.pad, g.pad, g.pad };
 	dl_buf a;
 	dl_buf_init(&a);
 	attr_ints(&a, "kernel_shape", ks, 2);
 	attr_ints(&a, "strides", st, 2);
-	node(c, "MaxPool", &x, 1, out, &a);
+	attr_ints(&a, "pads", pads, 4);
+	if (!strcmp(op, "AveragePool"))
+		attr_int(&a, "count_include_pad", 1);
+	node(c, op, &x, 1, out, &a);
+	dl_buf_release(&a);
+	return 0;
+}
+
+static int emit_maxpool(octx *c, const dl_layer *l, const char *out)
+{
+	return emit_pool(c, l, "MaxPool", out);
+}
+
+static int emit_avgpool(octx *c, const dl_layer *l, const char *out)
+{
+	return emit_pool(c, l, "AveragePool", out);
+}
+
+/* batchnorm in evaluation mode: BatchNormalization with the running
+ * statistics (buffers running_mean, running_var) and eps = fopt[0]
+ * (lib/nn/layers/batchnorm.c); works on NCHW and on [N, C]. */
+static int emit_batchnorm(octx *c, const dl_layer *l, const char *out)
+{
+	char w[32], b[32], st[2][32];
+	int rc = param_init(c, l, "weight", w, sizeof w);
+	if (!rc) rc = param_init(c, l, "bias", b, sizeof b);
+	if (rc)
+		return rc;
+	if (l->nbuf != 2 || !c->s->bufs)
+		return dl_fail(c->err, DL_EDATA, "layer %d (batchnorm): no running statistics",
+			       l->index);
+	for (int j = 0; j < 2; j++) {
+		snprintf(st[j], sizeof st[j], "l%d.%s", l->index, l->buf[j].name);
+		init_tensor(c, st[j], c->s->bufs + l->buf[j].offset, l->buf[j].shape, l->buf[j].ndim);
+	}
+	const char *ins[5] = { input_of(c, l, 0), w, b, st[0], st[1] };
+	dl_buf a;
+	dl_buf_init(&a);
+	attr_float(&a, "epsilon", l->fopt[0]);
+	node(c, "BatchNormalization", ins, 5, out, &a);
+	dl_buf_release(&a);
+	return 0;
+}
+
+/* leaky_relu: slope in fopt[0] (lib/nn/layers/act.c) */
+static int emit_leaky_relu(octx *c, const dl_layer *l, const char *out)
+{
+	const char *x = input_of(c, l, 0);
+	dl_buf a;
+	dl_buf_init(&a);
+	attr_float(&a, "alpha", l->fopt[0]);
+	node(c, "LeakyRelu", &x, 1, out, &a);
 	dl_buf_release(&a);
 	return 0;
 }
@@ -314,9 +381,9 @@ static const struct {
 	{ "gap", emit_gap, 4 },
 	{ "add", emit_add, 0 },
 	{ "concat", emit_concat, 0 },
-	/* not yet (options whose spec fields this branch cannot see):
-	 * batchnorm (BatchNormalization, epsilon), leaky_relu (LeakyRelu,
-	 * alpha), avgpool (AveragePool, count_include_pad=1) */
+	{ "avgpool", emit_avgpool, 4 },
+	{ "batchnorm", emit_batchnorm, 0 },
+	{ "leaky_relu", emit_leaky_relu, 0 },
 };
 
 /* ---- the model ------------------------------------------------------- */

@@ -40,6 +40,7 @@ vgg16 32 32 3 10 8 4
 resnet18 64 64 3 200 4 2
 resnet50 64 64 3 200 2 2
 pilotnet 66 200 3 0 8 4
+gtsrb-cnn 48 48 3 43 8 4
 $DL_ROOT/tests/export/kinds.spec 16 16 3 5 8 4"
 
 while read -r m h w c k n b; do

@@ -71,7 +71,7 @@ class SpecNet:
             if kind == "conv2d":
                 k = int(o["size"])
                 pad = o.get("pad", "valid")
-                pad = k // 2 if pad == "same" else 0 if pad == "valid" else int(pad)
+                pad = int(o.get("dilation", 1)) * (k // 2) if pad == "same" else 0 if pad == "valid" else int(pad)
                 w = p[0].permute(0, 3, 1, 2)
                 y = F.conv2d(a, w, p[1] if len(p) > 1 else None, stride=int(o.get("stride", 1)),
                              padding=pad, dilation=int(o.get("dilation", 1)),

@@ -6,6 +6,7 @@
 #   make check      all tests (last line: N passed, N failed)
 #   make check-asan the same under AddressSanitizer + UBSan (build-san/)
 #   make bench-cpu  train images/s next to PyTorch
+#   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
@@ -128,6 +129,11 @@ check-asan:
 bench-cpu: all
 	@bench/bench-cpu $(BUILD)
 
+# oneDNN conv timings next to ours (libdnnl-dev; THREADS, default 2)
+bench-dnnl: $(LIBA)
+	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) -ldnnl -lgomp
+	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
+
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
@@ -158,7 +164,7 @@ clean:
 help:
 	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
-.PHONY: all deps demo check check-asan bench-cpu fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-dnnl fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -5,16 +5,21 @@
  *
  * Shapes (batch 128, NHWC, stride 1): LeNet conv1 28x28x1 -> 20 5x5 pad 2,
  * conv2 14x14x20 -> 50 5x5 pad 2, a VGG-style 32x32x64 -> 64 3x3 pad 1 and
- * 16x16x128 -> 128 3x3 pad 1.  For each: forward (with bias), backward
- * data, backward weights (with bias gradient).
+ * 16x16x128 -> 128 3x3 pad 1, and a depthwise 32x32x64 3x3 (groups 64).
+ * For each: forward (with bias), backward data, backward weights (with
+ * bias gradient).
  *
  * oneDNN runs two ways:
- *   nhwc  the primitives on our layouts (activations nhwc, weights ohwi):
- *         what a drop-in op would do, no reorders;
+ *   nhwc  activations in our layout (nhwc), weights in the layout oneDNN
+ *         picks (our ohwi weights get oneDNN 2.6's reference kernel only:
+ *         a weight reorder per step is cheap next to a conv): what a
+ *         drop-in op would do, no activation reorders;
  *   any   oneDNN picks its layouts (blocked, e.g. nChw8c); the timed call
  *         excludes the reorders to and from them (a lower bound on cost,
  *         reachable only if whole networks stay in blocked layouts).
- * Each figure is the median of REPS timed calls after warm-up, wall ms;
+ * Each figure is the median of up to REPS timed calls after warm-up (fewer,
+ * at least 3, when they pass BUDGET_S seconds: oneDNN's reference kernels
+ * are slow), wall ms;
  * GFLOP/s = 2*N*OH*OW*K*KH*KW*C / time.  oneDNN's threads are OpenMP
  * (omp_set_num_threads); ours are the backend's pool.  Ours all run first,
  * so OpenMP's spinning workers do not steal cores from them.
@@ -30,17 +35,20 @@
 void omp_set_num_threads(int n);   /* libgomp (oneDNN's runtime) */
 
 #define REPS 15
+#define BUDGET_S 2.0
 
 typedef struct shape {
 	const char *name;
 	int n, h, c, k, ks, pad;
+	int groups;   /* 0 = 1 */
 } shape;
 
 static const shape shapes[] = {
-	{ "lenet conv1 28x28x1->20 5x5", 128, 28, 1, 20, 5, 2 },
-	{ "lenet conv2 14x14x20->50 5x5", 128, 14, 20, 50, 5, 2 },
-	{ "vgg 32x32x64->64 3x3", 128, 32, 64, 64, 3, 1 },
-	{ "vgg 16x16x128->128 3x3", 128, 16, 128, 128, 3, 1 },
+	{ "lenet conv1 28x28x1->20 5x5", 128, 28, 1, 20, 5, 2, 1 },
+	{ "lenet conv2 14x14x20->50 5x5", 128, 14, 20, 50, 5, 2, 1 },
+	{ "vgg 32x32x64->64 3x3", 128, 32, 64, 64, 3, 1, 1 },
+	{ "vgg 16x16x128->128 3x3", 128, 16, 128, 128, 3, 1, 1 },
+	{ "depthwise 32x32x64 3x3 g64", 128, 32, 64, 64, 3, 1, 64 },
 };
 #define NSHAPES (int)(sizeof shapes / sizeof *shapes)
 
@@ -72,9 +80,14 @@ static void fill(float *p, size_t n)
 		p[i] = (float)rand() / RAND_MAX - 0.5f;
 }
 
+static int groups(const shape *s)
+{
+	return s->groups > 1 ? s->groups : 1;
+}
+
 static double flops(const shape *s)
 {
-	return 2.0 * s->n * s->h * s->h * s->k * s->ks * s->ks * s->c;
+	return 2.0 * s->n * s->h * s->h * s->k * s->ks * s->ks * s->c / groups(s);
 }
 
 /* ---- ours ------------------------------------------------------------------ */
@@ -82,9 +95,9 @@ static double flops(const shape *s)
 static void bench_ours(dl_backend *be, const shape *s, double ms[NOPS])
 {
 	dl_conv_geom g = { s->n, s->h, s->h, s->c, s->k, s->ks, s->ks, 1, 1, s->pad, s->pad,
-			   s->pad, s->pad, s->h, s->h, 1, 1, 1 };
+			   s->pad, s->pad, s->h, s->h, 1, 1, groups(s) };
 	size_t nx = (size_t)s->n * s->h * s->h * s->c, ny = (size_t)s->n * s->h * s->h * s->k;
-	size_t nw = (size_t)s->k * s->ks * s->ks * s->c;
+	size_t nw = (size_t)s->k * s->ks * s->ks * s->c / groups(s);
 	float *x = be->ops->alloc(be, nx * 4), *y = be->ops->alloc(be, ny * 4);
 	float *w = be->ops->alloc(be, nw * 4), *b = be->ops->alloc(be, (size_t)s->k * 4);
 	float *dw = be->ops->alloc(be, nw * 4), *db = be->ops->alloc(be, (size_t)s->k * 4);
@@ -141,11 +154,16 @@ static double bench_dnnl(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, 
 			 char *impl, size_t implsz)
 {
 	dnnl_memory_desc_t src, wei, bia, dst;
+	int G = groups(s);
 	dnnl_dims_t sd = { s->n, s->c, s->h, s->h }, wd = { s->k, s->c, s->ks, s->ks };
+	dnnl_dims_t gwd = { G, s->k / G, s->c / G, s->ks, s->ks };
 	dnnl_dims_t bd = { s->k }, dd = { s->n, s->k, s->h, s->h };
 	dnnl_dims_t strides = { 1, 1 }, pad = { s->pad, s->pad };
 	CK(dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nhwc));
-	CK(dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_ohwi));
+	if (G > 1)
+		CK(dnnl_memory_desc_init_by_tag(&wei, 5, gwd, dnnl_f32, dnnl_format_tag_any));
+	else
+		CK(dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_f32, dnnl_format_tag_any));
 	CK(dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_x));
 	CK(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nhwc));
 	dnnl_convolution_desc_t fd, cd;
@@ -164,6 +182,7 @@ static double bench_dnnl(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, 
 							       &wei, &bia, &dst, strides, pad, pad));
 		CK(dnnl_primitive_desc_create(&pd, &cd, NULL, eng, fpd));
 	}
+	int reps_cap = 1;
 	const char *info = NULL;
 	CK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info));
 	snprintf(impl, implsz, "%s", info ? info : "?");
@@ -200,13 +219,19 @@ static double bench_dnnl(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, 
 	}
 	dnnl_primitive_t prim;
 	CK(dnnl_primitive_create(&prim, pd));
-	double t[REPS];
-	for (int r = -2; r < REPS; r++) {
+	/* a reference kernel on a big shape would take minutes: not timed */
+	if (!strncmp(impl, "ref", 3) && flops(s) > 2e8)
+		reps_cap = 0;
+	double t[REPS], start = now();
+	int done = 0;
+	for (int r = -1; r < REPS && reps_cap; r++) {
 		double t0 = now();
 		CK(dnnl_primitive_execute(prim, strm, na, ea));
 		CK(dnnl_stream_wait(strm));
 		if (r >= 0)
-			t[r] = (now() - t0) * 1e3;
+			t[done++] = (now() - t0) * 1e3;
+		if (done >= 3 && now() - start > BUDGET_S)
+			break;
 	}
 	dnnl_primitive_destroy(prim);
 	for (int i = 0; i < na; i++)
@@ -214,7 +239,7 @@ static double bench_dnnl(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, 
 	if (pd != fpd)
 		dnnl_primitive_desc_destroy(pd);
 	dnnl_primitive_desc_destroy(fpd);
-	return median(t, REPS);
+	return done ? median(t, done) : -1;
 }
 
 int main(int argc, char **argv)
@@ -222,6 +247,7 @@ int main(int argc, char **argv)
 	int threads = argc > 1 ? atoi(argv[1]) : 2;
 	if (threads < 1)
 		threads = 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	dl_backend *be;
 	dl_err err;
 	if (dl_backend_cpu_open(&be, threads, &err)) {
@@ -260,8 +286,13 @@ int main(int argc, char **argv)
 			char i1[64], i2[64];
 			double tn = bench_dnnl(eng, strm, s, op, 0, i1, sizeof i1);
 			double ta = bench_dnnl(eng, strm, s, op, 1, i2, sizeof i2);
-			printf("%-30s %-12s %8.2f (%6.1f) %8.2f (%6.1f) %8.2f (%6.1f)  %s / %s\n", s->name,
-			       opname[op], ours[i][op], f / ours[i][op], tn, f / tn, ta, f / ta, i1, i2);
+			char cn[32] = "    (ref, not timed)", ca[32] = "    (ref, not timed)";
+			if (tn > 0)
+				snprintf(cn, sizeof cn, "%8.2f (%6.1f)", tn, f / tn);
+			if (ta > 0)
+				snprintf(ca, sizeof ca, "%8.2f (%6.1f)", ta, f / ta);
+			printf("%-30s %-12s %8.2f (%6.1f) %18s %18s  %s / %s\n", s->name, opname[op],
+			       ours[i][op], f / ours[i][op], cn, ca, i1, i2);
 		}
 	}
 	dnnl_stream_destroy(strm);

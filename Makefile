@@ -11,6 +11,7 @@
 #   make ort-node   onnxruntime-node (npm) for the ONNX export tests
 #   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
+#   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
@@ -198,6 +199,10 @@ bench-prep-tool: all
 # dl-train vs PyTorch test accuracy, same init/optimizer/epochs (minutes)
 bench-accuracy: all
 	@bench/bench-accuracy $(BUILD)
+# oneDNN conv timings next to ours (libdnnl-dev; THREADS, default 2)
+bench-dnnl: $(LIBA)
+	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) -ldnnl -lgomp
+	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
 
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
@@ -229,7 +234,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy ort-node fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

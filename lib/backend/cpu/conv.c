@@ -16,7 +16,8 @@
  * (cg = c/G) to output channels [g*kg, (g+1)*kg) (kg = k/G), with K =
  * kh*kw*cg.  Its weights are rows [g*kg, (g+1)*kg) of w [k, K], and its
  * output columns are a strided slice of y, so each group is one im2col of
- * its channels and one sgemm with ldc = k (depthwise: G = c, cg = 1).
+ * its channels and one sgemm with ldc = k.  Depthwise convolutions
+ * (G = c = k) go to the direct loops of conv_dw.c instead.
  *
  * Rows are processed in chunks that fit the per-thread col scratch (an L2-
  * sized block), so memory stays bounded for any batch.  fwd and bwd_filter
@@ -420,6 +421,10 @@ static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
 void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 		    const float *w, const float *b, float *y)
 {
+	if (cpu_conv_is_depthwise(g)) {
+		cpu_conv_dw_fwd(be, g, x, w, b, y);
+		return;
+	}
 	conv_job j;
 	conv_prepare(be, g, &j);
 	j.x = x;
@@ -432,6 +437,10 @@ void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 			 const float *w, float *dx)
 {
+	if (cpu_conv_is_depthwise(g)) {
+		cpu_conv_dw_bwd_data(be, g, dy, w, dx);
+		return;
+	}
 	conv_job j;
 	conv_prepare(be, g, &j);
 	j.dy = dy;
@@ -443,6 +452,10 @@ void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
 			   const float *dy, float *dw, float *db)
 {
+	if (cpu_conv_is_depthwise(g)) {
+		cpu_conv_dw_bwd_filter(be, g, x, dy, dw, db);
+		return;
+	}
 	cpu_impl *im = cpu_of(be);
 	conv_job j;
 	conv_prepare(be, g, &j);

@@ -87,6 +87,15 @@ void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
 			   const float *dy, float *dw, float *db);
 
+/* conv_dw.c: depthwise (groups = c = k) convolutions, called by conv.c */
+int cpu_conv_is_depthwise(const dl_conv_geom *g);
+void cpu_conv_dw_fwd(dl_backend *be, const dl_conv_geom *g, const float *x, const float *w,
+		     const float *b, float *y);
+void cpu_conv_dw_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
+			  const float *w, float *dx);
+void cpu_conv_dw_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
+			    const float *dy, float *dw, float *db);
+
 /* pool.c */
 void cpu_maxpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
 void cpu_maxpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *x,

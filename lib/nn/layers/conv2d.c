@@ -129,9 +129,13 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
-	char extra[48] = "";
-	if (l->opt[DIL] > 1 || l->opt[GROUPS] > 1)
-		snprintf(extra, sizeof extra, " d%d g%d", l->opt[DIL], l->opt[GROUPS]);
+	char extra[48] = "", gr[24] = "";
+	if (l->opt[GROUPS] > 1)
+		snprintf(gr, sizeof gr, " g%d", l->opt[GROUPS]);
+	if (l->opt[DIL] > 1)
+		snprintf(extra, sizeof extra, " d%d%s", l->opt[DIL], gr);
+	else
+		snprintf(extra, sizeof extra, "%s", gr);
 	snprintf(buf, n, "%d@%dx%d s%d p%d%s%s", l->opt[FILTERS], l->opt[SIZE], l->opt[SIZE],
 		 l->opt[STRIDE], l->opt[PAD], extra, l->opt[BIAS] ? "" : " no-bias");
 }

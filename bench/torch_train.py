@@ -5,6 +5,11 @@
       --train bench/out/train.safetensors [--test bench/out/test.safetensors] \
       --epochs 1 --batch 128 --lr 1e-3 --optimizer adam --seed 1 --threads 2
 
+Models: perceptron, mlp and lenet are written out by hand (state_dict names
+match dl-export's, for --init); any other built-in model (vgg16, resnet18,
+...) or .spec file is built from our spec by bench/torch_models.py with the
+ordinary torch.nn modules in NCHW, PyTorch's default layout.
+
 Datasets are safetensors (images U8 [N,H,W,C], labels I32 [N]) read with
 bench/stio.py.  Input x = u8/255 in NCHW, no mean/std.  Loss is
 nn.CrossEntropyLoss (mean over the batch).  The training set is shuffled every
@@ -31,6 +36,9 @@ from torch import nn  # noqa: E402
 
 import dlrng  # noqa: E402
 import stio  # noqa: E402
+import torch_models  # noqa: E402
+
+HAND_BUILT = ("perceptron", "mlp", "lenet")
 
 
 def build_model(name):
@@ -45,7 +53,16 @@ def build_model(name):
             nn.Conv2d(1, 20, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(20, 50, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(2450, 500), nn.ReLU(), nn.Linear(500, 10))
-    raise ValueError(f"unknown model {name!r} (perceptron|mlp|lenet)")
+    # any other built-in model or .spec file: built from our spec (bench/torch_models.py)
+    return torch_models.build_spec_model(name)
+
+
+def input_shape(name, model):
+    """(H, W, C) the model takes."""
+    if name in HAND_BUILT:
+        return (28, 28, 1)
+    c, h, w = model.input_shape
+    return (h, w, c)
 
 
 def to_tensors(images_u8, labels):
@@ -71,7 +88,9 @@ def evaluate(model, x, y, batch=1000):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-m", "--model", required=True, choices=["perceptron", "mlp", "lenet"])
+    p.add_argument("-m", "--model", required=True,
+                   help="perceptron, mlp, lenet (hand-built, dl-export names), or any other "
+                   "built-in model name / .spec file (built from the spec, bench/torch_models.py)")
     p.add_argument("--train", required=True, help="dataset safetensors")
     p.add_argument("--test", help="dataset safetensors for test_loss/test_accuracy")
     p.add_argument("--epochs", type=int, default=1)
@@ -98,12 +117,16 @@ def main(argv=None):
     images, labels, _ = stio.load_dataset(a.train)
     if a.limit:
         images, labels = images[:a.limit], labels[:a.limit]
-    if images.shape[1:] != (28, 28, 1):
-        sys.exit(f"torch_train: expected images [N,28,28,1], got {list(images.shape)}")
+    try:
+        model = build_model(a.model)
+    except ValueError as e:
+        sys.exit(f"torch_train: {e}")
+    want = input_shape(a.model, model)
+    if images.shape[1:] != want:
+        sys.exit(f"torch_train: {a.train}: model {a.model} takes images [N,{want[0]},{want[1]},"
+                 f"{want[2]}], got {list(images.shape)}")
     x, y = to_tensors(images, labels)
     n = x.shape[0]
-
-    model = build_model(a.model)
     if a.init:
         tensors, _ = stio.load(a.init)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
@@ -169,6 +192,7 @@ def main(argv=None):
 
     res = {
         "model": a.model,
+        "params": sum(p.numel() for p in model.parameters()),
         "images_per_s": (timed_images / timed_s) if timed_s > 0 else None,
         "seconds": seconds,
         "train_loss": (timed_loss / timed_n) if (a.steps is not None and timed_n) else epoch_losses[-1],

@@ -13,10 +13,10 @@
 #   c:           the generated .c/.h compile with
 #                cc -std=c99 -O1 -Wall -Wextra -Werror (libm only) and
 #                tests/export/run_c_model.c gives our outputs within 1e-4
-#                (tests/export/compare_logits.py).  The weights are hex float
-#                literals: resnet18/resnet50/vgg16 sources are 100-400 MB and
-#                take most of this test's time to compile (-O1 keeps it to
-#                about a minute for resnet50; the case prints the size).
+#                (tests/export/compare_logits.py).  vgg16 and the resnets
+#                (> 1 M parameters) get their weights as byte strings (the
+#                small models: hex float literals); their sources are 100-300
+#                MB and compile in seconds at -O1 (the case prints the size).
 # Needs python3-onnx, torch, node + onnxruntime-node (see t0510): fails,
 # does not skip, without them.
 . "$(dirname "$0")/lib.sh"
@@ -76,7 +76,7 @@ print(\"checker ok:\", len(m.graph.node), \"nodes\")" &&
 	test_case "$t: --format c compiles (c99 -Werror, libm only), same outputs within 1e-4" '
 		"$DL_BIN/dl-export" "$DATA/'"$t"'/model.safetensors" --format c --name dlmodel -o dlmodel.c &&
 		echo "dlmodel.c: $(($(wc -c <dlmodel.c) / 1000000)) MB, work $(grep -o "WORK_FLOATS [0-9]*" dlmodel.h)" &&
-		[ "$(grep "^#include" dlmodel.c | sort | tr "\n" " ")" = "#include <math.h> #include <stddef.h> #include \"dlmodel.h\" " ] &&
+		[ "$(grep "^#include" dlmodel.c | sort | tr "\n" " ")" = "#include \"dlmodel.h\" #include <math.h> #include <stddef.h> " ] &&
 		${CC:-cc} -std=c99 -O1 -Wall -Wextra -Werror -I. -o run "$DL_ROOT/tests/export/run_c_model.c" \
 			dlmodel.c -lm 2>cc.err || { grep -v "note:\|^ *|\|^ *[0-9]* |" cc.err; exit 1; }
 		./run <"$DATA/'"$t"'/data.st.u8" >c.f32 &&
@@ -113,7 +113,7 @@ open(\"input.json\", \"w\").write({p.key: p.value for p in m.metadata_props}[\"d
 test_case 'c: layer outputs share work memory once read (resnet18: few distinct offsets)' '
 	"$DL_BIN/dl-export" "$DATA/resnet18/model.safetensors" --format c --name r -o r.c &&
 	calls=$(grep -c "^	dlx_" r.c) && offs=$(grep -o "(work + [0-9]*)" r.c | sort -u | wc -l) &&
-	echo "$calls kernel calls, $offs distinct buffers" && [ "$calls" -gt 50 ] && [ "$offs" -le 8 ]
+	echo "$calls kernel calls, $offs distinct buffers" && [ "$calls" -gt 50 ] && [ "$offs" -le 12 ]
 '
 
 test_case 'c: a broken weight is caught by the comparison' '

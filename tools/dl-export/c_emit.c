@@ -1,12 +1,14 @@
-/* --format c: one self-contained C11 source and header for embedding.
+/* --format c: one self-contained C99 source and header for embedding.
  *
- * The source holds the weights (our NHWC layouts, hex float literals, so
- * every bit survives), one small kernel per layer kind used, and
+ * The source holds the weights (our NHWC layouts, bit-exact: hex float
+ * literals, or byte strings for big models, see array()), one small kernel
+ * per layer kind used (c_kernels.c), and
  *   void NAME_preprocess(const unsigned char *px, float *x);  u8 HWC -> input
  *   void NAME_forward(const float *x, float *y, float *work);  one sample
  *   int NAME_argmax(const float *y);
  * Work memory: NAME_WORK_FLOATS floats from the caller (no globals written,
- * so calls on different work buffers may run in parallel).  One table entry
+ * so calls on different work buffers may run in parallel), laid out by
+ * plan_work() so that outputs no longer read are reused.  One table entry
  * per layer kind (`kinds`): its kernel text and the call it emits; an
  * unknown kind is refused. */
 #include "export.h"

@@ -48,10 +48,11 @@ int main(int argc, char **argv)
 		"    load_state_dict(strict=True).\n"
 		"  onnx: input 'input' NCHW float32 [N,C,H,W], outputs 'logits' [N,K] and (for\n"
 		"    classifiers) 'probabilities'; metadata_props dl.input, dl.classes, dl.model.\n"
-		"  c: FILE.c + FILE.h, plain C11, no dependencies but libm: NAME_preprocess\n"
+		"  c: FILE.c + FILE.h, plain C99, no dependencies but libm: NAME_preprocess\n"
 		"    (u8 HWC pixels -> input), NAME_forward (one sample, NHWC) and NAME_classes.\n"
 		"Inputs everywhere: x = (u8 * scale - mean[c]) / std[c] as recorded in 'dl.input'.\n"
-		"A layer kind a format does not know yet is refused (exit 3), never guessed.",
+		"Every layer kind exports to every format; a geometry a format cannot express\n"
+		"is refused (exit 3), never guessed.",
 		opts,
 		"examples:\n"
 		"  dl-export runs/lenet/model.safetensors --format safetensors -o lenet-torch.safetensors\n"

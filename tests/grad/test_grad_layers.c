@@ -148,17 +148,6 @@ static void fd_one(dl_test_ctx *t, gctx *g, gstats *s, const char *what, int idx
 	}
 }
 
-static dl_backend *open_cpu(int threads)
-{
-	dl_backend *be = NULL;
-	dl_err err;
-	if (dl_backend_cpu_open(&be, threads, &err)) {
-		fprintf(stderr, "cpu backend: %s\n", err.msg);
-		abort();
-	}
-	return be;
-}
-
 /* Runs every check of one case; t == NULL keeps it quiet (meta-tests). */
 static gstats grad_check(dl_test_ctx *t, const gcase *c)
 {
@@ -167,7 +156,7 @@ static gstats grad_check(dl_test_ctx *t, const gcase *c)
 	dl_err err;
 	dl_rng r;
 	dl_rng_seed(&r, c->seed);
-	g.be = open_cpu(2);
+	g.be = dl_test_cpu(2);
 	dl_model *m = &g.m;
 	if (dl_model_build(m, c->spec, "grad", &err) || dl_model_alloc(m, g.be, &err) ||
 	    dl_model_init(m, c->seed, &err) || dl_model_plan(m, c->n, &err)) {

@@ -1,6 +1,8 @@
 /* Runs every registered test; see test.h. */
 #include "test.h"
 
+#include "backend/backend.h"
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -25,6 +27,17 @@ void dl_test_register(const char *name, const char *file, dl_test_fn fn)
 	tests[ntests].file = file;
 	tests[ntests].fn = fn;
 	ntests++;
+}
+
+struct dl_backend *dl_test_cpu(int threads)
+{
+	dl_backend *be = NULL;
+	dl_err err;
+	if (dl_backend_cpu_open(&be, threads, &err)) {
+		fprintf(stderr, "cpu backend: %s\n", err.msg);
+		abort();
+	}
+	return be;
 }
 
 const char *dl_test_tmpdir(void)

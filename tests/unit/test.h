@@ -19,6 +19,9 @@ typedef void (*dl_test_fn)(dl_test_ctx *t);
 void dl_test_register(const char *name, const char *file, dl_test_fn fn);
 /* A scratch directory for this run (created on first use). */
 const char *dl_test_tmpdir(void);
+/* A CPU backend with `threads` threads; aborts the run if it cannot open
+ * (nothing can be tested then).  Close with dl_backend_close. */
+struct dl_backend *dl_test_cpu(int threads);
 
 #define TEST(name)                                                          \
 	static void test_##name(dl_test_ctx *t);                                \

@@ -11,17 +11,6 @@
 #include "backend/backend.h"
 #include "core/rng.h"
 
-static dl_backend *open_cpu(int threads)
-{
-	dl_backend *be = NULL;
-	dl_err err;
-	if (dl_backend_cpu_open(&be, threads, &err)) {
-		fprintf(stderr, "cpu backend: %s\n", err.msg);
-		abort();
-	}
-	return be;
-}
-
 static float *falloc(dl_backend *be, size_t n)
 {
 	float *p = be->ops->alloc(be, (n ? n : 1) * sizeof *p);
@@ -113,7 +102,7 @@ static void conv_out_size(dl_conv_geom *g)
 
 TEST(backend_cpu_conv_dilation_groups)
 {
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	for (size_t gi = 0; gi < sizeof conv_cases / sizeof *conv_cases; gi++) {
 		dl_conv_geom g = conv_cases[gi];
 		conv_out_size(&g);
@@ -167,7 +156,7 @@ TEST(backend_cpu_conv_groups_threads)
 	conv_out_size(&g);
 	size_t nx = (size_t)g.n * g.h * g.w * g.c, nw = (size_t)g.k * g.kh * g.kw;
 	size_t ny = (size_t)g.n * g.oh * g.ow * g.k;
-	dl_backend *b1 = open_cpu(1), *b3 = open_cpu(3);
+	dl_backend *b1 = dl_test_cpu(1), *b3 = dl_test_cpu(3);
 	dl_rng r;
 	dl_rng_seed(&r, 41);
 	float *x = falloc(b1, nx), *w = falloc(b1, nw), *dy = falloc(b1, ny);
@@ -237,7 +226,7 @@ TEST(backend_cpu_avgpool)
 		{ 1, 5, 4, 21, 3, 3, 1, 1, 1, 1, 0, 0 },
 		{ 3, 4, 5, 7, 4, 5, 4, 5, 0, 0, 0, 0 },
 	};
-	dl_backend *be = open_cpu(2), *b1 = open_cpu(1);
+	dl_backend *be = dl_test_cpu(2), *b1 = dl_test_cpu(1);
 	for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
 		dl_pool_geom g = cases[ci];
 		g.oh = dl_conv_out(g.h, g.pt, g.pt, g.kh, g.sh);
@@ -302,7 +291,7 @@ TEST(backend_cpu_activations)
 					     DL_ACT_SIGMOID, DL_ACT_GELU };
 	/* big enough for every kind to run on all threads, odd for a tail */
 	size_t n = (1 << 17) + 7, nfd = 300;
-	dl_backend *be = open_cpu(2), *b1 = open_cpu(1);
+	dl_backend *be = dl_test_cpu(2), *b1 = dl_test_cpu(1);
 	dl_rng r;
 	dl_rng_seed(&r, 77);
 	float *x = falloc(be, n), *y = falloc(be, n), *dy = falloc(be, n), *dx = falloc(be, n);
@@ -352,7 +341,7 @@ TEST(backend_cpu_activations)
  * in-place layers call it) it still masks by the sign. */
 TEST(backend_cpu_act_inplace)
 {
-	dl_backend *be = open_cpu(1);
+	dl_backend *be = dl_test_cpu(1);
 	float a[5] = { -1, 2, 0, 3, -4 }, d[5] = { 1, 1, 1, 1, 1 };
 	be->ops->act_fwd(be, DL_ACT_RELU, 0, 5, a, a);
 	be->ops->act_bwd(be, DL_ACT_RELU, 0, 5, a, a, d, d);
@@ -378,7 +367,7 @@ TEST(backend_cpu_regress_loss)
 {
 	int n = 5, k = 4;
 	size_t cnt = (size_t)n * k;
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_rng r;
 	dl_rng_seed(&r, 12);
 	float *p = falloc(be, cnt), *tg = falloc(be, cnt), *d = falloc(be, cnt);
@@ -444,7 +433,7 @@ static double xent_smooth(int n, int k, const float *z, const int32_t *lab, doub
 TEST(backend_cpu_xent_smoothing)
 {
 	int n = 5, k = 6;
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_rng r;
 	dl_rng_seed(&r, 13);
 	float *z = falloc(be, (size_t)n * k), *d = falloc(be, (size_t)n * k);

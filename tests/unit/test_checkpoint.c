@@ -19,17 +19,6 @@ static const char *SPEC = "input h=4 w=4 c=1\nconv2d filters=2 size=3 pad=same\n
 static const char *CLASSES = "[\"cat\", \"dog\", \"bird\"]";
 enum { B = 4 };
 
-static dl_backend *open_cpu(int threads)
-{
-	dl_backend *be = NULL;
-	dl_err err;
-	if (dl_backend_cpu_open(&be, threads, &err)) {
-		fprintf(stderr, "cpu backend: %s\n", err.msg);
-		abort();
-	}
-	return be;
-}
-
 static void tmp_path(char *buf, size_t n, const char *name)
 {
 	snprintf(buf, n, "%s/%s", dl_test_tmpdir(), name);
@@ -70,7 +59,7 @@ static int fixture_init(dl_test_ctx *t, fixture *f, dl_optim_kind kind, float mo
 {
 	dl_err err;
 	memset(f, 0, sizeof *f);
-	f->be = open_cpu(2);
+	f->be = dl_test_cpu(2);
 	int rc = dl_model_build(&f->m, SPEC, "tiny", &err);
 	if (!rc) rc = dl_model_alloc(&f->m, f->be, &err);
 	if (!rc) rc = dl_model_init(&f->m, 3, &err);
@@ -384,7 +373,7 @@ TEST(checkpoint_bad_metadata)
 
 TEST(checkpoint_not_a_checkpoint)
 {
-	dl_backend *be = open_cpu(1);
+	dl_backend *be = dl_test_cpu(1);
 	char path[512];
 	tmp_path(path, sizeof path, "data.safetensors");
 	/* a dataset file */

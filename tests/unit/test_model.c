@@ -238,22 +238,11 @@ TEST(model_load_errors)
 	}
 }
 
-static dl_backend *open_cpu(int threads)
-{
-	dl_backend *be = NULL;
-	dl_err err;
-	if (dl_backend_cpu_open(&be, threads, &err)) {
-		fprintf(stderr, "cpu backend: %s\n", err.msg);
-		abort();
-	}
-	return be;
-}
-
 /* Regression: flatten is an alias layer; the layers below it once had a
  * NULL dy after dl_model_plan, and backward through lenet crashed. */
 TEST(model_plan_flatten_in_the_middle)
 {
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_model m;
 	dl_err err;
 	int rc = dl_model_load(&m, "lenet", &err);
@@ -326,7 +315,7 @@ TEST(model_plan_flatten_in_the_middle)
 /* Two flattens in a row, and a flatten right after the input. */
 TEST(model_plan_alias_chains)
 {
-	dl_backend *be = open_cpu(1);
+	dl_backend *be = dl_test_cpu(1);
 	dl_model m;
 	dl_err err;
 	int rc = dl_model_build(&m, "input h=2 w=3 c=2\nconv2d filters=2 size=1\nflatten\n"
@@ -393,7 +382,7 @@ static const char *INIT_SPEC = "input h=6 w=6 c=3\nconv2d filters=4 size=3 pad=s
 
 TEST(model_init_deterministic)
 {
-	dl_backend *be = open_cpu(1);
+	dl_backend *be = dl_test_cpu(1);
 	size_t n1 = 0, n2 = 0, n3 = 0;
 	float *a = init_params(t, be, INIT_SPEC, 42, &n1);
 	float *b = init_params(t, be, INIT_SPEC, 42, &n2);
@@ -417,7 +406,7 @@ TEST(model_init_deterministic)
  * biases; the values should fill that range, not a narrower one. */
 TEST(model_init_bounds)
 {
-	dl_backend *be = open_cpu(1);
+	dl_backend *be = dl_test_cpu(1);
 	dl_model m;
 	dl_err err;
 	int rc = dl_model_load(&m, "lenet", &err);

@@ -26,17 +26,6 @@ static void expect_error(dl_test_ctx *t, const char *spec, const char *n1, const
 	}
 }
 
-static dl_backend *open_cpu(int threads)
-{
-	dl_backend *be = NULL;
-	dl_err err;
-	if (dl_backend_cpu_open(&be, threads, &err)) {
-		fprintf(stderr, "cpu backend: %s\n", err.msg);
-		abort();
-	}
-	return be;
-}
-
 /* build + alloc + init + plan, or a failed check */
 static int ready(dl_test_ctx *t, dl_model *m, dl_backend *be, const char *spec, int batch)
 {
@@ -160,7 +149,7 @@ TEST(model_graph_wiring)
  * ones go through scratch (acc); sequential models use none. */
 TEST(model_graph_plan_routing)
 {
-	dl_backend *be = open_cpu(1);
+	dl_backend *be = dl_test_cpu(1);
 	dl_model m;
 	if (ready(t, &m, be, "input h=1 w=1 c=3\ndense units=4 name=a\ndense units=4 name=b\n"
 		  "add from=a,b\ndense units=2\n", 2)) {
@@ -198,7 +187,7 @@ static void fill(float *p, size_t n, uint64_t seed)
 
 TEST(model_graph_dropout_masks)
 {
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_model m;
 	if (ready(t, &m, be, "input h=1 w=1 c=1000\ndropout p=0.25\ndropout p=0.25\n", 4)) {
 		dl_backend_close(be);
@@ -249,7 +238,7 @@ TEST(model_graph_dropout_masks)
  * running ones by momentum; evaluation uses the running ones. */
 TEST(model_graph_batchnorm_modes)
 {
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_model m;
 	if (ready(t, &m, be, "input h=2 w=3 c=2\nbatchnorm momentum=0.5\nflatten\n", 2)) {
 		dl_backend_close(be);
@@ -290,7 +279,7 @@ TEST(model_graph_batchnorm_modes)
 /* bn, dropout, axpby and copy2d give the same bits on 1 and 3 threads. */
 TEST(model_graph_ops_thread_independent)
 {
-	dl_backend *b1 = open_cpu(1), *b3 = open_cpu(3);
+	dl_backend *b1 = dl_test_cpu(1), *b3 = dl_test_cpu(3);
 	int rows = 3000, c = 70;
 	size_t n = (size_t)rows * c;
 	float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy);

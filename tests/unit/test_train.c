@@ -16,17 +16,6 @@
 
 static const char *SPEC = "input h=8 w=8 c=1\nflatten\ndense units=2\n";
 
-static dl_backend *open_cpu(int threads)
-{
-	dl_backend *be = NULL;
-	dl_err err;
-	if (dl_backend_cpu_open(&be, threads, &err)) {
-		fprintf(stderr, "cpu backend: %s\n", err.msg);
-		abort();
-	}
-	return be;
-}
-
 /* Writes a dataset: images U8 [n, h, w, c] (count n_img) and labels I32
  * [n_lab]; classes may be NULL (no dl.classes). */
 static int write_dataset(const char *path, int n_img, int h, int w, int c, const uint8_t *img,
@@ -144,7 +133,7 @@ static dl_metrics evaluate(dl_test_ctx *t, run *r, const dl_dataset *d, float *l
 
 TEST(train_learns_separable_classes)
 {
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_dataset d, v;
 	run r;
 	if (open_synthetic(t, &d, "train.ds", 1) || open_synthetic(t, &v, "val.ds", 2) ||
@@ -217,7 +206,7 @@ static float *train_params(dl_test_ctx *t, dl_backend *be, const dl_dataset *d, 
 
 TEST(train_reproducible)
 {
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_dataset d;
 	if (open_synthetic(t, &d, "repro.ds", 3)) {
 		dl_backend_close(be);
@@ -236,7 +225,7 @@ TEST(train_reproducible)
 	free(b);
 	free(c);
 	/* with one thread as well */
-	dl_backend *be1 = open_cpu(1);
+	dl_backend *be1 = dl_test_cpu(1);
 	a = train_params(t, be1, &d, 13, 13, 2);
 	b = train_params(t, be1, &d, 13, 13, 2);
 	if (a && b)
@@ -251,7 +240,7 @@ TEST(train_reproducible)
 /* 2 epochs, a checkpoint, 2 more from the checkpoint == 4 straight. */
 TEST(train_resume_from_checkpoint)
 {
-	dl_backend *be = open_cpu(2);
+	dl_backend *be = dl_test_cpu(2);
 	dl_dataset d;
 	if (open_synthetic(t, &d, "resume.ds", 4)) {
 		dl_backend_close(be);
@@ -289,7 +278,7 @@ TEST(train_resume_from_checkpoint)
 
 TEST(train_check_fit)
 {
-	dl_backend *be = open_cpu(1);
+	dl_backend *be = dl_test_cpu(1);
 	dl_err err;
 	char path[512];
 	static uint8_t img[4 * 8 * 7 * 1];

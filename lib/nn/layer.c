@@ -5,7 +5,7 @@
 
 extern const dl_layer_kind dl_layer_dense, dl_layer_conv2d, dl_layer_maxpool,
 	dl_layer_relu, dl_layer_flatten;
-/* pooling and activations (layers/avgpool.c, gap.c, act.c) */
+/* pooling and activations (layers/pool.c, gap.c, act.c) */
 extern const dl_layer_kind dl_layer_avgpool, dl_layer_gap, dl_layer_leaky_relu,
 	dl_layer_tanh, dl_layer_sigmoid, dl_layer_gelu;
 /* graph layers (layers/batchnorm.c, dropout.c, add.c, concat.c) */

@@ -34,8 +34,7 @@ int ex_conv_geom(const dl_layer *l, ex_conv *g, dl_err *err)
 
 int ex_pool_geom(const dl_layer *l, ex_pool *g, dl_err *err)
 {
-	/* maxpool/avgpool options: size, stride, pad (lib/nn/layers/maxpool.c,
-	 * avgpool.c) */
+	/* maxpool/avgpool options: size, stride, pad (lib/nn/layers/pool.c) */
 	*g = (ex_pool){ .size = l->opt[0], .stride = l->opt[1], .pad = l->opt[2] };
 	if (g->size < 1 || g->stride < 1 || g->pad < 0 || 2 * g->pad > g->size ||
 	    l->out.c != l->in.c ||

@@ -223,3 +223,55 @@ TEST(backend_cpu_dnnl_env)
 		unsetenv("DL_CONV");
 	free(save);
 }
+
+/* Runs the three ops of g on a fresh backend of `threads` threads with
+ * oneDNN forced; out gets y, dx, dw (dw from zero). */
+static void run_three(dl_test_ctx *t, int threads, const dl_conv_geom *g, const float *x,
+		      const float *w, const float *dy, float *y, float *dx, float *dw, float *db)
+{
+	dl_backend *be = open_mode(t, threads, CPU_CONV_DNNL);
+	size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / g->groups);
+	memset(dw, 0, nw * sizeof *dw);
+	memset(db, 0, (size_t)g->k * sizeof *db);
+	be->ops->conv2d_fwd(be, g, x, w, NULL, y);
+	be->ops->conv2d_bwd_data(be, g, dy, w, dx);
+	be->ops->conv2d_bwd_filter(be, g, x, dy, dw, db);
+	CHECK(cpu_dnnl_calls(cpu_of(be)) == 3);
+	dl_backend_close(be);
+}
+
+/* Same thread count: bit-identical from one backend (process) to the next,
+ * which the bit-exact resume test (t0310) relies on.  1 and 2 threads agree
+ * to rounding (oneDNN does not promise the same bits across counts). */
+TEST(backend_cpu_dnnl_determinism)
+{
+	if (!cpu_dnnl_available())
+		return;   /* covered by backend_cpu_dnnl_random_geometries' message */
+	dl_conv_geom g = { 16, 14, 14, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 14, 14, 1, 1, 1 };
+	size_t nx = (size_t)g.n * g.h * g.w * g.c, ny = (size_t)g.n * g.oh * g.ow * g.k;
+	size_t nw = (size_t)g.k * g.kh * g.kw * g.c, cnt[4] = { ny, nx, nw, (size_t)g.k };
+	dl_rng r;
+	dl_rng_seed(&r, 3);
+	float *x = randv(&r, nx), *w = randv(&r, nw), *dy = randv(&r, ny);
+	float *o[3][4];
+	for (int v = 0; v < 3; v++)
+		for (int i = 0; i < 4; i++)
+			o[v][i] = malloc(cnt[i] * sizeof(float));
+	run_three(t, 2, &g, x, w, dy, o[0][0], o[0][1], o[0][2], o[0][3]);
+	run_three(t, 2, &g, x, w, dy, o[1][0], o[1][1], o[1][2], o[1][3]);
+	run_three(t, 1, &g, x, w, dy, o[2][0], o[2][1], o[2][2], o[2][3]);
+	int same12 = 1;
+	for (int i = 0; i < 4; i++) {
+		CHECK(!memcmp(o[0][i], o[1][i], cnt[i] * sizeof(float)));
+		rel_close(t, "1 vs 2 threads", &g, o[2][i], o[0][i], cnt[i], 1e-4);
+		same12 &= !memcmp(o[0][i], o[2][i], cnt[i] * sizeof(float));
+	}
+	if (getenv("DL_TEST_VERBOSE"))
+		fprintf(stderr, "  oneDNN 1 vs 2 threads bit-identical: %s\n", same12 ? "yes" : "no");
+	for (int v = 0; v < 3; v++)
+		for (int i = 0; i < 4; i++)
+			free(o[v][i]);
+	free(x);
+	free(w);
+	free(dy);
+}

@@ -10,7 +10,9 @@
  * identical for any thread count; conv and gemm blocks depend on it).
  * OpenBLAS itself runs single-threaded (openblas_set_num_threads(1)); each
  * pool thread calls sgemm on its own block, so the two never fight for
- * cores.  A backend serves one calling thread at a time.
+ * cores.  Convolutions that go to oneDNN (conv_dnnl.c) run on its OpenMP
+ * threads, nt of them, while the pool sleeps; they too repeat bit for bit
+ * at a fixed thread count.  A backend serves one calling thread at a time.
  */
 #ifndef DL_BACKEND_CPU_H
 #define DL_BACKEND_CPU_H

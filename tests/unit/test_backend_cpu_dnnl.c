@@ -168,10 +168,15 @@ TEST(backend_cpu_dnnl_auto_rule)
 	/* a VGG-style layer: oneDNN under auto when built in */
 	dl_conv_geom rich = { 2, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, 1, 1, 1 };
 	CHECK_INT(compare_geom(t, ref, au, &r, &rich, 1), cpu_dnnl_available());
-	/* LeNet's first layer (c = 1): im2col under auto */
+	/* LeNet's first layer (c = 1): only fwd (twice) on oneDNN under auto */
 	dl_conv_geom thin = { 3, 12, 12, 1, 20, 5, 5, 1, 1, 2, 2, 2, 2, 12, 12, 1, 1, 1 };
 	unsigned long n = cpu_dnnl_calls(cpu_of(au));
 	compare_geom(t, ref, au, &r, &thin, 1);
+	CHECK(cpu_dnnl_calls(cpu_of(au)) == n + (cpu_dnnl_available() ? 2 : 0));
+	/* few outputs (k = 8): im2col */
+	dl_conv_geom few = { 3, 12, 12, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, 1, 1, 1 };
+	n = cpu_dnnl_calls(cpu_of(au));
+	compare_geom(t, ref, au, &r, &few, 1);
 	CHECK(cpu_dnnl_calls(cpu_of(au)) == n);
 	dl_backend_close(ref);
 	dl_backend_close(au);

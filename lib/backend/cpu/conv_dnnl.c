@@ -17,9 +17,12 @@
  *   im2col  none;
  *   dnnl    every one oneDNN accepts, its reference kernels included (tests);
  *   auto    (default) those with at least CPU_DNNL_MIN_CH input and output
- *           channels per group, or depthwise with at least that many
- *           channels, and only when oneDNN picks an optimised kernel (not
- *           "ref:"): bench/RESULTS.md has the measurements behind the rule.
+ *           channels per group, the forward pass of those with fewer input
+ *           channels (a first layer: c = 1 or 3) but that many outputs, and
+ *           depthwise ones with at least that many channels; and only when
+ *           oneDNN picks an optimised kernel (not "ref:").  bench/RESULTS.md
+ *           has the measurements behind the rule (thin layers' backward
+ *           passes are slower on oneDNN).
  * A call that oneDNN refuses or fails returns -1 and conv.c runs im2col.
  *
  * Threads: oneDNN as Debian builds it runs on OpenMP (libgomp).  Before
@@ -152,12 +155,14 @@ static int groups_of(const dl_conv_geom *g)
 }
 
 /* The auto rule (see the top of the file). */
-static int auto_wants(const dl_conv_geom *g)
+static int auto_wants(const dl_conv_geom *g, int op)
 {
 	int G = groups_of(g);
 	if (G > 1 && G == g->c && G == g->k)
 		return g->c >= CPU_DNNL_MIN_CH;
-	return g->c / G >= CPU_DNNL_MIN_CH && g->k / G >= CPU_DNNL_MIN_CH;
+	if (g->k / G < CPU_DNNL_MIN_CH)
+		return 0;
+	return g->c / G >= CPU_DNNL_MIN_CH || op == CPU_DNNL_FWD;
 }
 
 #define TRY(call) do { if ((call) != dnnl_success) goto fail; } while (0)
@@ -278,7 +283,7 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 {
 	if (im->conv_mode == CPU_CONV_IM2COL)
 		return NULL;
-	if (im->conv_mode == CPU_CONV_AUTO && !auto_wants(g))
+	if (im->conv_mode == CPU_CONV_AUTO && !auto_wants(g, op))
 		return NULL;
 	struct cpu_dnnl *d = im->dnnl;
 	if (!d) {

@@ -14,13 +14,14 @@
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
-# Switches: CUDA=auto|0|1  MPI=auto|0|1  SANITIZE=1  OPT=-O2
+# Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 
 CC ?= cc
 CUDA ?= auto
 MPI ?= auto
+DNNL ?= auto
 SANITIZE ?= 0
 OPT ?= -O2
 VERSION := 0.1.0
@@ -62,20 +63,40 @@ ifeq ($(NVCC_PATH),)
 $(error CUDA=1 but nvcc was not found)
 endif
 endif
+# oneDNN (libdnnl-dev) for CPU convolutions (lib/backend/cpu/conv_dnnl.c):
+# used when <oneapi/dnnl/dnnl.h> compiles and links (DNNL=auto), required
+# (DNNL=1) or left out (DNNL=0: im2col + OpenBLAS only).
+DNNL_OK :=
+ifneq ($(DNNL),0)
+ifdef NEED_LIBS
+DNNL_OK := $(shell printf '\043include <oneapi/dnnl/dnnl.h>\nint main(void){return dnnl_version()==0;}\n' | \
+	$(CC) -x c - -o /dev/null -ldnnl 2>/dev/null && echo 1)
+endif
+endif
+ifeq ($(DNNL),1)
+ifdef NEED_LIBS
+ifneq ($(DNNL_OK),1)
+$(error DNNL=1 but oneDNN was not found (<oneapi/dnnl/dnnl.h>, -ldnnl): apt-get install libdnnl-dev)
+endif
+endif
+endif
+DNNL_CFLAGS := $(if $(DNNL_OK),-DDL_HAVE_DNNL)
+DNNL_LIBS := $(if $(DNNL_OK),-ldnnl -lgomp)
+DNNL_MSG := $(if $(DNNL_OK),oneDNN conv used (DNNL=$(DNNL); DL_CONV=auto|im2col|dnnl at run time),not used (DNNL=$(DNNL)$(if $(filter 0,$(DNNL)),,; libdnnl-dev not found)))
 MPICC_PATH := $(shell command -v mpicc 2>/dev/null)
 MPI_MSG := $(if $(MPICC_PATH),mpicc at $(MPICC_PATH) (MPI=$(MPI); not used yet),not found (MPI=$(MPI)))
 
 ifeq ($(MAKELEVEL),0)
 ifdef NEED_LIBS
-$(info config: blas=$(if $(BLAS_LIBS),openblas ($(strip $(BLAS_LIBS))),MISSING) | cuda: $(CUDA_MSG) | mpi: $(MPI_MSG) | build=$(BUILD))
+$(info config: blas=$(if $(BLAS_LIBS),openblas ($(strip $(BLAS_LIBS))),MISSING) | cuda: $(CUDA_MSG) | mpi: $(MPI_MSG) | dnnl: $(DNNL_MSG) | build=$(BUILD))
 endif
 endif
 
 CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' $(OPT) -g \
 	-Wall -Wextra -Werror -Wshadow -Wvla -pthread -Ilib \
-	$(BLAS_CFLAGS) $(DEP_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+	$(BLAS_CFLAGS) $(DEP_CFLAGS) $(DNNL_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS := $(BLAS_LIBS) $(DEP_LIBS) -lm -ldl
+LIBS := $(BLAS_LIBS) $(DNNL_LIBS) $(DEP_LIBS) -lm -ldl
 
 # ---- sources ------------------------------------------------------------
 LIB_SRC := $(sort $(shell find lib -name '*.c'))
@@ -88,6 +109,12 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(BUILD)/tests/unit-runner
 
 all: $(TOOL_BINS)
+
+# the CPU backend's objects are rebuilt when the oneDNN choice changes
+DNNL_STAMP := $(BUILD)/.dnnl-$(if $(DNNL_OK),on,off)
+$(filter $(BUILD)/obj/lib/backend/cpu/%,$(LIB_OBJ)): $(DNNL_STAMP)
+$(DNNL_STAMP):
+	@mkdir -p $(@D) && rm -f $(BUILD)/.dnnl-* && touch $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -201,7 +228,7 @@ bench-accuracy: all
 	@bench/bench-accuracy $(BUILD)
 # oneDNN conv timings next to ours (libdnnl-dev; THREADS, default 2)
 bench-dnnl: $(LIBA)
-	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) -ldnnl -lgomp
+	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) $(if $(DNNL_OK),,-ldnnl -lgomp)
 	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
 
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's

@@ -4,12 +4,18 @@
  *   make bench-dnnl            (THREADS=2 by default: bench-dnnl [threads])
  *
  * Shapes (batch 128, NHWC, stride 1): LeNet conv1 28x28x1 -> 20 5x5 pad 2,
- * conv2 14x14x20 -> 50 5x5 pad 2, a VGG-style 32x32x64 -> 64 3x3 pad 1 and
+ * conv2 14x14x20 -> 50 5x5 pad 2, VGG-style 32x32x3 -> 64 (a first layer),
+ * 32x32x64 -> 64 3x3 pad 1 and
  * 16x16x128 -> 128 3x3 pad 1, and a depthwise 32x32x64 3x3 (groups 64).
  * For each: forward (with bias), backward data, backward weights (with
  * bias gradient).
  *
- * oneDNN runs two ways:
+ * Ours runs two ways: "im2col" (DL_CONV=im2col: im2col + OpenBLAS) and
+ * "dnnl" (DL_CONV=dnnl: the backend's oneDNN path, lib/backend/cpu/
+ * conv_dnnl.c, a weight reorder per call included), each on a backend of
+ * its own.
+ *
+ * oneDNN alone runs two ways:
  *   nhwc  activations in our layout (nhwc), weights in the layout oneDNN
  *         picks (our ohwi weights get oneDNN 2.6's reference kernel only:
  *         a weight reorder per step is cheap next to a conv): what a
@@ -46,6 +52,7 @@ typedef struct shape {
 static const shape shapes[] = {
 	{ "lenet conv1 28x28x1->20 5x5", 128, 28, 1, 20, 5, 2, 1 },
 	{ "lenet conv2 14x14x20->50 5x5", 128, 14, 20, 50, 5, 2, 1 },
+	{ "vgg conv1 32x32x3->64 3x3", 128, 32, 3, 64, 3, 1, 1 },
 	{ "vgg 32x32x64->64 3x3", 128, 32, 64, 64, 3, 1, 1 },
 	{ "vgg 16x16x128->128 3x3", 128, 16, 128, 128, 3, 1, 1 },
 	{ "depthwise 32x32x64 3x3 g64", 128, 32, 64, 64, 3, 1, 64 },
@@ -248,10 +255,16 @@ int main(int argc, char **argv)
 	if (threads < 1)
 		threads = 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	dl_backend *be;
+	dl_backend *be, *bd;
 	dl_err err;
+	setenv("DL_CONV", "im2col", 1);
 	if (dl_backend_cpu_open(&be, threads, &err)) {
 		fprintf(stderr, "bench-dnnl: %s\n", err.msg);
+		return 1;
+	}
+	setenv("DL_CONV", "dnnl", 1);
+	if (dl_backend_cpu_open(&bd, threads, &err)) {
+		fprintf(stderr, "bench-dnnl: %s (build with DNNL=1)\n", err.msg);
 		return 1;
 	}
 	const dnnl_version_t *v = dnnl_version();
@@ -265,20 +278,23 @@ int main(int argc, char **argv)
 	}
 	printf("bench-dnnl: batch 128 NHWC fp32, %d threads, median of %d calls, wall ms (GFLOP/s)\n",
 	       threads, REPS);
-	printf("oneDNN %d.%d.%d (OpenMP), ours = cpu backend im2col + OpenBLAS sgemm; loadavg at start %s\n",
+	printf("oneDNN %d.%d.%d (OpenMP), ours im2col = cpu backend im2col + OpenBLAS sgemm, ours dnnl = its oneDNN path; loadavg at start %s\n",
 	       v->major, v->minor, v->patch, load);
-	double ours[NSHAPES][NOPS];
+	double ours[NSHAPES][NOPS], ourd[NSHAPES][NOPS];
 	for (int i = 0; i < NSHAPES; i++)
 		bench_ours(be, &shapes[i], ours[i]);
 	dl_backend_close(be);
+	for (int i = 0; i < NSHAPES; i++)
+		bench_ours(bd, &shapes[i], ourd[i]);
+	dl_backend_close(bd);
 
 	omp_set_num_threads(threads);
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
 	CK(dnnl_engine_create(&eng, dnnl_cpu, 0));
 	CK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
-	printf("\n%-30s %-12s %18s %18s %18s  %s\n", "shape", "op", "ours", "onednn nhwc",
-	       "onednn any", "onednn impl (nhwc / any)");
+	printf("\n%-30s %-12s %18s %18s %18s %18s  %s\n", "shape", "op", "ours im2col",
+	       "ours dnnl", "onednn nhwc", "onednn any", "onednn impl (nhwc / any)");
 	for (int i = 0; i < NSHAPES; i++) {
 		const shape *s = &shapes[i];
 		double f = flops(s) * 1e-6;
@@ -291,8 +307,9 @@ int main(int argc, char **argv)
 				snprintf(cn, sizeof cn, "%8.2f (%6.1f)", tn, f / tn);
 			if (ta > 0)
 				snprintf(ca, sizeof ca, "%8.2f (%6.1f)", ta, f / ta);
-			printf("%-30s %-12s %8.2f (%6.1f) %18s %18s  %s / %s\n", s->name, opname[op],
-			       ours[i][op], f / ours[i][op], cn, ca, i1, i2);
+			printf("%-30s %-12s %8.2f (%6.1f) %8.2f (%6.1f) %18s %18s  %s / %s\n", s->name,
+			       opname[op], ours[i][op], f / ours[i][op], ourd[i][op], f / ourd[i][op],
+			       cn, ca, i1, i2);
 		}
 	}
 	dnnl_stream_destroy(strm);

@@ -25,6 +25,10 @@
  * whole images, because col2im of neighbouring pixels adds into the same dx
  * cells.  bwd_filter sums thread 0 straight into dw and the others into
  * private partials that are added afterwards in thread order.
+ *
+ * Each op first offers the convolution to oneDNN (conv_dnnl.c), which
+ * takes channel-rich ones when built in and DL_CONV allows; what it
+ * declines runs here.
  */
 #include "backend/cpu/cpu.h"
 
@@ -421,6 +425,8 @@ static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
 void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 		    const float *w, const float *b, float *y)
 {
+	if (!cpu_dnnl_conv(be, CPU_DNNL_FWD, g, x, w, b, y, NULL))
+		return;
 	if (cpu_conv_is_depthwise(g)) {
 		cpu_conv_dw_fwd(be, g, x, w, b, y);
 		return;
@@ -437,6 +443,8 @@ void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 			 const float *w, float *dx)
 {
+	if (!cpu_dnnl_conv(be, CPU_DNNL_BWD_DATA, g, dy, w, NULL, dx, NULL))
+		return;
 	if (cpu_conv_is_depthwise(g)) {
 		cpu_conv_dw_bwd_data(be, g, dy, w, dx);
 		return;
@@ -452,6 +460,8 @@ void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
 			   const float *dy, float *dw, float *db)
 {
+	if (!cpu_dnnl_conv(be, CPU_DNNL_BWD_W, g, x, dy, NULL, dw, db))
+		return;
 	if (cpu_conv_is_depthwise(g)) {
 		cpu_conv_dw_bwd_filter(be, g, x, dy, dw, db);
 		return;

@@ -1,6 +1,8 @@
 /* The CPU backend: open/release, memory, and the ops table.
  * Device memory is host memory; every op is a plain C loop or an OpenBLAS
- * sgemm, parallelised by the backend's own thread pool (threads.c). */
+ * sgemm, parallelised by the backend's own thread pool (threads.c), except
+ * channel-rich convolutions, which go to oneDNN when it is built in
+ * (conv_dnnl.c; DL_CONV=auto|im2col|dnnl chooses at open). */
 #include "backend/cpu/cpu.h"
 
 #include <cblas.h>
@@ -13,6 +15,7 @@ static void cpu_release(dl_backend *be)
 	cpu_impl *im = be->impl;
 	if (im) {
 		cpu_pool_stop(im);
+		cpu_dnnl_release(im);
 		for (int i = 0; im->scratch && i < im->nt; i++) {
 			free(im->scratch[i].col);
 			free(im->scratch[i].part);
@@ -109,6 +112,22 @@ int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err)
 		free(im);
 		return dl_fail(err, DL_EFAIL, "cpu backend: out of memory");
 	}
+	const char *mode = getenv("DL_CONV");
+	if (mode && *mode && strcmp(mode, "auto") && strcmp(mode, "im2col") &&
+	    strcmp(mode, "dnnl")) {
+		free(be);
+		free(im);
+		return dl_fail(err, DL_EUSAGE, "DL_CONV=%s: expected auto, im2col or dnnl", mode);
+	}
+	if (mode && !strcmp(mode, "dnnl") && !cpu_dnnl_available()) {
+		free(be);
+		free(im);
+		return dl_fail(err, DL_EUSAGE, "DL_CONV=dnnl: built without oneDNN (make DNNL=1)");
+	}
+	im->conv_mode = !mode || !*mode || !strcmp(mode, "auto") ? CPU_CONV_AUTO
+			: !strcmp(mode, "im2col") ? CPU_CONV_IM2COL : CPU_CONV_DNNL;
+	if (!cpu_dnnl_available())
+		im->conv_mode = CPU_CONV_IM2COL;
 	be->ops = &cpu_ops;
 	be->threads = threads;
 	im->nt = threads;

@@ -10,7 +10,9 @@
  * identical for any thread count; conv and gemm blocks depend on it).
  * OpenBLAS itself runs single-threaded (openblas_set_num_threads(1)); each
  * pool thread calls sgemm on its own block, so the two never fight for
- * cores.  A backend serves one calling thread at a time.
+ * cores.  Convolutions that go to oneDNN (conv_dnnl.c) run on its OpenMP
+ * threads, nt of them, while the pool sleeps; they too repeat bit for bit
+ * at a fixed thread count.  A backend serves one calling thread at a time.
  */
 #ifndef DL_BACKEND_CPU_H
 #define DL_BACKEND_CPU_H
@@ -46,7 +48,12 @@ typedef struct cpu_impl {
 	cpu_task task;
 	void *arg;
 	cpu_scratch *scratch;    /* nt */
+	int conv_mode;           /* CPU_CONV_*, from DL_CONV at open */
+	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
 } cpu_impl;
+
+/* How convolutions run (DL_CONV=auto|im2col|dnnl; conv_dnnl.c). */
+enum { CPU_CONV_AUTO = 0, CPU_CONV_IM2COL, CPU_CONV_DNNL };
 
 static inline cpu_impl *cpu_of(dl_backend *be)
 {
@@ -86,6 +93,24 @@ void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 			 const float *w, float *dx);
 void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
 			   const float *dy, float *dw, float *db);
+
+/* conv_dnnl.c: oneDNN convolutions (stubs without -DDL_HAVE_DNNL).
+ * cpu_dnnl_conv runs op on oneDNN if cpu_impl.conv_mode and the geometry
+ * say so and returns 0, else -1 (nothing written; conv.c runs im2col):
+ *   FWD       a = x, w, b (may be NULL), out = y
+ *   BWD_DATA  a = dy, w, out = dx
+ *   BWD_W     a = x, w = dy, out = dw (+=), db (+=, may be NULL) */
+enum { CPU_DNNL_FWD = 1, CPU_DNNL_BWD_DATA, CPU_DNNL_BWD_W };
+#ifndef CPU_DNNL_MIN_CH
+#define CPU_DNNL_MIN_CH 16   /* auto: channels per group for oneDNN */
+#endif
+int cpu_dnnl_available(void);
+int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
+		  const float *w, const float *b, float *out, float *db);
+void cpu_dnnl_release(cpu_impl *im);
+/* For tests: convolutions run on oneDNN so far; cache slots in use. */
+unsigned long cpu_dnnl_calls(const cpu_impl *im);
+int cpu_dnnl_entries(const cpu_impl *im);
 
 /* conv_dw.c: depthwise (groups = c = k) convolutions, called by conv.c */
 int cpu_conv_is_depthwise(const dl_conv_geom *g);

@@ -9,6 +9,9 @@
 # out of date and a second `make` does nothing.  Override any variable:
 #   make -f pipelines/fashion-mnist.mk MODEL=mlp EPOCHS=5 RUN=runs/mlp5
 BIN ?= build/bin
+# oneDNN's OpenMP threads sleep between convolutions instead of spinning
+# against our own thread pool (libgomp reads this when it loads)
+export OMP_WAIT_POLICY ?= PASSIVE
 DATA ?= data/fashion-mnist
 MODEL ?= lenet
 EPOCHS ?= 2

@@ -2,6 +2,7 @@
  * (accumulating in double).  Each op is run with 1, 2 and 3 threads so
  * every partitioning path is exercised. */
 #include "test.h"
+#include "backend_test.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,21 +22,6 @@ static dl_backend *open_cpu(dl_test_ctx *t, int threads)
 		exit(1);
 	}
 	return be;
-}
-
-static float *falloc(dl_backend *be, size_t n)
-{
-	float *p = be->ops->alloc(be, n * sizeof *p);
-	if (!p)
-		abort();
-	return p;
-}
-
-/* uniform in [lo, hi) */
-static void fill(dl_rng *r, float *p, size_t n, float lo, float hi)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = lo + (hi - lo) * dl_rng_uniform(r);
 }
 
 /* |a - b| <= tol * (1 + |b|) everywhere; prints the first mismatch. */

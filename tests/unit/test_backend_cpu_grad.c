@@ -1,6 +1,7 @@
 /* CPU backend: finite-difference checks of the backward ops against their
  * own forward ops, and run-to-run determinism with 2 threads. */
 #include "test.h"
+#include "backend_test.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,29 +20,6 @@ static dl_backend *open_cpu(dl_test_ctx *t, int threads)
 		exit(1);
 	}
 	return be;
-}
-
-static float *falloc(dl_backend *be, size_t n)
-{
-	float *p = be->ops->alloc(be, n * sizeof *p);
-	if (!p)
-		abort();
-	return p;
-}
-
-static void fill(dl_rng *r, float *p, size_t n, float lo, float hi)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = lo + (hi - lo) * dl_rng_uniform(r);
-}
-
-/* sum_i y[i] r[i] in double: a scalar "loss" whose gradient wrt y is r */
-static double dot(const float *y, const float *r, size_t n)
-{
-	double s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += (double)y[i] * r[i];
-	return s;
 }
 
 /* Central difference of f at p[i] (eps) against the analytic gradient g. */

@@ -4,34 +4,13 @@
  * naive loops in double; backward ops against central differences of
  * their own forward; thread-count behaviour as cpu.h promises. */
 #include "test.h"
+#include "backend_test.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "backend/backend.h"
 #include "core/rng.h"
-
-static float *falloc(dl_backend *be, size_t n)
-{
-	float *p = be->ops->alloc(be, (n ? n : 1) * sizeof *p);
-	if (!p)
-		abort();
-	return p;
-}
-
-static void fill(dl_rng *r, float *p, size_t n, float lo, float hi)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = lo + (hi - lo) * dl_rng_uniform(r);
-}
-
-static double dot(const float *y, const float *r, size_t n)
-{
-	double s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += (double)y[i] * r[i];
-	return s;
-}
 
 /* Central difference of f at p[i] against the analytic gradient g. */
 #define FD_CHECK(what, p, i, g, eps, f) do {                                  \

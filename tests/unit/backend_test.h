@@ -1,0 +1,35 @@
+/* Helpers shared by the CPU backend op tests (test_backend_cpu*.c). */
+#ifndef DL_BACKEND_TEST_H
+#define DL_BACKEND_TEST_H
+
+#include <stdlib.h>
+#include "backend/backend.h"
+#include "core/rng.h"
+
+/* n floats of device memory (at least one); aborts the run when the
+ * allocation fails */
+static inline float *falloc(dl_backend *be, size_t n)
+{
+	float *p = be->ops->alloc(be, (n ? n : 1) * sizeof *p);
+	if (!p)
+		abort();
+	return p;
+}
+
+/* uniform in [lo, hi) */
+static inline void fill(dl_rng *r, float *p, size_t n, float lo, float hi)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = lo + (hi - lo) * dl_rng_uniform(r);
+}
+
+/* sum y[i] * r[i] in double: a scalar loss whose gradient is r */
+static inline double dot(const float *y, const float *r, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)y[i] * r[i];
+	return s;
+}
+
+#endif

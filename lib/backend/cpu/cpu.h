@@ -94,7 +94,8 @@ void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
 			   const float *dy, float *dw, float *db);
 
-/* conv_dnnl.c: oneDNN convolutions (stubs without -DDL_HAVE_DNNL).
+/* conv_dnnl.c: oneDNN convolutions.  Built without -DDL_HAVE_DNNL it reports
+ * oneDNN absent and every call returns -1, so conv.c always runs im2col.
  * cpu_dnnl_conv runs op on oneDNN if cpu_impl.conv_mode and the geometry
  * say so and returns 0, else -1 (nothing written; conv.c runs im2col):
  *   FWD       a = x, w, b (may be NULL), out = y

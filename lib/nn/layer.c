@@ -1,26 +1,13 @@
 #include "nn/layer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-extern const dl_layer_kind dl_layer_dense, dl_layer_conv2d, dl_layer_maxpool,
-	dl_layer_relu, dl_layer_flatten;
-/* pooling and activations (layers/pool.c, gap.c, act.c) */
-extern const dl_layer_kind dl_layer_avgpool, dl_layer_gap, dl_layer_leaky_relu,
-	dl_layer_tanh, dl_layer_sigmoid, dl_layer_gelu;
-/* graph layers (layers/batchnorm.c, dropout.c, add.c, concat.c) */
-extern const dl_layer_kind dl_layer_batchnorm, dl_layer_dropout, dl_layer_add,
-	dl_layer_concat;
-
-/* dl_layer_kind_names lists them in this order */
 static const dl_layer_kind *const kinds[] = {
-	&dl_layer_conv2d, &dl_layer_dense, &dl_layer_flatten, &dl_layer_maxpool,
-	&dl_layer_relu,
-	/* pooling and activations */
-	&dl_layer_avgpool, &dl_layer_gap, &dl_layer_leaky_relu, &dl_layer_tanh,
-	&dl_layer_sigmoid, &dl_layer_gelu,
-	/* graph layers */
-	&dl_layer_add, &dl_layer_batchnorm, &dl_layer_concat, &dl_layer_dropout,
+#define DL_LAYER_KIND(name) &dl_layer_##name,
+#include "nn/layers/kinds.h"
+#undef DL_LAYER_KIND
 	NULL,
 };
 
@@ -32,11 +19,24 @@ const dl_layer_kind *dl_layer_kind_find(const char *name)
 	return NULL;
 }
 
-const char *dl_layer_kind_names(void)
+const dl_layer_kind *dl_layer_kind_at(int i)
 {
-	return "conv2d, dense, flatten, maxpool, relu"
-	       ", avgpool, gap, leaky_relu, tanh, sigmoid, gelu"
-	       ", add, batchnorm, concat, dropout";
+	int n = (int)(sizeof kinds / sizeof kinds[0]) - 1;
+	return i >= 0 && i < n ? kinds[i] : NULL;
+}
+
+const char *dl_layer_kind_names(char *buf, size_t n)
+{
+	size_t o = 0;
+	if (n)
+		buf[0] = '\0';
+	for (int i = 0; kinds[i] && o + 1 < n; i++) {
+		int w = snprintf(buf + o, n - o, "%s%s", i ? ", " : "", kinds[i]->name);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+	return buf;
 }
 
 int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *shape)

@@ -75,7 +75,23 @@ typedef struct dl_layer_kind {
 			 int64_t *shape, int *ndim);
 	/* Options line for --summary, e.g. "20@5x5 s1 same". */
 	void (*describe)(const dl_layer *l, char *buf, size_t n);
+	/* The equivalent torch.nn module as Python text, e.g. "Conv2d(1, 20,
+	 * 5, ...)"; `flat` says the input is [N, C] (after a layer with
+	 * torch_flat).  NULL: "<torch>()". */
+	void (*torch_module)(const dl_layer *l, int flat, char *buf, size_t n);
+	/* PyTorch's module gives [N, C] (Linear, Flatten, gap's Flatten). */
+	int torch_flat;
 } dl_layer_kind;
+
+/* Every layer kind, one line each in lib/nn/layers/kinds.h (the
+ * registration): dl_layer_<name> is the kind whose spec keyword is <name>. */
+#define DL_LAYER_KIND(name) extern const dl_layer_kind dl_layer_##name;
+#include "nn/layers/kinds.h"
+#undef DL_LAYER_KIND
+
+/* Room for a layer's typed options (lib/nn/layers/KIND.h declares the
+ * struct and its accessor; the kind's file checks it fits). */
+#define DL_LAYER_OPTS_BYTES 64
 
 struct dl_layer {
 	const dl_layer_kind *kind;
@@ -83,8 +99,13 @@ struct dl_layer {
 	int lineno;
 	dl_shape in, out;
 	dl_shape unflat;         /* `in` before any flatten (what PyTorch flattens, NCHW) */
-	int opt[8];              /* kind-specific parsed options */
-	float fopt[4];           /* kind-specific real options (slopes, eps, p) */
+	/* The kind's typed options, written by its configure and read only
+	 * through its accessor (dl_conv2d_opts_of ...). */
+	union {
+		double align_d;
+		void *align_p;
+		unsigned char bytes[DL_LAYER_OPTS_BYTES];
+	} opts;
 	int nparam;
 	dl_param param[DL_LAYER_MAX_PARAMS];
 	float *p[DL_LAYER_MAX_PARAMS];    /* device views into the parameter block */
@@ -118,8 +139,11 @@ struct dl_layer {
 
 /* The kind named `name`, or NULL. */
 const dl_layer_kind *dl_layer_kind_find(const char *name);
-/* Comma-separated list of known kinds, for messages. */
-const char *dl_layer_kind_names(void);
+/* Comma-separated list of known kinds in registration order, for
+ * messages: written to buf (truncated to n - 1 characters); returns buf. */
+const char *dl_layer_kind_names(char *buf, size_t n);
+/* The i-th registered kind, NULL past the last (for tests and tables). */
+const dl_layer_kind *dl_layer_kind_at(int i);
 
 /* Adds parameter `name` with the given shape; returns its index. */
 int dl_layer_add_param(dl_layer *l, const char *name, int ndim, const int64_t *shape);

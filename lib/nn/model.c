@@ -123,9 +123,10 @@ static int build_layer(dl_model *m, dl_spec_line *sl, const spec_name *names, in
 		       dl_err *err)
 {
 	const dl_layer_kind *k = dl_layer_kind_find(sl->kind);
+	char known[512];
 	if (!k)
 		return dl_fail(err, DL_EDATA, "%s:%d: unknown layer '%s' (known: input, %s)", sl->src,
-			       sl->lineno, sl->kind, dl_layer_kind_names());
+			       sl->lineno, sl->kind, dl_layer_kind_names(known, sizeof known));
 	dl_layer *l = &m->layers[m->nlayers];
 	l->kind = k;
 	l->index = m->nlayers;

@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "nn/layers/act.h"
 #include "nn/loss.h"
 #include "nn/model.h"
 
@@ -274,7 +275,7 @@ TEST(layers2_shapes)
 	CHECK_INT(m.layers[0].out.w, 7);
 	CHECK_INT(m.layers[0].param[0].shape[3], 1);
 	CHECK_INT(m.layers[0].param[0].count, 8 * 3 * 3 * 1);
-	CHECK_NEAR(m.layers[1].fopt[0], 0.2, 1e-7);
+	CHECK_NEAR(dl_act_opts_of(&m.layers[1])->slope, 0.2, 1e-7);
 	CHECK_INT(m.layers[2].out.h, 5);
 	CHECK_INT(m.layers[2].out.w, 4);
 	CHECK_INT(m.layers[3].out.h, 1);

@@ -22,6 +22,8 @@
 
 #include "core/afile.h"
 #include "core/json.h"
+#include "nn/layers/act.h"
+#include "nn/layers/batchnorm.h"
 
 typedef struct cctx {
 	const ex_src *s;
@@ -138,8 +140,8 @@ static int e_maxpool(cctx *c, const dl_layer *l, dl_buf *call)
 static int e_act(cctx *c, const dl_layer *l, dl_buf *call)
 {
 	char slope[48] = "";
-	if (!strcmp(l->kind->name, "leaky_relu"))
-		snprintf(slope, sizeof slope, " %af,", (double)l->fopt[0]);
+	if (l->kind == &dl_layer_leaky_relu)
+		snprintf(slope, sizeof slope, " %af,", (double)dl_act_opts_of(l)->slope);
 	dl_buf_printf(call, "\tdlx_%s(%s, %zu,%s %s);\n", l->kind->name, in_var(c, l, 0),
 		      dl_shape_size(l->out), slope, c->var[l->index]);
 	return 0;
@@ -147,7 +149,7 @@ static int e_act(cctx *c, const dl_layer *l, dl_buf *call)
 
 /* batchnorm in evaluation mode: y = x * scale + shift per channel, with
  * scale = gamma / sqrt(running_var + eps) and shift = beta - mean * scale
- * computed here in double, as lib/backend/cpu/bn.c does (eps = fopt[0]). */
+ * computed here in double, as lib/backend/cpu/bn.c does (dl_batchnorm_opts). */
 static int e_batchnorm(cctx *c, const dl_layer *l, dl_buf *call)
 {
 	const float *g = ex_param(c->s, l, "weight", NULL), *b = ex_param(c->s, l, "bias", NULL);
@@ -160,7 +162,7 @@ static int e_batchnorm(cctx *c, const dl_layer *l, dl_buf *call)
 	if (!ss)
 		return dl_fail(c->err, DL_EFAIL, "out of memory");
 	for (int i = 0; i < ch; i++) {
-		double sc = g[i] / sqrt((double)var[i] + l->fopt[0]);
+		double sc = g[i] / sqrt((double)var[i] + dl_batchnorm_opts_of(l)->eps);
 		ss[i] = (float)sc;
 		ss[ch + i] = (float)(b[i] - mean[i] * sc);
 	}
@@ -237,33 +239,33 @@ static int e_alias(cctx *c, const dl_layer *l, dl_buf *call)
 }
 
 static const struct {
-	const char *kind;
+	const dl_layer_kind *kind;
 	int (*emit)(cctx *c, const dl_layer *l, dl_buf *call);
 	const char *kernel;     /* emitted once if any layer uses the kind */
 	int alias;              /* output is the input's memory */
 } kinds[] = {
-	{ "conv2d", e_conv2d, k_conv2d, 0 },
-	{ "dense", e_dense, k_dense, 0 },
-	{ "maxpool", e_maxpool, k_maxpool, 0 },
-	{ "avgpool", e_avgpool, k_avgpool, 0 },
-	{ "gap", e_gap, k_gap, 0 },
-	{ "batchnorm", e_batchnorm, k_batchnorm, 0 },
-	{ "relu", e_act, k_relu, 0 },
-	{ "leaky_relu", e_act, k_leaky_relu, 0 },
-	{ "tanh", e_act, k_tanh, 0 },
-	{ "sigmoid", e_act, k_sigmoid, 0 },
-	{ "gelu", e_act, k_gelu, 0 },
-	{ "add", e_add, k_add, 0 },
-	{ "concat", e_concat, k_concat, 0 },
-	{ "flatten", e_alias, NULL, 1 },
-	{ "dropout", e_alias, NULL, 1 },
+	{ &dl_layer_conv2d, e_conv2d, k_conv2d, 0 },
+	{ &dl_layer_dense, e_dense, k_dense, 0 },
+	{ &dl_layer_maxpool, e_maxpool, k_maxpool, 0 },
+	{ &dl_layer_avgpool, e_avgpool, k_avgpool, 0 },
+	{ &dl_layer_gap, e_gap, k_gap, 0 },
+	{ &dl_layer_batchnorm, e_batchnorm, k_batchnorm, 0 },
+	{ &dl_layer_relu, e_act, k_relu, 0 },
+	{ &dl_layer_leaky_relu, e_act, k_leaky_relu, 0 },
+	{ &dl_layer_tanh, e_act, k_tanh, 0 },
+	{ &dl_layer_sigmoid, e_act, k_sigmoid, 0 },
+	{ &dl_layer_gelu, e_act, k_gelu, 0 },
+	{ &dl_layer_add, e_add, k_add, 0 },
+	{ &dl_layer_concat, e_concat, k_concat, 0 },
+	{ &dl_layer_flatten, e_alias, NULL, 1 },
+	{ &dl_layer_dropout, e_alias, NULL, 1 },
 };
 #define NKINDS (int)(sizeof kinds / sizeof kinds[0])
 
 static int kind_of(const dl_layer *l)
 {
 	for (int k = 0; k < NKINDS; k++)
-		if (!strcmp(kinds[k].kind, l->kind->name))
+		if (kinds[k].kind == l->kind)
 			return k;
 	return -1;
 }

@@ -8,22 +8,23 @@
 #include <string.h>
 
 #include "io/safetensors.h"
+#include "nn/layers/conv2d.h"
+#include "nn/layers/pool.h"
 
 int ex_conv_geom(const dl_layer *l, ex_conv *g, dl_err *err)
 {
 	const dl_param *w = l->nparam > 0 ? &l->param[0] : NULL;
-	if (!w || strcmp(w->name, "weight") || w->ndim != 4)
+	const dl_conv2d_opts *o = dl_conv2d_opts_of(l);
+	if (!o || !w || strcmp(w->name, "weight") || w->ndim != 4)
 		return dl_fail(err, DL_EDATA, "layer %d (conv2d): no 4-d weight", l->index);
-	/* conv2d options: filters, size, stride, pad, bias, dilation, groups
-	 * (lib/nn/layers/conv2d.c) */
 	*g = (ex_conv){ .k = (int)w->shape[0], .kh = (int)w->shape[1], .kw = (int)w->shape[2],
-			.cg = (int)w->shape[3], .stride = l->opt[2], .pad = l->opt[3],
-			.dil = l->opt[5], .bias = l->nparam > 1 };
+			.cg = (int)w->shape[3], .stride = o->stride, .pad = o->pad,
+			.dil = o->dilation, .bias = l->nparam > 1 };
 	g->groups = g->cg > 0 && l->in.c % g->cg == 0 ? l->in.c / g->cg : 0;
 	/* Anything this exporter does not know would change the output size in
 	 * all but corner cases: refuse rather than guess. */
 	int sh = g->dil * (g->kh - 1) + 1, sw = g->dil * (g->kw - 1) + 1;
-	if (g->groups < 1 || g->groups != l->opt[6] || g->stride < 1 || g->dil < 1 ||
+	if (g->groups < 1 || g->groups != o->groups || g->stride < 1 || g->dil < 1 ||
 	    g->k != l->out.c || g->k % g->groups ||
 	    dl_conv_out(l->in.h, g->pad, g->pad, sh, g->stride) != l->out.h ||
 	    dl_conv_out(l->in.w, g->pad, g->pad, sw, g->stride) != l->out.w)
@@ -34,9 +35,10 @@ int ex_conv_geom(const dl_layer *l, ex_conv *g, dl_err *err)
 
 int ex_pool_geom(const dl_layer *l, ex_pool *g, dl_err *err)
 {
-	/* maxpool/avgpool options: size, stride, pad (lib/nn/layers/pool.c) */
-	*g = (ex_pool){ .size = l->opt[0], .stride = l->opt[1], .pad = l->opt[2] };
-	if (g->size < 1 || g->stride < 1 || g->pad < 0 || 2 * g->pad > g->size ||
+	const dl_pool_opts *o = dl_pool_opts_of(l);
+	if (o)
+		*g = (ex_pool){ .size = o->size, .stride = o->stride, .pad = o->pad };
+	if (!o || g->size < 1 || g->stride < 1 || g->pad < 0 || 2 * g->pad > g->size ||
 	    l->out.c != l->in.c ||
 	    dl_conv_out(l->in.h, g->pad, g->pad, g->size, g->stride) != l->out.h ||
 	    dl_conv_out(l->in.w, g->pad, g->pad, g->size, g->stride) != l->out.w)
@@ -96,30 +98,13 @@ int ex_torch_text(const dl_model *m, dl_buf *b, dl_err *err)
 	int flat = 0;   /* the input to layer i is [N, C] (after flatten, dense, gap) */
 	for (int i = 0; i < m->nlayers; i++) {
 		const dl_layer *l = &m->layers[i];
-		const char *k = l->kind->name;
-		dl_buf_puts(b, i ? ", " : "");
-		if (!strcmp(k, "conv2d"))
-			dl_buf_printf(b, "Conv2d(%d, %d, %d, stride=%d, padding=%d, dilation=%d, "
-				      "groups=%d, bias=%s)", l->in.c, l->opt[0], l->opt[1], l->opt[2],
-				      l->opt[3], l->opt[5], l->opt[6], l->opt[4] ? "True" : "False");
-		else if (!strcmp(k, "dense"))
-			dl_buf_printf(b, "Linear(%d, %d, bias=%s)", (int)dl_shape_size(l->in), l->opt[0],
-				      l->opt[1] ? "True" : "False");
-		else if (!strcmp(k, "maxpool") || !strcmp(k, "avgpool"))
-			dl_buf_printf(b, "%s(%d, stride=%d, padding=%d)", l->kind->torch, l->opt[0],
-				      l->opt[1], l->opt[2]);
-		else if (!strcmp(k, "batchnorm"))
-			dl_buf_printf(b, "BatchNorm%dd(%d, eps=%.9g, momentum=%.9g)", flat ? 1 : 2,
-				      l->in.c, (double)l->fopt[0], (double)l->fopt[1]);
-		else if (!strcmp(k, "leaky_relu"))
-			dl_buf_printf(b, "LeakyReLU(%.9g)", (double)l->fopt[0]);
-		else if (!strcmp(k, "dropout"))
-			dl_buf_printf(b, "Dropout(%.9g)", (double)l->fopt[0]);
-		else if (!strcmp(k, "gap"))
-			dl_buf_puts(b, "Sequential(AdaptiveAvgPool2d(1), Flatten())");
+		char mod[256];
+		if (l->kind->torch_module)
+			l->kind->torch_module(l, flat, mod, sizeof mod);
 		else
-			dl_buf_printf(b, "%s()", l->kind->torch);
-		if (!strcmp(k, "flatten") || !strcmp(k, "dense") || !strcmp(k, "gap"))
+			snprintf(mod, sizeof mod, "%s()", l->kind->torch);
+		dl_buf_printf(b, "%s%s", i ? ", " : "", mod);
+		if (l->kind->torch_flat)
 			flat = 1;
 	}
 	dl_buf_puts(b, ")");

@@ -1,9 +1,12 @@
 /* dl-export's writers and what they share.
  *
- * Each writer walks the model's layers and looks up the layer's kind name
- * in its own table (ONNX node emitters in onnx.c, C forward code in
- * c_emit.c); a kind missing from the table is refused with an error naming
- * the layer, so a new layer kind is never exported wrongly, only not yet.
+ * Each writer walks the model's layers and looks up the layer's kind
+ * (&dl_layer_<name>, lib/nn/layers/kinds.h) in its own table (ONNX node
+ * emitters in onnx.c, C forward code in c_emit.c); a kind missing from the
+ * table is refused with an error naming the layer, so a new layer kind is
+ * never exported wrongly, only not yet.  Options are read through the
+ * kind's accessor (dl_conv2d_opts_of ..., lib/nn/layers/KIND.h); the
+ * PyTorch text comes from the kind itself (torch_module).
  * Graph models: a layer's inputs are l->in_from[0..nin) (-1: the model
  * input). */
 #ifndef DL_EXPORT_H
@@ -28,7 +31,7 @@ typedef struct ex_conv {
 	int bias;                    /* has a bias */
 } ex_conv;
 typedef struct ex_pool {
-	int size, stride, pad;       /* maxpool and avgpool share opt[] = size, stride, pad */
+	int size, stride, pad;       /* maxpool and avgpool: dl_pool_opts */
 } ex_pool;
 int ex_conv_geom(const dl_layer *l, ex_conv *g, dl_err *err);
 int ex_pool_geom(const dl_layer *l, ex_pool *g, dl_err *err);

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "core/afile.h"
+#include "nn/layers/act.h"
+#include "nn/layers/batchnorm.h"
 #include "pb.h"
 
 enum { T_FLOAT = 1, A_FLOAT = 1, A_INT = 2, A_INTS = 7 };
@@ -233,8 +235,8 @@ static int emit_avgpool(octx *c, const dl_layer *l, const char *out)
 }
 
 /* batchnorm in evaluation mode: BatchNormalization with the running
- * statistics (buffers running_mean, running_var) and eps = fopt[0]
- * (lib/nn/layers/batchnorm.c); works on NCHW and on [N, C]. */
+ * statistics (buffers running_mean, running_var) and eps (dl_batchnorm_opts);
+ * works on NCHW and on [N, C]. */
 static int emit_batchnorm(octx *c, const dl_layer *l, const char *out)
 {
 	char w[32], b[32], st[2][32];
@@ -252,19 +254,19 @@ static int emit_batchnorm(octx *c, const dl_layer *l, const char *out)
 	const char *ins[5] = { input_of(c, l, 0), w, b, st[0], st[1] };
 	dl_buf a;
 	dl_buf_init(&a);
-	attr_float(&a, "epsilon", l->fopt[0]);
+	attr_float(&a, "epsilon", dl_batchnorm_opts_of(l)->eps);
 	node(c, "BatchNormalization", ins, 5, out, &a);
 	dl_buf_release(&a);
 	return 0;
 }
 
-/* leaky_relu: slope in fopt[0] (lib/nn/layers/act.c) */
+/* leaky_relu: the slope (dl_act_opts) */
 static int emit_leaky_relu(octx *c, const dl_layer *l, const char *out)
 {
 	const char *x = input_of(c, l, 0);
 	dl_buf a;
 	dl_buf_init(&a);
-	attr_float(&a, "alpha", l->fopt[0]);
+	attr_float(&a, "alpha", dl_act_opts_of(l)->slope);
 	node(c, "LeakyRelu", &x, 1, out, &a);
 	dl_buf_release(&a);
 	return 0;
@@ -365,25 +367,25 @@ static int emit_concat(octx *c, const dl_layer *l, const char *out)
 }
 
 static const struct {
-	const char *kind;
+	const dl_layer_kind *kind;
 	int (*emit)(octx *c, const dl_layer *l, const char *out);
 	int rank;   /* output rank: 4, 2, or 0 = the input's */
 } emitters[] = {
-	{ "conv2d", emit_conv2d, 4 },
-	{ "dense", emit_dense, 2 },
-	{ "maxpool", emit_maxpool, 4 },
-	{ "flatten", emit_flatten, 2 },
-	{ "relu", emit_relu, 0 },
-	{ "tanh", emit_tanh, 0 },
-	{ "sigmoid", emit_sigmoid, 0 },
-	{ "gelu", emit_gelu, 0 },
-	{ "dropout", emit_dropout, 0 },
-	{ "gap", emit_gap, 4 },
-	{ "add", emit_add, 0 },
-	{ "concat", emit_concat, 0 },
-	{ "avgpool", emit_avgpool, 4 },
-	{ "batchnorm", emit_batchnorm, 0 },
-	{ "leaky_relu", emit_leaky_relu, 0 },
+	{ &dl_layer_conv2d, emit_conv2d, 4 },
+	{ &dl_layer_dense, emit_dense, 2 },
+	{ &dl_layer_maxpool, emit_maxpool, 4 },
+	{ &dl_layer_flatten, emit_flatten, 2 },
+	{ &dl_layer_relu, emit_relu, 0 },
+	{ &dl_layer_tanh, emit_tanh, 0 },
+	{ &dl_layer_sigmoid, emit_sigmoid, 0 },
+	{ &dl_layer_gelu, emit_gelu, 0 },
+	{ &dl_layer_dropout, emit_dropout, 0 },
+	{ &dl_layer_gap, emit_gap, 4 },
+	{ &dl_layer_add, emit_add, 0 },
+	{ &dl_layer_concat, emit_concat, 0 },
+	{ &dl_layer_avgpool, emit_avgpool, 4 },
+	{ &dl_layer_batchnorm, emit_batchnorm, 0 },
+	{ &dl_layer_leaky_relu, emit_leaky_relu, 0 },
 };
 
 /* ---- the model ------------------------------------------------------- */
@@ -434,7 +436,7 @@ static int build_graph(octx *c)
 		const dl_layer *l = &m->layers[i];
 		int e = -1;
 		for (size_t k = 0; k < sizeof emitters / sizeof emitters[0]; k++)
-			if (!strcmp(emitters[k].kind, l->kind->name))
+			if (emitters[k].kind == l->kind)
 				e = (int)k;
 		if (e < 0)
 			return dl_fail(c->err, DL_EDATA, "layer %d: no ONNX export for layer kind '%s' yet",

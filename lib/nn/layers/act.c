@@ -7,15 +7,30 @@
  *   gelu                   x Phi(x), the exact erf form (PyTorch's default)
  *
  * One file serves the five kinds: configure stores the backend's
- * dl_act_kind in opt[0] and the slope in fopt[0]. */
-#include "nn/layer.h"
+ * dl_act_kind and the slope in dl_act_opts (act.h). */
+#include "nn/layers/act.h"
 
 #include <stdio.h>
 
+_Static_assert(sizeof(dl_act_opts) <= DL_LAYER_OPTS_BYTES, "activation options fit");
+
+static const dl_act_opts *O(const dl_layer *l)
+{
+	return (const dl_act_opts *)l->opts.bytes;
+}
+
+const dl_act_opts *dl_act_opts_of(const dl_layer *l)
+{
+	const dl_layer_kind *k = l->kind;
+	return k == &dl_layer_relu || k == &dl_layer_leaky_relu || k == &dl_layer_tanh ||
+	       k == &dl_layer_sigmoid || k == &dl_layer_gelu ? O(l) : NULL;
+}
+
 static int configure_kind(dl_layer *l, dl_act_kind k)
 {
-	l->opt[0] = (int)k;
-	l->fopt[0] = 0;
+	dl_act_opts *o = (dl_act_opts *)l->opts.bytes;
+	o->act = k;
+	o->slope = 0;
 	l->out = l->in;
 	return 0;
 }
@@ -55,13 +70,13 @@ static int conf_leaky(dl_layer *l, dl_spec_line *sl, dl_err *err)
 	if (rc)
 		return rc;
 	configure_kind(l, DL_ACT_LEAKY_RELU);
-	l->fopt[0] = (float)slope;
+	((dl_act_opts *)l->opts.bytes)->slope = (float)slope;
 	return 0;
 }
 
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
-	be->ops->act_fwd(be, (dl_act_kind)l->opt[0], l->fopt[0], (size_t)n * dl_shape_size(l->in),
+	be->ops->act_fwd(be, O(l)->act, O(l)->slope, (size_t)n * dl_shape_size(l->in),
 			 x, y);
 }
 
@@ -69,13 +84,19 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 		     const float *dy, float *dx)
 {
 	if (dx)
-		be->ops->act_bwd(be, (dl_act_kind)l->opt[0], l->fopt[0],
+		be->ops->act_bwd(be, O(l)->act, O(l)->slope,
 				 (size_t)n * dl_shape_size(l->in), x, y, dy, dx);
 }
 
 static void describe_leaky(const dl_layer *l, char *buf, size_t n)
 {
-	snprintf(buf, n, "slope %g", (double)l->fopt[0]);
+	snprintf(buf, n, "slope %g", (double)O(l)->slope);
+}
+
+static void torch_leaky(const dl_layer *l, int flat, char *buf, size_t n)
+{
+	(void)flat;
+	snprintf(buf, n, "LeakyReLU(%.9g)", (double)O(l)->slope);
 }
 
 const dl_layer_kind dl_layer_relu = {
@@ -86,7 +107,7 @@ const dl_layer_kind dl_layer_relu = {
 const dl_layer_kind dl_layer_leaky_relu = {
 	.name = "leaky_relu", .torch = "LeakyReLU",
 	.configure = conf_leaky, .forward = forward, .backward = backward,
-	.describe = describe_leaky,
+	.describe = describe_leaky, .torch_module = torch_leaky,
 };
 
 const dl_layer_kind dl_layer_tanh = {

@@ -6,11 +6,21 @@
  * the running statistics.  The workspace keeps the batch mean and inverse
  * std from forward for backward, so backward follows a training forward.
  *   batchnorm [eps=1e-5] [momentum=0.1] */
-#include "nn/layer.h"
+#include "nn/layers/batchnorm.h"
 
 #include <stdio.h>
 
-enum { EPS, MOMENTUM };
+_Static_assert(sizeof(dl_batchnorm_opts) <= DL_LAYER_OPTS_BYTES, "batchnorm options fit");
+
+const dl_batchnorm_opts *dl_batchnorm_opts_of(const dl_layer *l)
+{
+	return l->kind == &dl_layer_batchnorm ? (const dl_batchnorm_opts *)l->opts.bytes : NULL;
+}
+
+static const dl_batchnorm_opts *O(const dl_layer *l)
+{
+	return (const dl_batchnorm_opts *)l->opts.bytes;
+}
 
 static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 {
@@ -20,8 +30,9 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 		rc = dl_spec_float(sl, "momentum", 0.1, 0.0, 1.0, &mom, err);
 	if (rc)
 		return rc;
-	l->fopt[EPS] = (float)eps;
-	l->fopt[MOMENTUM] = (float)mom;
+	dl_batchnorm_opts *o = (dl_batchnorm_opts *)l->opts.bytes;
+	o->eps = (float)eps;
+	o->momentum = (float)mom;
 	l->out = l->in;
 	int64_t cs[1] = { l->in.c };
 	dl_layer_add_param(l, "weight", 1, cs);
@@ -55,11 +66,11 @@ static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y
 {
 	int c = l->in.c, rows = n * l->in.h * l->in.w;
 	if (l->run && l->run->training)
-		be->ops->bn_fwd_train(be, rows, c, x, l->p[0], l->p[1], l->fopt[EPS],
-				      l->fopt[MOMENTUM], l->b[0], l->b[1], l->ws, l->ws + c, y);
+		be->ops->bn_fwd_train(be, rows, c, x, l->p[0], l->p[1], O(l)->eps,
+				      O(l)->momentum, l->b[0], l->b[1], l->ws, l->ws + c, y);
 	else
 		be->ops->bn_fwd_infer(be, rows, c, x, l->p[0], l->p[1], l->b[0], l->b[1],
-				      l->fopt[EPS], y);
+				      O(l)->eps, y);
 }
 
 static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
@@ -72,11 +83,18 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
-	snprintf(buf, n, "eps=%g m=%g", l->fopt[EPS], l->fopt[MOMENTUM]);
+	snprintf(buf, n, "eps=%g m=%g", O(l)->eps, O(l)->momentum);
+}
+
+static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
+{
+	snprintf(buf, n, "BatchNorm%dd(%d, eps=%.9g, momentum=%.9g)", flat ? 1 : 2, l->in.c,
+		 (double)O(l)->eps, (double)O(l)->momentum);
 }
 
 const dl_layer_kind dl_layer_batchnorm = {
 	.name = "batchnorm", .torch = "BatchNorm2d",
 	.configure = configure, .init = init, .init_buffers = init_buffers,
 	.forward = forward, .backward = backward, .describe = describe,
+	.torch_module = torch_module,
 };

@@ -7,82 +7,95 @@
  * dilation), pad=valid or pad=N (N cells on every side).  groups=G splits
  * the channels into G independent convolutions (c and K divisible by G);
  * groups=c is a depthwise convolution.  Export permutes W to PyTorch's
- * [k, c/groups, kh, kw].  opt[] indices are read by dl-export: keep them. */
-#include "nn/layer.h"
+ * [k, c/groups, kh, kw].  Options: dl_conv2d_opts (conv2d.h). */
+#include "nn/layers/conv2d.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { FILTERS, SIZE, STRIDE, PAD, BIAS, DIL, GROUPS };
+_Static_assert(sizeof(dl_conv2d_opts) <= DL_LAYER_OPTS_BYTES, "conv2d options fit");
+
+const dl_conv2d_opts *dl_conv2d_opts_of(const dl_layer *l)
+{
+	return l->kind == &dl_layer_conv2d ? (const dl_conv2d_opts *)l->opts.bytes : NULL;
+}
+
+static const dl_conv2d_opts *O(const dl_layer *l)
+{
+	return (const dl_conv2d_opts *)l->opts.bytes;
+}
 
 static dl_conv_geom geom(const dl_layer *l, int n)
 {
-	int s = l->opt[SIZE], p = l->opt[PAD];
+	const dl_conv2d_opts *o = O(l);
+	int s = o->size, p = o->pad;
 	return (dl_conv_geom){
 		.n = n, .h = l->in.h, .w = l->in.w, .c = l->in.c,
-		.k = l->opt[FILTERS], .kh = s, .kw = s,
-		.sh = l->opt[STRIDE], .sw = l->opt[STRIDE],
+		.k = o->filters, .kh = s, .kw = s,
+		.sh = o->stride, .sw = o->stride,
 		.pt = p, .pl = p, .pb = p, .pr = p,
 		.oh = l->out.h, .ow = l->out.w,
-		.dh = l->opt[DIL], .dw = l->opt[DIL], .groups = l->opt[GROUPS],
+		.dh = o->dilation, .dw = o->dilation, .groups = o->groups,
 	};
 }
 
 static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 {
+	dl_conv2d_opts *o = (dl_conv2d_opts *)l->opts.bytes;
 	const char *pad;
-	int rc = dl_spec_int(sl, "filters", 0, 1, 1 << 16, &l->opt[FILTERS], err);
+	int rc = dl_spec_int(sl, "filters", 0, 1, 1 << 16, &o->filters, err);
 	if (!rc)
-		rc = dl_spec_int(sl, "size", 0, 1, 64, &l->opt[SIZE], err);
+		rc = dl_spec_int(sl, "size", 0, 1, 64, &o->size, err);
 	if (!rc)
-		rc = dl_spec_int(sl, "stride", 1, 1, 64, &l->opt[STRIDE], err);
+		rc = dl_spec_int(sl, "stride", 1, 1, 64, &o->stride, err);
 	if (!rc)
 		rc = dl_spec_str(sl, "pad", "valid", &pad, err);
 	if (!rc)
-		rc = dl_spec_int(sl, "bias", 1, 0, 1, &l->opt[BIAS], err);
+		rc = dl_spec_int(sl, "bias", 1, 0, 1, &o->bias, err);
 	if (!rc)
-		rc = dl_spec_int(sl, "dilation", 1, 1, 64, &l->opt[DIL], err);
+		rc = dl_spec_int(sl, "dilation", 1, 1, 64, &o->dilation, err);
 	if (!rc)
-		rc = dl_spec_int(sl, "groups", 1, 1, 1 << 16, &l->opt[GROUPS], err);
+		rc = dl_spec_int(sl, "groups", 1, 1, 1 << 16, &o->groups, err);
 	if (rc)
 		return rc;
-	int s = l->opt[SIZE], d = l->opt[DIL], G = l->opt[GROUPS];
-	if (l->in.c % G || l->opt[FILTERS] % G)
+	int s = o->size, d = o->dilation, G = o->groups;
+	if (l->in.c % G || o->filters % G)
 		return dl_fail(err, DL_EDATA, "%s:%d: conv2d: groups=%d must divide the %d input channels and filters=%d",
-			       sl->src, sl->lineno, G, l->in.c, l->opt[FILTERS]);
+			       sl->src, sl->lineno, G, l->in.c, o->filters);
 	if (!strcmp(pad, "same")) {
-		if (s % 2 == 0 || l->opt[STRIDE] != 1)
+		if (s % 2 == 0 || o->stride != 1)
 			return dl_fail(err, DL_EDATA, "%s:%d: conv2d: pad=same needs an odd size and stride 1 (use pad=N)",
 				       sl->src, sl->lineno);
-		l->opt[PAD] = d * (s / 2);
+		o->pad = d * (s / 2);
 	} else if (!strcmp(pad, "valid")) {
-		l->opt[PAD] = 0;
+		o->pad = 0;
 	} else {
 		char *end;
 		long v = strtol(pad, &end, 10);
 		if (*end || v < 0 || v > 64)
 			return dl_fail(err, DL_EDATA, "%s:%d: conv2d: pad=%s: expected same, valid or 0..64",
 				       sl->src, sl->lineno, pad);
-		l->opt[PAD] = (int)v;
+		o->pad = (int)v;
 	}
 	/* the dilated kernel spans d*(s-1)+1 cells */
-	int p = l->opt[PAD], st = l->opt[STRIDE], span = d * (s - 1) + 1;
+	int p = o->pad, st = o->stride, span = d * (s - 1) + 1;
 	int oh = dl_conv_out(l->in.h, p, p, span, st), ow = dl_conv_out(l->in.w, p, p, span, st);
 	if (l->in.h + 2 * p < span || l->in.w + 2 * p < span || oh < 1 || ow < 1)
 		return dl_fail(err, DL_EDATA, "%s:%d: conv2d: %dx%d kernel (dilation %d) does not fit the %dx%d input",
 			       sl->src, sl->lineno, s, s, d, l->in.h, l->in.w);
-	l->out = (dl_shape){ oh, ow, l->opt[FILTERS] };
-	int64_t ws[4] = { l->opt[FILTERS], s, s, l->in.c / G }, bs[1] = { l->opt[FILTERS] };
+	l->out = (dl_shape){ oh, ow, o->filters };
+	int64_t ws[4] = { o->filters, s, s, l->in.c / G }, bs[1] = { o->filters };
 	dl_layer_add_param(l, "weight", 4, ws);
-	if (l->opt[BIAS])
+	if (o->bias)
 		dl_layer_add_param(l, "bias", 1, bs);
 	return 0;
 }
 
 static void init(const dl_layer *l, float *p, dl_rng *rng)
 {
-	int fan_in = l->opt[SIZE] * l->opt[SIZE] * (l->in.c / l->opt[GROUPS]);
+	const dl_conv2d_opts *o = O(l);
+	int fan_in = o->size * o->size * (l->in.c / o->groups);
 	dl_init_uniform_fan_in(p, l->param[0].count, fan_in, rng);
 	if (l->nparam > 1)
 		dl_init_uniform_fan_in(p + l->param[0].count, l->param[1].count, fan_in, rng);
@@ -108,6 +121,7 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 		     int64_t *shape, int *ndim)
 {
 	const dl_param *p = &l->param[i];
+	const dl_conv2d_opts *o = O(l);
 	if (i != 0) {
 		*ndim = 1;
 		shape[0] = p->shape[0];
@@ -115,7 +129,7 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 			dst[k] = src[k];
 		return;
 	}
-	int K = l->opt[FILTERS], S = l->opt[SIZE], C = l->in.c / l->opt[GROUPS];
+	int K = o->filters, S = o->size, C = l->in.c / o->groups;
 	*ndim = 4;
 	shape[0] = K; shape[1] = C; shape[2] = S; shape[3] = S;
 	/* [k, kh, kw, c/G] -> [k, c/G, kh, kw] */
@@ -129,19 +143,29 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
+	const dl_conv2d_opts *o = O(l);
 	char extra[48] = "", gr[24] = "";
-	if (l->opt[GROUPS] > 1)
-		snprintf(gr, sizeof gr, " g%d", l->opt[GROUPS]);
-	if (l->opt[DIL] > 1)
-		snprintf(extra, sizeof extra, " d%d%s", l->opt[DIL], gr);
+	if (o->groups > 1)
+		snprintf(gr, sizeof gr, " g%d", o->groups);
+	if (o->dilation > 1)
+		snprintf(extra, sizeof extra, " d%d%s", o->dilation, gr);
 	else
 		snprintf(extra, sizeof extra, "%s", gr);
-	snprintf(buf, n, "%d@%dx%d s%d p%d%s%s", l->opt[FILTERS], l->opt[SIZE], l->opt[SIZE],
-		 l->opt[STRIDE], l->opt[PAD], extra, l->opt[BIAS] ? "" : " no-bias");
+	snprintf(buf, n, "%d@%dx%d s%d p%d%s%s", o->filters, o->size, o->size,
+		 o->stride, o->pad, extra, o->bias ? "" : " no-bias");
+}
+
+static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
+{
+	(void)flat;
+	const dl_conv2d_opts *o = O(l);
+	snprintf(buf, n, "Conv2d(%d, %d, %d, stride=%d, padding=%d, dilation=%d, groups=%d, bias=%s)",
+		 l->in.c, o->filters, o->size, o->stride, o->pad, o->dilation, o->groups,
+		 o->bias ? "True" : "False");
 }
 
 const dl_layer_kind dl_layer_conv2d = {
 	.name = "conv2d", .torch = "Conv2d",
 	.configure = configure, .init = init, .forward = forward, .backward = backward,
-	.to_torch = to_torch, .describe = describe,
+	.to_torch = to_torch, .describe = describe, .torch_module = torch_module,
 };

@@ -1,26 +1,37 @@
 /* dense: y [n, units] = x [n, in] W^T + b, W [units, in], b [units].
  * `in` is the flattened input h*w*c in NHWC order; PyTorch flattens NCHW,
  * so export permutes W's columns when the input was an image. */
-#include "nn/layer.h"
+#include "nn/layers/dense.h"
 
 #include <stdio.h>
 
-enum { UNITS, BIAS };
+_Static_assert(sizeof(dl_dense_opts) <= DL_LAYER_OPTS_BYTES, "dense options fit");
+
+const dl_dense_opts *dl_dense_opts_of(const dl_layer *l)
+{
+	return l->kind == &dl_layer_dense ? (const dl_dense_opts *)l->opts.bytes : NULL;
+}
+
+static const dl_dense_opts *O(const dl_layer *l)
+{
+	return (const dl_dense_opts *)l->opts.bytes;
+}
 
 static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 {
-	int rc = dl_spec_int(sl, "units", 0, 1, 1 << 24, &l->opt[UNITS], err);
+	dl_dense_opts *o = (dl_dense_opts *)l->opts.bytes;
+	int rc = dl_spec_int(sl, "units", 0, 1, 1 << 24, &o->units, err);
 	if (!rc)
-		rc = dl_spec_int(sl, "bias", 1, 0, 1, &l->opt[BIAS], err);
+		rc = dl_spec_int(sl, "bias", 1, 0, 1, &o->bias, err);
 	if (rc)
 		return rc;
 	if (l->in.h != 1 || l->in.w != 1)
 		return dl_fail(err, DL_EDATA, "%s:%d: dense needs a flat input (%dx%dx%d): add 'flatten' before it",
 			       sl->src, sl->lineno, l->in.h, l->in.w, l->in.c);
-	l->out = (dl_shape){ 1, 1, l->opt[UNITS] };
-	int64_t ws[2] = { l->opt[UNITS], l->in.c }, bs[1] = { l->opt[UNITS] };
+	l->out = (dl_shape){ 1, 1, o->units };
+	int64_t ws[2] = { o->units, l->in.c }, bs[1] = { o->units };
 	dl_layer_add_param(l, "weight", 2, ws);
-	if (l->opt[BIAS])
+	if (o->bias)
 		dl_layer_add_param(l, "bias", 1, bs);
 	return 0;
 }
@@ -81,11 +92,18 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
-	snprintf(buf, n, "%d%s", l->opt[UNITS], l->opt[BIAS] ? "" : " no-bias");
+	snprintf(buf, n, "%d%s", O(l)->units, O(l)->bias ? "" : " no-bias");
+}
+
+static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
+{
+	(void)flat;
+	snprintf(buf, n, "Linear(%d, %d, bias=%s)", (int)dl_shape_size(l->in), O(l)->units,
+		 O(l)->bias ? "True" : "False");
 }
 
 const dl_layer_kind dl_layer_dense = {
 	.name = "dense", .torch = "Linear",
 	.configure = configure, .init = init, .forward = forward, .backward = backward,
-	.to_torch = to_torch, .describe = describe,
+	.to_torch = to_torch, .describe = describe, .torch_module = torch_module, .torch_flat = 1,
 };

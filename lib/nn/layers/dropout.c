@@ -5,9 +5,21 @@
  * differs per layer and per step, is the same on every backend, and
  * backward recomputes it (forward and backward of one step share it).
  *   dropout p=P          0 <= P < 1 */
-#include "nn/layer.h"
+#include "nn/layers/dropout.h"
 
 #include <stdio.h>
+
+_Static_assert(sizeof(dl_dropout_opts) <= DL_LAYER_OPTS_BYTES, "dropout options fit");
+
+const dl_dropout_opts *dl_dropout_opts_of(const dl_layer *l)
+{
+	return l->kind == &dl_layer_dropout ? (const dl_dropout_opts *)l->opts.bytes : NULL;
+}
+
+static float P(const dl_layer *l)
+{
+	return ((const dl_dropout_opts *)l->opts.bytes)->p;
+}
 
 static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 {
@@ -15,14 +27,14 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 	int rc = dl_spec_float(sl, "p", 0.5, 0.0, 0.999, &p, err);
 	if (rc)
 		return rc;
-	l->fopt[0] = (float)p;
+	((dl_dropout_opts *)l->opts.bytes)->p = (float)p;
 	l->out = l->in;
 	return 0;
 }
 
 static int active(const dl_layer *l)
 {
-	return l->run && l->run->training && l->fopt[0] > 0;
+	return l->run && l->run->training && P(l) > 0;
 }
 
 static uint64_t mask_seed(const dl_layer *l)
@@ -34,7 +46,7 @@ static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y
 {
 	size_t cnt = (size_t)n * dl_shape_size(l->in);
 	if (active(l))
-		be->ops->dropout(be, cnt, x, y, l->fopt[0], mask_seed(l));
+		be->ops->dropout(be, cnt, x, y, P(l), mask_seed(l));
 	else
 		be->ops->axpby(be, cnt, 1.0f, x, 0.0f, y);
 }
@@ -48,17 +60,24 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 		return;
 	size_t cnt = (size_t)n * dl_shape_size(l->in);
 	if (active(l))
-		be->ops->dropout(be, cnt, dy, dx, l->fopt[0], mask_seed(l));
+		be->ops->dropout(be, cnt, dy, dx, P(l), mask_seed(l));
 	else
 		be->ops->axpby(be, cnt, 1.0f, dy, 0.0f, dx);
 }
 
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
-	snprintf(buf, n, "p=%g", l->fopt[0]);
+	snprintf(buf, n, "p=%g", P(l));
+}
+
+static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
+{
+	(void)flat;
+	snprintf(buf, n, "Dropout(%.9g)", (double)P(l));
 }
 
 const dl_layer_kind dl_layer_dropout = {
 	.name = "dropout", .torch = "Dropout",
 	.configure = configure, .forward = forward, .backward = backward, .describe = describe,
+	.torch_module = torch_module,
 };

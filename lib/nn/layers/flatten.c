@@ -12,6 +12,6 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 }
 
 const dl_layer_kind dl_layer_flatten = {
-	.name = "flatten", .torch = "Flatten", .alias = 1,
+	.name = "flatten", .torch = "Flatten", .alias = 1, .torch_flat = 1,
 	.configure = configure,
 };

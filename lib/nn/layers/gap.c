@@ -47,8 +47,15 @@ static void describe(const dl_layer *l, char *buf, size_t n)
 	snprintf(buf, n, "%dx%d -> 1x1", l->in.h, l->in.w);
 }
 
+static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
+{
+	(void)l;
+	(void)flat;
+	snprintf(buf, n, "Sequential(AdaptiveAvgPool2d(1), Flatten())");
+}
+
 const dl_layer_kind dl_layer_gap = {
 	.name = "gap", .torch = "AdaptiveAvgPool2d",
 	.configure = configure, .forward = forward, .backward = backward,
-	.describe = describe,
+	.describe = describe, .torch_module = torch_module, .torch_flat = 1,
 };

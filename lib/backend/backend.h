@@ -65,13 +65,16 @@ typedef struct dl_pool_geom {
 
 /* Elementwise activations (act_fwd / act_bwd).  alpha is the negative
  * slope of LEAKY_RELU and ignored by the others.  GELU is the exact erf
- * form (PyTorch's default, approximate='none'). */
+ * form (PyTorch's default, approximate='none').  HARDSWISH is
+ * x * min(max(x + 3, 0), 6) / 6 (PyTorch's Hardswish; gradient 0 below -3,
+ * x / 3 + 1/2 up to 3, 1 above). */
 typedef enum {
 	DL_ACT_RELU = 0,
 	DL_ACT_LEAKY_RELU,
 	DL_ACT_TANH,
 	DL_ACT_SIGMOID,
 	DL_ACT_GELU,
+	DL_ACT_HARDSWISH,
 } dl_act_kind;
 
 /* Regression losses (regress_loss). */

@@ -85,6 +85,20 @@ print(\"checker ok:\", len(m.graph.node), \"nodes\")" &&
 	'
 done <<<"$MODELS"
 
+test_case 'kinds: hardswish is HardSigmoid+Mul at opset 13, HardSwish at 14; both = ours' '
+	for o in 13 14; do
+		"$DL_BIN/dl-export" "$DATA/kinds/model.safetensors" --format onnx --opset $o -o m$o.onnx || exit 1
+	done &&
+	"$PY" -c "
+import onnx
+ops = {o: [n.op_type for n in onnx.load(\"m%d.onnx\" % o).graph.node] for o in (13, 14)}
+assert \"HardSigmoid\" in ops[13] and \"HardSwish\" not in ops[13], ops[13]
+assert \"HardSwish\" in ops[14] and \"HardSigmoid\" not in ops[14], ops[14]
+m = onnx.load(\"m14.onnx\"); onnx.checker.check_model(m, full_check=True)
+open(\"input.json\", \"w\").write({p.key: p.value for p in m.metadata_props}[\"dl.input\"])" &&
+	node "$DL_ROOT/tests/onnx/compare.js" m14.onnx "$DATA/kinds/data.st" "$DATA/kinds/logits.st" "$(cat input.json)"
+'
+
 test_case 'batch-norm statistics exported are those of training (not 0 and 1)' '
 	"$DL_BIN/dl-export" "$DATA/resnet18/model.safetensors" -o r.safetensors &&
 	"$PY" -c "

@@ -234,7 +234,7 @@ TEST(gpu_elementwise)
 	EACH(&p, dropout, be->ops->dropout(be, n, B(x), B(d), 0.3f, seed));
 	CHECK_INT(gpu_zero_mismatch(&p, &d), 0);   /* the same mask, bit for bit */
 	CHECK_REL(&p, &d, GPU_TOL_FP32);
-	for (int k = DL_ACT_RELU; k <= DL_ACT_GELU; k++) {
+	for (int k = DL_ACT_RELU; k <= DL_ACT_HARDSWISH; k++) {
 		EACH(&p, act_fwd, be->ops->act_fwd(be, (dl_act_kind)k, 0.1f, n, B(x), B(y)));
 		EACH(&p, act_bwd, be->ops->act_bwd(be, (dl_act_kind)k, 0.1f, n, B(x), B(y), B(dy),
 						   B(dx)));

@@ -1,7 +1,7 @@
 /* Finite-difference gradient checks of the issue-5 layers through the
  * public model API only (dl_model_forward / dl_model_backward): conv2d with
  * dilation, groups and depthwise, maxpool with padding, avgpool, gap, and
- * the activations leaky_relu, tanh, sigmoid, gelu.
+ * the activations leaky_relu, tanh, sigmoid, gelu, hardswish.
  *
  * Objective L = sum_r w_r out_r with fixed random w (dL/dout = w).  Every
  * parameter's gradient from dl_model_backward is compared with central
@@ -169,6 +169,14 @@ GRAD2(gelu, .spec = "input h=1 w=1 c=5\ndense units=7\ngelu\ndense units=3\n", .
       .seed = 43, .eps = 1e-2, .smooth = 1)
 GRAD2(gelu_conv_gap, .spec = "input h=5 w=5 c=2\nconv2d filters=3 size=3 pad=same\ngelu\n"
       "gap\ndense units=2\n", .n = 2, .seed = 44, .eps = 1e-2, .smooth = 1)
+
+/* hardswish: its inputs here lie mostly on the curved middle piece; a
+ * coordinate straddling a kink at +-3 is skipped as for leaky_relu (the
+ * backend test covers all three pieces) */
+GRAD2(hardswish, .spec = "input h=1 w=1 c=5\ndense units=7\nhardswish\ndense units=3\n", .n = 3,
+      .seed = 45, .eps = 1e-3)
+GRAD2(hardswish_conv, .spec = "input h=4 w=4 c=3\nconv2d filters=4 size=3 pad=same\nhardswish\n"
+      "flatten\ndense units=3\n", .n = 2, .seed = 46, .eps = 1e-3)
 
 /* ---- the check can fail ------------------------------------------------------- */
 

@@ -94,6 +94,8 @@ class SpecNet:
                 y = getattr(torch, kind)(a)
             elif kind == "gelu":
                 y = F.gelu(a)
+            elif kind == "hardswish":
+                y = F.hardswish(a)
             elif kind == "leaky_relu":
                 y = F.leaky_relu(a, float(o.get("slope", 0.01)))
             elif kind == "flatten":

@@ -253,6 +253,7 @@ static double act_ref(dl_act_kind k, double alpha, double x)
 	case DL_ACT_TANH: return tanh(x);
 	case DL_ACT_SIGMOID: return 1 / (1 + exp(-x));
 	case DL_ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+	case DL_ACT_HARDSWISH: return x * fmin(fmax(x + 3, 0), 6) / 6;
 	}
 	return NAN;
 }
@@ -267,7 +268,7 @@ static double act_loss(dl_backend *be, dl_act_kind k, float alpha, size_t n, con
 TEST(backend_cpu_activations)
 {
 	static const dl_act_kind kinds[] = { DL_ACT_RELU, DL_ACT_LEAKY_RELU, DL_ACT_TANH,
-					     DL_ACT_SIGMOID, DL_ACT_GELU };
+					     DL_ACT_SIGMOID, DL_ACT_GELU, DL_ACT_HARDSWISH };
 	/* big enough for every kind to run on all threads, odd for a tail */
 	size_t n = (1 << 17) + 7, nfd = 300;
 	dl_backend *be = dl_test_cpu(2), *b1 = dl_test_cpu(1);
@@ -300,9 +301,11 @@ TEST(backend_cpu_activations)
 		CHECK(!memcmp(y, y1, n * sizeof *y));
 		CHECK(!memcmp(dx, dx1, n * sizeof *dx));
 		/* backward vs finite differences on a small slice away from 0
-		 * (the relu kink), with dx written over dy in place */
+		 * (the relu kink) and +-3 (hardswish's), with dx written over dy
+		 * in place */
 		for (size_t i = 0; i < nfd; i++)
-			xs[i] = fabsf(x[i + 2]) < 0.05f ? 0.5f : x[i + 2];
+			xs[i] = fabsf(x[i + 2]) < 0.05f || fabsf(fabsf(x[i + 2]) - 3) < 0.05f
+					? 0.5f : x[i + 2];
 		memcpy(dx1, dy, nfd * sizeof *dx1);
 		be->ops->act_fwd(be, k, alpha, nfd, xs, ys);
 		be->ops->act_bwd(be, k, alpha, nfd, xs, ys, dx1, dx1);

@@ -46,6 +46,7 @@ static const tcase cases[] = {
 	{ "tanh", "input h=3 w=4 c=5\ntanh\n", "nn.Tanh()" },
 	{ "sigmoid", "input h=3 w=4 c=5\nsigmoid\n", "nn.Sigmoid()" },
 	{ "gelu", "input h=3 w=4 c=5\ngelu\n", "nn.GELU()" },
+	{ "hardswish", "input h=3 w=4 c=5\nhardswish\n", "nn.Hardswish()" },
 };
 
 enum { NB = 3, MAXT = 12 };

@@ -255,6 +255,7 @@ static const struct {
 	{ &dl_layer_tanh, e_act, k_tanh, 0 },
 	{ &dl_layer_sigmoid, e_act, k_sigmoid, 0 },
 	{ &dl_layer_gelu, e_act, k_gelu, 0 },
+	{ &dl_layer_hardswish, e_act, k_hardswish, 0 },
 	{ &dl_layer_add, e_add, k_add, 0 },
 	{ &dl_layer_concat, e_concat, k_concat, 0 },
 	{ &dl_layer_flatten, e_alias, NULL, 1 },

@@ -86,6 +86,13 @@ const char k_gelu[] =
 	"\tfor (size_t i = 0; i < n; i++)\n"
 	"\t\ty[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0x1.6a09e6p-1f));\n}\n\n";
 
+/* x * clamp(x + 3, 0, 6) / 6, in PyTorch's and the CPU backend's order */
+const char k_hardswish[] =
+	"static void dlx_hardswish(const float *x, size_t n, float *y)\n{\n"
+	"\tfor (size_t i = 0; i < n; i++) {\n"
+	"\t\tfloat r = x[i] + 3.0f;\n\t\tr = r > 0.0f ? r : 0.0f;\n\t\tr = r < 6.0f ? r : 6.0f;\n"
+	"\t\ty[i] = x[i] * r / 6.0f;\n\t}\n}\n\n";
+
 /* batchnorm (evaluation): scale and shift folded at export time from the
  * running statistics, as the CPU backend folds them */
 const char k_batchnorm[] =

@@ -27,6 +27,7 @@ typedef struct octx {
 	char (*name)[24];        /* output value of layer i */
 	int *rank;               /* 4 (NCHW) or 2 (NC) */
 	int ntmp;
+	int opset;
 	dl_err *err;
 } octx;
 
@@ -339,6 +340,26 @@ static int emit_gelu(octx *c, const dl_layer *l, const char *out)
 	return 0;
 }
 
+/* hardswish: HardSwish from opset 14; before, x * HardSigmoid(x) with
+ * alpha = 1/6, beta = 1/2 (= x * clamp(x + 3, 0, 6) / 6) */
+static int emit_hardswish(octx *c, const dl_layer *l, const char *out)
+{
+	const char *x = input_of(c, l, 0);
+	if (c->opset >= 14)
+		return emit_unary(c, l, "HardSwish", out);
+	char hs[32];
+	snprintf(hs, sizeof hs, "l%d.hsig", l->index);
+	dl_buf a;
+	dl_buf_init(&a);
+	attr_float(&a, "alpha", 1.0f / 6.0f);
+	attr_float(&a, "beta", 0.5f);
+	node(c, "HardSigmoid", &x, 1, hs, &a);
+	dl_buf_release(&a);
+	const char *mul[2] = { x, hs };
+	node(c, "Mul", mul, 2, out, NULL);
+	return 0;
+}
+
 /* add: elementwise sum of the inputs; concat: along channels (axis 1 in NCHW) */
 static int emit_add(octx *c, const dl_layer *l, const char *out)
 {
@@ -386,6 +407,7 @@ static const struct {
 	{ &dl_layer_avgpool, emit_avgpool, 4 },
 	{ &dl_layer_batchnorm, emit_batchnorm, 0 },
 	{ &dl_layer_leaky_relu, emit_leaky_relu, 0 },
+	{ &dl_layer_hardswish, emit_hardswish, 0 },
 };
 
 /* ---- the model ------------------------------------------------------- */
@@ -465,7 +487,7 @@ static int build_graph(octx *c)
 int ex_write_onnx(const ex_src *s, int opset, const char *out, dl_err *err)
 {
 	const dl_model *m = s->m;
-	octx c = { .s = s, .err = err };
+	octx c = { .s = s, .opset = opset, .err = err };
 	dl_buf_init(&c.nodes);
 	dl_buf_init(&c.inits);
 	c.name = calloc((size_t)m->nlayers + 1, sizeof *c.name);

@@ -1,5 +1,5 @@
 /* Elementwise activations: relu, leaky relu, tanh, sigmoid, gelu (exact
- * erf form).  Each thread takes a contiguous slice and every element is a
+ * erf form), hardswish.  Each thread takes a contiguous slice and every element is a
  * function of its own inputs only, so the result does not depend on the
  * thread count.
  *
@@ -65,6 +65,14 @@ fwd_block(dl_act_kind kind, float alpha, float *v, int W)
 		for (int k = 0; k < W; k++)
 			v[k] = geluf(v[k]);
 		break;
+	case DL_ACT_HARDSWISH:   /* PyTorch's order: x * clamp(x + 3, 0, 6) / 6 */
+		for (int k = 0; k < W; k++) {
+			float r = v[k] + 3.0f;
+			r = r > 0 ? r : 0;
+			r = r < 6 ? r : 6;
+			v[k] = v[k] * r / 6.0f;
+		}
+		break;
 	}
 }
 
@@ -96,13 +104,19 @@ bwd_block(dl_act_kind kind, float alpha, const float *x, const float *y, float *
 			d[k] *= cdf + x[k] * pdf;
 		}
 		break;
+	case DL_ACT_HARDSWISH:   /* 0 below -3, x/3 + 1/2 up to 3, 1 above (PyTorch's) */
+		for (int k = 0; k < W; k++) {
+			float s = x[k] < -3.0f ? 0.0f : x[k] <= 3.0f ? x[k] / 3.0f + 0.5f : 1.0f;
+			d[k] *= s;
+		}
+		break;
 	}
 }
 
 /* Which of x and y the backward of a kind reads. */
 static int bwd_needs_x(dl_act_kind kind)
 {
-	return kind == DL_ACT_LEAKY_RELU || kind == DL_ACT_GELU;
+	return kind == DL_ACT_LEAKY_RELU || kind == DL_ACT_GELU || kind == DL_ACT_HARDSWISH;
 }
 
 static void fwd_task(void *arg, int tid, int nt)
@@ -156,7 +170,8 @@ void cpu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const flo
 {
 	act_job j = { k, alpha, n, x, NULL, NULL, y };
 	/* the libm kinds cost ~20x more per element: split smaller arrays */
-	size_t min_par = k <= DL_ACT_LEAKY_RELU ? ACT_MIN_PAR : ACT_MIN_PAR / 16;
+	int cheap = k == DL_ACT_RELU || k == DL_ACT_LEAKY_RELU || k == DL_ACT_HARDSWISH;
+	size_t min_par = cheap ? ACT_MIN_PAR : ACT_MIN_PAR / 16;
 	cpu_run_n(cpu_of(be), n, min_par, fwd_task, &j);
 }
 

@@ -20,12 +20,15 @@ __device__ static float act_f(dl_act_kind k, float alpha, float x)
 		return 1.0f / (1.0f + expf(-x));
 	case DL_ACT_GELU:
 		return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+	case DL_ACT_HARDSWISH:
+		return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
 	}
 	return x;
 }
 
 /* f'(x) dy from x or y = f(x): relu, leaky relu, tanh and sigmoid read y
- * only (so an in-place forward, x == y, is fine); gelu reads x only. */
+ * only (so an in-place forward, x == y, is fine); gelu and hardswish read
+ * x only. */
 __device__ static float act_df(dl_act_kind k, float alpha, const float *x, const float *y,
 			       size_t i, float d)
 {
@@ -47,6 +50,10 @@ __device__ static float act_df(dl_act_kind k, float alpha, const float *x, const
 		float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
 		float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
 		return d * (cdf + v * pdf);
+	}
+	case DL_ACT_HARDSWISH: {
+		float v = x[i];
+		return v < -3.0f ? 0.0f : v <= 3.0f ? d * (v / 3.0f + 0.5f) : d;
 	}
 	}
 	return d;

@@ -5,8 +5,9 @@
  *   tanh
  *   sigmoid
  *   gelu                   x Phi(x), the exact erf form (PyTorch's default)
+ *   hardswish              x * min(max(x + 3, 0), 6) / 6 (PyTorch's Hardswish)
  *
- * One file serves the five kinds: configure stores the backend's
+ * One file serves the six kinds: configure stores the backend's
  * dl_act_kind and the slope in dl_act_opts (act.h). */
 #include "nn/layers/act.h"
 
@@ -23,7 +24,8 @@ const dl_act_opts *dl_act_opts_of(const dl_layer *l)
 {
 	const dl_layer_kind *k = l->kind;
 	return k == &dl_layer_relu || k == &dl_layer_leaky_relu || k == &dl_layer_tanh ||
-	       k == &dl_layer_sigmoid || k == &dl_layer_gelu ? O(l) : NULL;
+	       k == &dl_layer_sigmoid || k == &dl_layer_gelu || k == &dl_layer_hardswish ? O(l)
+											     : NULL;
 }
 
 static int configure_kind(dl_layer *l, dl_act_kind k)
@@ -61,6 +63,13 @@ static int conf_gelu(dl_layer *l, dl_spec_line *sl, dl_err *err)
 	(void)sl;
 	(void)err;
 	return configure_kind(l, DL_ACT_GELU);
+}
+
+static int conf_hardswish(dl_layer *l, dl_spec_line *sl, dl_err *err)
+{
+	(void)sl;
+	(void)err;
+	return configure_kind(l, DL_ACT_HARDSWISH);
 }
 
 static int conf_leaky(dl_layer *l, dl_spec_line *sl, dl_err *err)
@@ -123,4 +132,9 @@ const dl_layer_kind dl_layer_sigmoid = {
 const dl_layer_kind dl_layer_gelu = {
 	.name = "gelu", .torch = "GELU",
 	.configure = conf_gelu, .forward = forward, .backward = backward,
+};
+
+const dl_layer_kind dl_layer_hardswish = {
+	.name = "hardswish", .torch = "Hardswish",
+	.configure = conf_hardswish, .forward = forward, .backward = backward,
 };

@@ -6,9 +6,9 @@
  * and must outlive the model's device memory (dl_model_release frees it).
  *
  * Lifecycle: dl_model_build (spec -> shapes, parameter layout; no device
- * memory), dl_model_alloc (parameters + gradients on a backend),
- * dl_model_plan (activations for a batch size), forward/backward many
- * times, dl_model_release.
+ * memory; lib/nn/graph.c), dl_model_alloc (parameters + gradients on a
+ * backend; model.c), dl_model_plan (activations for a batch size; plan.c),
+ * forward/backward many times, dl_model_release.
  */
 #ifndef DL_NN_MODEL_H
 #define DL_NN_MODEL_H
@@ -62,6 +62,9 @@ int dl_model_init(dl_model *m, uint64_t seed, dl_err *err);
 void dl_model_set_training(dl_model *m, int training);
 /* Plans activations for up to `batch` samples; re-planning frees the old. */
 int dl_model_plan(dl_model *m, int batch, dl_err *err);
+/* Frees the plan (activations, gradients, workspaces); the model stays
+ * built and allocated.  dl_model_release calls it. */
+void dl_model_unplan(dl_model *m);
 
 /* Runs the layers on m->x [n, input] (n <= batch); output in
  * dl_model_output(m) [n, classes]. */

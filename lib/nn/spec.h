@@ -9,7 +9,7 @@
  * its own options with dl_spec_int / dl_spec_str and the model builder then
  * rejects any option nobody read (a typo is an error, never ignored).
  * Errors name "<source>:<line>".  Graph options (name=ID, from=ID[,ID...])
- * are read by the model builder (lib/nn/model.c); man/dl-model.5 documents
+ * are read by the model builder (lib/nn/graph.c); man/dl-model.5 documents
  * the whole format. */
 #ifndef DL_NN_SPEC_H
 #define DL_NN_SPEC_H

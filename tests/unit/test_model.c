@@ -238,6 +238,41 @@ TEST(model_load_errors)
 	}
 }
 
+/* dl_model_load reads spec files with dl_read_all: text only, 1 MiB at most */
+TEST(model_load_file_limits)
+{
+	dl_model m;
+	dl_err err;
+	char path[512];
+	snprintf(path, sizeof path, "%s/nul.spec", dl_test_tmpdir());
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fwrite("input h=3 w=3 c=1\0flatten\n", 1, 26, f);
+	fclose(f);
+	CHECK_INT(dl_model_load(&m, path, &err), DL_EDATA);
+	CHECK_STR_HAS(err.msg, "not a text file");
+	snprintf(path, sizeof path, "%s/big.spec", dl_test_tmpdir());
+	f = fopen(path, "w");
+	fputs("input h=3 w=3 c=1\nflatten\ndense units=2\n", f);
+	for (int i = 0; i < (1 << 20) / 8; i++)
+		fputs("# pad  \n", f);
+	fclose(f);
+	CHECK_INT(dl_model_load(&m, path, &err), DL_EDATA);
+	CHECK_STR_HAS(err.msg, "larger than");
+	/* just under the limit loads */
+	f = fopen(path, "w");
+	fputs("input h=3 w=3 c=1\nflatten\ndense units=2\n", f);
+	for (int i = 0; i < (1 << 20) / 8 - 8; i++)
+		fputs("# pad  \n", f);
+	fclose(f);
+	int rc = dl_model_load(&m, path, &err);
+	CHECK_INT(rc, 0);
+	if (!rc)
+		dl_model_release(&m);
+}
+
 /* Regression: flatten is an alias layer; the layers below it once had a
  * NULL dy after dl_model_plan, and backward through lenet crashed. */
 TEST(model_plan_flatten_in_the_middle)

@@ -1,0 +1,206 @@
+/* The memory and gradient plan for a batch size: one block for the input
+ * and every layer output, one for the output gradients, one for the layers'
+ * workspaces, and where each input gradient goes (a consumer's dxs[j] is
+ * its producer's dy, or gsum scratch added to it when several layers read
+ * one output).  Forward and backward walk the layers over that plan. */
+#include "nn/model.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dl_model_unplan(dl_model *m)
+{
+	if (m->be) {
+		m->be->ops->free(m->be, m->act);
+		m->be->ops->free(m->be, m->dact);
+		m->be->ops->free(m->be, m->gsum);
+		m->be->ops->free(m->be, m->ws);
+	}
+	m->act = m->dact = m->gsum = m->ws = NULL;
+	free(m->y);
+	free(m->dy);
+	free(m->need_dx);
+	free(m->acc);
+	m->y = m->dy = m->acc = NULL;
+	m->need_dx = NULL;
+	m->batch = 0;
+}
+
+/* The layer that computes layer i's output (through flatten aliases), or
+ * -1 for the model input. */
+static int source_of(const dl_model *m, int i)
+{
+	while (i >= 0 && m->layers[i].kind->alias)
+		i = m->layers[i].in_from[0];
+	return i;
+}
+
+/* Where each input gradient goes: the last consumer of a source (in line
+ * order; the loss first if the source is the model output) writes its dy,
+ * earlier ones write gsum scratch (offsets in *off, floats per sample)
+ * that backward adds to it.  up[i]: layer i or something it depends on
+ * has parameters, so its output gradient is needed.  Returns the scratch
+ * size per sample. */
+static size_t route_grads(dl_model *m, const int *up, size_t *off)
+{
+	int L = m->nlayers;
+	char *written = calloc((size_t)L, 1);
+	size_t most = 0;
+	if (!written)
+		return SIZE_MAX;
+	int out = source_of(m, L - 1);
+	if (out >= 0)
+		written[out] = 1;
+	for (int i = L - 1; i >= 0; i--) {
+		dl_layer *l = &m->layers[i];
+		size_t used = 0;
+		m->need_dx[i] = 0;
+		for (int j = 0; j < l->nin; j++) {
+			int s = source_of(m, l->in_from[j]);
+			l->dxs[j] = NULL;
+			m->acc[i * DL_LAYER_MAX_IN + j] = NULL;
+			off[i * DL_LAYER_MAX_IN + j] = SIZE_MAX;
+			if (s < 0 || !up[s])
+				continue;
+			m->need_dx[i] = 1;
+			if (l->kind->alias)
+				continue;
+			if (!written[s]) {
+				written[s] = 1;
+				l->dxs[j] = m->dy[s];
+			} else {
+				off[i * DL_LAYER_MAX_IN + j] = used;
+				m->acc[i * DL_LAYER_MAX_IN + j] = m->dy[s];
+				used += dl_shape_size(l->ins[j]);
+			}
+		}
+		most = used > most ? used : most;
+	}
+	free(written);
+	return most;
+}
+
+int dl_model_plan(dl_model *m, int batch, dl_err *err)
+{
+	dl_model_unplan(m);
+	int L = m->nlayers;
+	size_t B = (size_t)batch;
+	m->y = calloc((size_t)L, sizeof *m->y);
+	m->dy = calloc((size_t)L, sizeof *m->dy);
+	m->need_dx = calloc((size_t)L, sizeof *m->need_dx);
+	m->acc = calloc((size_t)L * DL_LAYER_MAX_IN, sizeof *m->acc);
+	size_t *off = calloc((size_t)L * DL_LAYER_MAX_IN, sizeof *off);
+	int *up = calloc((size_t)L, sizeof *up);
+	if (!m->y || !m->dy || !m->need_dx || !m->acc || !off || !up) {
+		free(off);
+		free(up);
+		dl_model_unplan(m);
+		return dl_fail(err, DL_EFAIL, "out of memory");
+	}
+	/* one block for the input and every non-alias output; one for every
+	 * layer's output gradient; one for the workspaces */
+	size_t total = dl_shape_size(m->input), gtotal = 0, wtotal = 0;
+	for (int i = 0; i < L; i++) {
+		if (!m->layers[i].kind->alias)
+			total += dl_shape_size(m->layers[i].out);
+		gtotal += dl_shape_size(m->layers[i].out);
+		wtotal += m->layers[i].nws;
+	}
+	m->act = m->be->ops->alloc(m->be, total * B * sizeof(float));
+	m->dact = m->be->ops->alloc(m->be, (gtotal ? gtotal : 1) * B * sizeof(float));
+	if (wtotal)
+		m->ws = m->be->ops->alloc(m->be, wtotal * sizeof(float));
+	int rc = 0;
+	if (!m->act || !m->dact || (wtotal && !m->ws))
+		goto oom;
+	m->x = m->act;
+	float *a = m->act + dl_shape_size(m->input) * B, *d = m->dact, *w = m->ws;
+	for (int i = 0; i < L; i++) {
+		dl_layer *l = &m->layers[i];
+		up[i] = l->nparam > 0;
+		for (int j = 0; j < l->nin; j++) {
+			int s = l->in_from[j];
+			l->xs[j] = s < 0 ? m->x : m->y[s];
+			up[i] |= s >= 0 && up[s];
+		}
+		if (l->kind->alias) {
+			m->y[i] = (float *)l->xs[0];
+		} else {
+			m->y[i] = a;
+			a += dl_shape_size(l->out) * B;
+		}
+		/* an alias layer's output gradient is its source's */
+		int s = source_of(m, i);
+		if (s >= 0 && s != i) {
+			m->dy[i] = m->dy[s];
+		} else {
+			m->dy[i] = d;
+			d += dl_shape_size(l->out) * B;
+		}
+		l->ws = l->nws ? w : NULL;
+		w += l->nws;
+	}
+	size_t gsum = route_grads(m, up, off);
+	if (gsum == SIZE_MAX)
+		goto oom;
+	if (gsum) {
+		m->gsum = m->be->ops->alloc(m->be, gsum * B * sizeof(float));
+		if (!m->gsum)
+			goto oom;
+		for (size_t e = 0; e < (size_t)L * DL_LAYER_MAX_IN; e++)
+			if (off[e] != SIZE_MAX)
+				m->layers[e / DL_LAYER_MAX_IN].dxs[e % DL_LAYER_MAX_IN] =
+					m->gsum + off[e] * B;
+	}
+	m->batch = batch;
+	goto out;
+oom:
+	dl_model_unplan(m);
+	rc = dl_fail(err, DL_EFAIL, "out of memory for activations (batch %d)", batch);
+out:
+	free(off);
+	free(up);
+	return rc;
+}
+
+void dl_model_forward(dl_model *m, int n)
+{
+	for (int i = 0; i < m->nlayers; i++) {
+		dl_layer *l = &m->layers[i];
+		if (!l->kind->alias)
+			l->kind->forward(l, m->be, n, l->xs[0], m->y[i]);
+	}
+}
+
+void dl_model_backward(dl_model *m, int n)
+{
+	for (int i = m->nlayers - 1; i >= 0; i--) {
+		dl_layer *l = &m->layers[i];
+		/* nothing at or above this layer needs a gradient: skip it */
+		if (l->kind->alias || (!l->nparam && !m->need_dx[i]))
+			continue;
+		l->kind->backward(l, m->be, n, l->xs[0], m->y[i], m->dy[i], l->dxs[0]);
+		for (int j = 0; j < l->nin; j++) {
+			float *acc = m->acc[i * DL_LAYER_MAX_IN + j];
+			if (acc)
+				m->be->ops->axpby(m->be, (size_t)n * dl_shape_size(l->ins[j]), 1.0f,
+						  l->dxs[j], 1.0f, acc);
+		}
+	}
+}
+
+float *dl_model_output(const dl_model *m)
+{
+	return m->y[m->nlayers - 1];
+}
+
+float *dl_model_doutput(const dl_model *m)
+{
+	return m->dy[m->nlayers - 1];
+}
+
+dl_shape dl_model_output_shape(const dl_model *m)
+{
+	return m->layers[m->nlayers - 1].out;
+}

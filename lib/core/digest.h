@@ -36,12 +36,7 @@ void dl_digest_release(dl_digest *d);
 
 /* "sha256", "md5" */
 const char *dl_digest_name(dl_digest_algo algo);
-/* Number of hex characters of a digest: 64 for sha256, 32 for md5. */
-size_t dl_digest_hex_len(dl_digest_algo algo);
 /* 1 when a and b are the same hex digest (case-insensitive), else 0. */
 int dl_digest_hex_equal(const char *a, const char *b);
-
-/* Digest of a whole file, read in chunks. */
-int dl_digest_file(dl_digest_algo algo, const char *path, char *hex, dl_err *err);
 
 #endif

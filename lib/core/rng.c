@@ -1,7 +1,5 @@
 #include "core/rng.h"
 
-#include <math.h>
-
 static uint64_t splitmix64(uint64_t *x)
 {
 	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -52,13 +50,6 @@ uint32_t dl_rng_below(dl_rng *r, uint32_t n)
 float dl_rng_uniform(dl_rng *r)
 {
 	return (float)(dl_rng_u64(r) >> 40) * (1.0f / 16777216.0f);
-}
-
-float dl_rng_normal(dl_rng *r)
-{
-	double u1 = ((double)(dl_rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
-	double u2 = (double)(dl_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
-	return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
 }
 
 void dl_rng_shuffle_u32(dl_rng *r, uint32_t *v, uint32_t n)

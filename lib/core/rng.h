@@ -16,8 +16,6 @@ uint64_t dl_rng_u64(dl_rng *r);
 uint32_t dl_rng_below(dl_rng *r, uint32_t n);
 /* Uniform float in [0, 1). */
 float dl_rng_uniform(dl_rng *r);
-/* Standard normal (Box-Muller, no cached second value). */
-float dl_rng_normal(dl_rng *r);
 /* Fisher-Yates shuffle of v[0..n). */
 void dl_rng_shuffle_u32(dl_rng *r, uint32_t *v, uint32_t n);
 

@@ -65,8 +65,6 @@ typedef struct dl_train_opts {
 	FILE *csv;                /* CSV, one row per epoch, may be NULL */
 	FILE *progress;           /* human epoch lines (stderr), may be NULL */
 	int bar;                  /* draw a progress bar on `progress` (a terminal) */
-	const char *device_name;
-	int threads;
 } dl_train_opts;
 
 typedef struct dl_metrics {

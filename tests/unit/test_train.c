@@ -107,7 +107,7 @@ static int train(dl_test_ctx *t, run *r, const dl_dataset *d, const dl_dataset *
 	dl_norm_default(&norm, 1);
 	/* epochs more than the state has done */
 	dl_train_opts opts = { .epochs = r->st.epoch + epochs, .batch = 8, .checkpoint = ckpt,
-			       .log = log, .threads = r->m.be->threads };
+			       .log = log };
 	dl_schedule_init(&opts.sched, r->o.lr);
 	dl_data td = { d, NULL, d->n }, vd = { val, NULL, val ? val->n : 0 };
 	dl_train_result res;

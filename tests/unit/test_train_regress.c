@@ -105,8 +105,7 @@ static int reg_train(reg_run *r, const dl_dataset *d, long epochs, const char *c
 {
 	dl_norm norm;
 	dl_norm_default(&norm, 1);
-	dl_train_opts o = { .epochs = epochs, .batch = 16, .checkpoint = ckpt, .log = log,
-			    .threads = 2 };
+	dl_train_opts o = { .epochs = epochs, .batch = 16, .checkpoint = ckpt, .log = log };
 	dl_schedule_init(&o.sched, r->o.lr);
 	dl_data td = { d, NULL, d->n };
 	dl_train_result res;

@@ -237,11 +237,6 @@ void dl_fsrc_close(dl_fsrc *fs)
 	memset(fs, 0, sizeof *fs);
 }
 
-int dl_fsrc_is_archive(const dl_fsrc *fs)
-{
-	return fs->real == NULL;
-}
-
 static const dl_fsrc_entry *find(const dl_fsrc *fs, const char *norm)
 {
 	size_t lo = 0, hi = fs->n;

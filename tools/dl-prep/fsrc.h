@@ -41,7 +41,6 @@ typedef struct dl_fsrc_limits {
 
 int dl_fsrc_open(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim, dl_err *err);
 void dl_fsrc_close(dl_fsrc *fs);
-int dl_fsrc_is_archive(const dl_fsrc *fs);
 
 /* Normalises a relative path into out (drops "./" and repeated '/');
  * returns 0, or -1 with *why set for an absolute path, "..", or too long. */

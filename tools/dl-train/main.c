@@ -106,16 +106,6 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 }
 
 
-const char *stop_text(dl_stop_reason why)
-{
-	switch (why) {
-	case DL_STOP_EARLY: return "stopped early (no improvement)";
-	case DL_STOP_TIME: return "stopped at the time limit";
-	case DL_STOP_COST: return "stopped at the cost limit";
-	default: return "finished";
-	}
-}
-
 int main(int argc, char **argv)
 {
 	cli c = {

@@ -44,9 +44,6 @@ typedef struct cli {
  * (new or resumed), logs, training, summary.  Returns the exit code. */
 int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err);
 
-/* "finished", "stopped at the time limit", ... */
-const char *stop_text(dl_stop_reason why);
-
 /* "crop=4,flip", "flip", "crop=2", "none"; DL_EUSAGE. */
 int run_parse_augment(const char *s, dl_aug *aug, dl_err *err);
 /* "dataset", "none", "0-1"; DL_EUSAGE. */

@@ -115,6 +115,17 @@ static int open_logs(session *s, int *made_dir, dl_err *err)
 	return 0;
 }
 
+/* "finished", "stopped at the time limit", ... */
+static const char *stop_text(dl_stop_reason why)
+{
+	switch (why) {
+	case DL_STOP_EARLY: return "stopped early (no improvement)";
+	case DL_STOP_TIME: return "stopped at the time limit";
+	case DL_STOP_COST: return "stopped at the cost limit";
+	default: return "finished";
+	}
+}
+
 static void summary(session *s, const dl_train_result *res)
 {
 	cli *c = s->c;
@@ -172,8 +183,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		.best = s->best, .patience = (int)r->patience, .monitor = r->monitor,
 		.time_limit = c->time_limit, .max_cost = c->max_cost, .price_per_hour = c->price,
 		.stop = stop, .progress = c->quiet ? NULL : stderr,
-		.bar = !c->quiet && isatty(STDERR_FILENO), .device_name = s->be->ops->name,
-		.threads = s->be->threads,
+		.bar = !c->quiet && isatty(STDERR_FILENO),
 	};
 	to.sched.per_epoch = (s->ntrows + r->batch - 1) / r->batch;
 	to.sched.total = r->steps > 0 ? r->steps : r->epochs * to.sched.per_epoch;

@@ -55,15 +55,18 @@ const char *dl_test_tmpdir(void)
 
 int main(int argc, char **argv)
 {
-	int passed = 0, failed = 0;
+	int passed = 0, failed = 0, skipped = 0;
 	for (int i = 0; i < ntests; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1]))
 			continue;
-		dl_test_ctx t = { 0, tests[i].name };
+		dl_test_ctx t = { 0, tests[i].name, 0 };
 		tests[i].fn(&t);
 		if (t.failed) {
 			failed++;
 			printf("FAIL %s (%s)\n", tests[i].name, tests[i].file);
+		} else if (t.skipped) {
+			skipped++;
+			printf("skip %s (%s)\n", tests[i].name, tests[i].file);
 		} else {
 			passed++;
 			if (getenv("VERBOSE"))
@@ -76,6 +79,9 @@ int main(int argc, char **argv)
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", tmpdir);
 	}
-	printf("unit: %d passed, %d failed\n", passed, failed);
+	if (skipped)
+		printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	else
+		printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* The unit-test harness: TEST(name) { ... CHECK(cond); ... }.
  * Tests register themselves; tests/unit/main.c runs them (all, or those
- * whose name contains argv[1]) and prints "unit: N passed, N failed".
+ * whose name contains argv[1]) and prints "unit: N passed, N failed"
+ * (", N skipped" added when some test called SKIP).
  * A CHECK failure prints file:line and the expression and marks the test
  * failed; the test goes on so one run shows every failure. */
 #ifndef DL_TEST_H
@@ -13,6 +14,7 @@
 typedef struct dl_test_ctx {
 	int failed;
 	const char *name;
+	int skipped;     /* set by SKIP: counted as skipped, not passed */
 } dl_test_ctx;
 
 typedef void (*dl_test_fn)(dl_test_ctx *t);
@@ -28,6 +30,15 @@ struct dl_backend *dl_test_cpu(int threads);
 	__attribute__((constructor)) static void register_##name(void)          \
 	{ dl_test_register(#name, __FILE__, test_##name); }                     \
 	static void test_##name(dl_test_ctx *t)
+
+/* Ends a test whose subject is not built in (oneDNN without DNNL): the
+ * runner prints "skip NAME: why" and counts it skipped, never passed.
+ * Checks that already failed still fail the test. */
+#define SKIP(why) do {                                                      \
+	fprintf(stderr, "  %s: skipped: %s\n", t->name, (why));               \
+	t->skipped = 1;                                                         \
+	return;                                                                 \
+	} while (0)
 
 #define CHECK(cond) do {                                                    \
 	if (!(cond)) {                                                          \

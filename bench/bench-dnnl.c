@@ -108,7 +108,8 @@ static void bench_ours(dl_backend *be, const shape *s, double ms[NOPS])
 	float *x = be->ops->alloc(be, nx * 4), *y = be->ops->alloc(be, ny * 4);
 	float *w = be->ops->alloc(be, nw * 4), *b = be->ops->alloc(be, (size_t)s->k * 4);
 	float *dw = be->ops->alloc(be, nw * 4), *db = be->ops->alloc(be, (size_t)s->k * 4);
-	if (!x || !y || !w || !b || !dw || !db) {
+	dl_err err;
+	if (!x || !y || !w || !b || !dw || !db || be->ops->conv2d_reserve(be, &g, &err)) {
 		fprintf(stderr, "bench-dnnl: out of memory\n");
 		exit(1);
 	}

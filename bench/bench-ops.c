@@ -96,6 +96,10 @@ int main(int argc, char **argv)
 
 	double f1 = 2.0 * B * 784 * 25 * 20, f2 = 2.0 * B * 196 * 500 * 50;
 	double f3 = 2.0 * B * 2450 * 500, f4 = 2.0 * B * 500 * 10;
+	if (o->conv2d_reserve(be, &c1, &err) || o->conv2d_reserve(be, &c2, &err)) {
+		fprintf(stderr, "bench-ops: %s\n", err.msg);
+		return 1;
+	}
 	TIME("conv1 fwd", f1, o->conv2d_fwd(be, &c1, x, w1, b1, a1));
 	TIME("conv1 bwd_filter (+db)", f1, o->conv2d_bwd_filter(be, &c1, x, da1, gw1, gb1));
 	TIME("conv1 bwd_data", f1, o->conv2d_bwd_data(be, &c1, da1, w1, x));

@@ -139,6 +139,13 @@ typedef struct dl_backend_ops {
 	/* db[j] += sum_r dy[r, j] */
 	void (*bias_grad)(dl_backend *be, float *db, const float *dy, int rows, int cols);
 
+	/* Allocates once what the three conv ops below need for geometry g
+	 * with up to g->n samples (the CPU's per-thread im2col and partial
+	 * gradient scratch), so they never allocate; dl_model_plan calls it
+	 * for every conv layer.  DL_EFAIL when out of memory.  NULL: the
+	 * backend needs nothing.  Calling a conv op on a geometry larger than
+	 * the reserved one is a caller bug (the CPU backend aborts naming it). */
+	int (*conv2d_reserve)(dl_backend *be, const dl_conv_geom *g, dl_err *err);
 	/* y [n,oh,ow,k] = conv(x [n,h,w,c], w [k,kh,kw,c]) + b [k] (b may be NULL) */
 	void (*conv2d_fwd)(dl_backend *be, const dl_conv_geom *g, const float *x,
 			   const float *w, const float *b, float *y);

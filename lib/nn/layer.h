@@ -73,6 +73,10 @@ typedef struct dl_layer_kind {
 	 * torch shape.  NULL: same layout as ours. */
 	void (*to_torch)(const dl_layer *l, int i, const float *src, float *dst,
 			 int64_t *shape, int *ndim);
+	/* Reserves the backend workspace the layer's ops need for up to
+	 * `batch` samples (conv2d_reserve), at dl_model_plan time, so that
+	 * forward and backward never allocate.  NULL: nothing to reserve. */
+	int (*reserve)(dl_layer *l, dl_backend *be, int batch, dl_err *err);
 	/* Options line for --summary, e.g. "20@5x5 s1 same". */
 	void (*describe)(const dl_layer *l, char *buf, size_t n);
 	/* The equivalent torch.nn module as Python text, e.g. "Conv2d(1, 20,

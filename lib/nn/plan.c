@@ -2,7 +2,9 @@
  * and every layer output, one for the output gradients, one for the layers'
  * workspaces, and where each input gradient goes (a consumer's dxs[j] is
  * its producer's dy, or gsum scratch added to it when several layers read
- * one output).  Forward and backward walk the layers over that plan. */
+ * one output); and each layer's backend workspace (conv scratch), reserved
+ * here so that no op allocates.  Forward and backward walk the layers over
+ * that plan. */
 #include "nn/model.h"
 
 #include <stdint.h>
@@ -152,6 +154,13 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			if (off[e] != SIZE_MAX)
 				m->layers[e / DL_LAYER_MAX_IN].dxs[e % DL_LAYER_MAX_IN] =
 					m->gsum + off[e] * B;
+	}
+	for (int i = 0; i < L; i++) {
+		dl_layer *l = &m->layers[i];
+		if (l->kind->reserve && (rc = l->kind->reserve(l, m->be, batch, err))) {
+			dl_model_unplan(m);
+			goto out;
+		}
 	}
 	m->batch = batch;
 	goto out;

@@ -16,6 +16,15 @@ static inline float *falloc(dl_backend *be, size_t n)
 	return p;
 }
 
+/* conv2d_reserve for g, as the op contract asks before any conv op on it;
+ * aborts the run when it fails (nothing can be tested then) */
+static inline void conv_reserve(dl_backend *be, const dl_conv_geom *g)
+{
+	dl_err err;
+	if (be->ops->conv2d_reserve && be->ops->conv2d_reserve(be, g, &err))
+		abort();
+}
+
 /* uniform in [lo, hi) */
 static inline void fill(dl_rng *r, float *p, size_t n, float lo, float hi)
 {

@@ -252,6 +252,7 @@ static void conv_case(dl_test_ctx *t, int threads, dl_conv_geom g)
 
 	/* forward without and with bias */
 	FOR_CONV_TAPS(&g, { ry[yi] += (double)x[xi] * w[wi]; my[yi] += fabs(x[xi] * w[wi]); });
+	conv_reserve(be, &g);
 	be->ops->conv2d_fwd(be, &g, x, w, NULL, y);
 	if (!close_mag(t, "conv2d_fwd y (no bias)", y, ry, my, ny, tol))
 		fprintf(stderr, "    %s\n", what);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend_test.h"
 #include "core/rng.h"
 
 static dl_backend *open_mode(dl_test_ctx *t, int threads, int mode)
@@ -111,7 +112,9 @@ static int compare_geom(dl_test_ctx *t, dl_backend *ref, dl_backend *dn, dl_rng 
 	const float *bb = bias ? b : NULL;
 	float *dbb1 = bias ? db1 : NULL, *dbb2 = bias ? db2 : NULL;
 	for (int rep = 0; rep < 2; rep++) {   /* the second call hits the cache */
+		conv_reserve(ref, g);
 		ref->ops->conv2d_fwd(ref, g, x, w, bb, y1);
+		conv_reserve(dn, g);
 		dn->ops->conv2d_fwd(dn, g, x, w, bb, y2);
 		rel_close(t, "fwd y", g, y2, y1, ny, 1e-4);
 		ref->ops->conv2d_bwd_data(ref, g, dy, w, dx1);
@@ -239,6 +242,7 @@ static void run_three(dl_test_ctx *t, int threads, const dl_conv_geom *g, const 
 	size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / g->groups);
 	memset(dw, 0, nw * sizeof *dw);
 	memset(db, 0, (size_t)g->k * sizeof *db);
+	conv_reserve(be, g);
 	be->ops->conv2d_fwd(be, g, x, w, NULL, y);
 	be->ops->conv2d_bwd_data(be, g, dy, w, dx);
 	be->ops->conv2d_bwd_filter(be, g, x, dy, dw, db);

@@ -40,6 +40,7 @@ static dl_backend *open_cpu(dl_test_ctx *t, int threads)
 static double conv_loss(dl_backend *be, const dl_conv_geom *g, const float *x, const float *w,
 			const float *b, float *y, const float *r)
 {
+	conv_reserve(be, g);
 	be->ops->conv2d_fwd(be, g, x, w, b, y);
 	return dot(y, r, (size_t)g->n * g->oh * g->ow * g->k);
 }
@@ -67,6 +68,7 @@ TEST(backend_cpu_grad_conv)
 		fill(&r, w, nw, -1, 1);
 		fill(&r, b, g.k, -1, 1);
 		fill(&r, rr, ny, -1, 1);
+		conv_reserve(be, &g);
 		be->ops->conv2d_bwd_data(be, &g, rr, w, dx);
 		be->ops->conv2d_bwd_filter(be, &g, x, rr, dw, db);
 		for (size_t i = 0; i < nx; i++)
@@ -198,9 +200,11 @@ static void det_run(dl_backend *be, det_out *o)
 	o->dbd = falloc(be, 10);
 	o->p = falloc(be, 25000);
 	o->stats = falloc(be, 2);
+	conv_reserve(be, &c1);
 	op->conv2d_fwd(be, &c1, x, w1, NULL, o->y1);
 	op->act_fwd(be, DL_ACT_RELU, 0, n1, o->y1, o->y1);
 	op->maxpool_fwd(be, &p1, o->y1, o->q1);
+	conv_reserve(be, &c2);
 	op->conv2d_fwd(be, &c2, o->q1, w2, NULL, o->y2);
 	op->gemm(be, 0, 1, DET_B, 10, 9800, 1, o->y2, 9800, wd, 9800, 0, o->h, 10);
 	op->softmax_xent(be, DET_B, 10, o->h, lab, 0.0f, 1.0f / DET_B, dz, o->stats);

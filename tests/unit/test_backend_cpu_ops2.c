@@ -59,6 +59,7 @@ static void conv_ref(const dl_conv_geom *g, const float *x, const float *w, cons
 static double conv_loss(dl_backend *be, const dl_conv_geom *g, const float *x, const float *w,
 			const float *b, float *y, const float *r)
 {
+	conv_reserve(be, g);
 	be->ops->conv2d_fwd(be, g, x, w, b, y);
 	return dot(y, r, (size_t)g->n * g->oh * g->ow * g->k);
 }
@@ -100,11 +101,13 @@ TEST(backend_cpu_conv_dilation_groups)
 		fill(&r, rr, ny, -1, 1);
 		/* forward, with and without bias */
 		for (int withb = 0; withb < 2; withb++) {
+			conv_reserve(be, &g);
 			be->ops->conv2d_fwd(be, &g, x, w, withb ? b : NULL, y);
 			conv_ref(&g, x, w, withb ? b : NULL, ref);
 			for (size_t i = 0; i < ny; i++)
 				CHECK_NEAR(y[i], ref[i], 1e-5 * (1 + fabs(ref[i])));
 		}
+		conv_reserve(be, &g);
 		be->ops->conv2d_bwd_data(be, &g, rr, w, dx);
 		be->ops->conv2d_bwd_filter(be, &g, x, rr, dw, db);
 		for (size_t i = 0; i < nx; i++)
@@ -146,6 +149,7 @@ TEST(backend_cpu_conv_groups_threads)
 	for (int v = 0; v < 3; v++) {
 		dl_backend *be = v ? b3 : b1;
 		float *y = falloc(be, ny), *dx = falloc(be, nx), *dw = falloc(be, nw);
+		conv_reserve(be, &g);
 		be->ops->conv2d_fwd(be, &g, x, w, NULL, y);
 		be->ops->conv2d_bwd_data(be, &g, dy, w, dx);
 		be->ops->conv2d_bwd_filter(be, &g, x, dy, dw, NULL);

@@ -393,8 +393,27 @@ static void reduce_task(void *arg, int tid, int nt)
 	}
 }
 
+int cpu_conv2d_reserve(dl_backend *be, const dl_conv_geom *g, dl_err *err)
+{
+	cpu_impl *im = cpu_of(be);
+	size_t K = conv_k(g), col = K, part = (size_t)g->k * K + g->k, dcol, dpart;
+	if (cpu_conv_is_depthwise(g)) {
+		cpu_conv_dw_needs(g, &dcol, &dpart);
+		col = dcol > col ? dcol : col;
+		part = dpart > part ? dpart : part;
+	}
+	if (im->nt == 1 && !cpu_conv_is_depthwise(g))
+		part = 0;   /* one thread sums straight into dw */
+	for (int t = 0; t < im->nt; t++)
+		if (cpu_scratch_col(&im->scratch[t], col) ||
+		    (part && cpu_scratch_part(&im->scratch[t], part)))
+			return dl_fail(err, DL_EFAIL, "cpu backend: out of memory for convolution "
+				       "scratch (%zu + %zu floats per thread)", col, part);
+	return 0;
+}
+
 /* Fills the job for geometry g: the chunk size that fits every thread's
- * col scratch, grown (once) if a single row does not fit. */
+ * col scratch (conv2d_reserve made it hold at least one row). */
 static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
 {
 	cpu_impl *im = cpu_of(be);
@@ -405,11 +424,11 @@ static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
 	j->direct = conv_plain(g) && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
 		    !g->pt && !g->pl && !g->pb && !g->pr;
 	for (int t = 0; t < im->nt; t++) {
-		if (cpu_scratch_col(&im->scratch[t], K)) {
-			/* Ops cannot fail (backend.h), and one im2col row of
-			 * K floats is the least this method needs. */
-			fprintf(stderr, "dl-tools: cpu backend: out of memory for a "
-				"%zu-float convolution window\n", K);
+		if (im->scratch[t].col_cap < K) {
+			/* Ops cannot fail (backend.h); one im2col row of K
+			 * floats is the least this method needs: a caller bug */
+			fprintf(stderr, "dl-tools: cpu backend: a %zu-float convolution window "
+				"without conv2d_reserve for its geometry\n", K);
 			abort();
 		}
 	}
@@ -477,8 +496,8 @@ void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x
 	size_t part = (size_t)g->k * conv_k(g) + g->k;
 	j.nparts = M >= CONV_MIN_PAR ? im->nt : 1;
 	for (int t = 1; t < j.nparts; t++)
-		if (cpu_scratch_part(&im->scratch[t], part))
-			j.nparts = 1;   /* no memory for partials: one thread does it all */
+		if (im->scratch[t].part_cap < part)
+			j.nparts = 1;   /* not reserved: one thread does it all */
 	if (j.nparts == 1) {
 		bwd_filter_task(&j, 0, 1);
 		return;

@@ -45,15 +45,20 @@ static long tap_pixel(const dl_conv_geom *g, size_t img, int oy, int ox, int ky,
 	return (long)((img * g->h + iy) * g->w + ix);
 }
 
-/* Makes sure every thread's scratch holds `col` and `part` floats. */
+void cpu_conv_dw_needs(const dl_conv_geom *g, size_t *col, size_t *part)
+{
+	*col = (size_t)taps(g) * g->c;         /* transposed weights */
+	*part = (size_t)taps(g) * g->c + g->c; /* partial dw [T, c] + db [c] */
+}
+
+/* Checks that conv2d_reserve gave every thread `col` and `part` floats. */
 static void dw_scratch(cpu_impl *im, size_t col, size_t part)
 {
 	for (int t = 0; t < im->nt; t++) {
-		if (cpu_scratch_col(&im->scratch[t], col) ||
-		    (part && cpu_scratch_part(&im->scratch[t], part))) {
-			/* ops cannot fail (backend.h); these are a few KiB */
-			fprintf(stderr, "dl-tools: cpu backend: out of memory for a depthwise "
-				"convolution\n");
+		if (im->scratch[t].col_cap < col || (part && im->scratch[t].part_cap < part)) {
+			/* ops cannot fail (backend.h): a caller bug */
+			fprintf(stderr, "dl-tools: cpu backend: depthwise convolution without "
+				"conv2d_reserve for its geometry\n");
 			abort();
 		}
 	}

@@ -69,6 +69,7 @@ static const dl_backend_ops cpu_ops = {
 	.gemm = cpu_gemm,
 	.bias_add = cpu_bias_add,
 	.bias_grad = cpu_bias_grad,
+	.conv2d_reserve = cpu_conv2d_reserve,
 	.conv2d_fwd = cpu_conv2d_fwd,
 	.conv2d_bwd_data = cpu_conv2d_bwd_data,
 	.conv2d_bwd_filter = cpu_conv2d_bwd_filter,

@@ -20,9 +20,10 @@
 #include <pthread.h>
 #include "backend/backend.h"
 
-/* Per-thread scratch.  col is allocated at open with CPU_COL_FLOATS and
- * only grows for convolutions whose single im2col row is larger; part
- * holds a thread's partial filter gradient and grows on demand. */
+/* Per-thread scratch.  col is allocated at open with CPU_COL_FLOATS; part
+ * holds a thread's partial filter gradient.  Both grow only in
+ * cpu_conv2d_reserve (the conv2d_reserve op, at model plan time), never
+ * inside an op. */
 #ifndef CPU_COL_FLOATS
 #define CPU_COL_FLOATS (128 * 1024)
 #endif
@@ -87,6 +88,7 @@ void cpu_bias_add(dl_backend *be, float *y, const float *b, int rows, int cols);
 void cpu_bias_grad(dl_backend *be, float *db, const float *dy, int rows, int cols);
 
 /* conv.c */
+int cpu_conv2d_reserve(dl_backend *be, const dl_conv_geom *g, dl_err *err);
 void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 		    const float *w, const float *b, float *y);
 void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
@@ -115,6 +117,8 @@ int cpu_dnnl_entries(const cpu_impl *im);
 
 /* conv_dw.c: depthwise (groups = c = k) convolutions, called by conv.c */
 int cpu_conv_is_depthwise(const dl_conv_geom *g);
+/* Per-thread scratch floats the depthwise ops use (col, part). */
+void cpu_conv_dw_needs(const dl_conv_geom *g, size_t *col, size_t *part);
 void cpu_conv_dw_fwd(dl_backend *be, const dl_conv_geom *g, const float *x, const float *w,
 		     const float *b, float *y);
 void cpu_conv_dw_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,

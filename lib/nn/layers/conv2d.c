@@ -101,6 +101,12 @@ static void init(const dl_layer *l, float *p, dl_rng *rng)
 		dl_init_uniform_fan_in(p + l->param[0].count, l->param[1].count, fan_in, rng);
 }
 
+static int reserve(dl_layer *l, dl_backend *be, int batch, dl_err *err)
+{
+	dl_conv_geom g = geom(l, batch);
+	return be->ops->conv2d_reserve ? be->ops->conv2d_reserve(be, &g, err) : 0;
+}
+
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
 	dl_conv_geom g = geom(l, n);
@@ -166,6 +172,7 @@ static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
 
 const dl_layer_kind dl_layer_conv2d = {
 	.name = "conv2d", .torch = "Conv2d",
-	.configure = configure, .init = init, .forward = forward, .backward = backward,
+	.configure = configure, .init = init, .reserve = reserve, .forward = forward,
+	.backward = backward,
 	.to_torch = to_torch, .describe = describe, .torch_module = torch_module,
 };

@@ -1,6 +1,7 @@
 #include "core/readall.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -38,5 +39,28 @@ int dl_read_all(int fd, const char *path, size_t cap, unsigned char **out, size_
 	}
 	*out = p;
 	*outlen = len;
+	return 0;
+}
+
+int dl_read_file(const char *path, size_t cap, unsigned char **out, size_t *outlen,
+		 dl_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return dl_fail_errno(err, DL_EIO, "%s: cannot open", path);
+	unsigned char *p = NULL;
+	size_t n = 0;
+	int rc = dl_read_all(fd, path, cap, &p, &n, err);
+	close(fd);
+	if (rc)
+		return rc;
+	unsigned char *q = realloc(p, n + 1);
+	if (!q) {
+		free(p);
+		return dl_fail(err, DL_EFAIL, "%s: out of memory", path);
+	}
+	q[n] = '\0';
+	*out = q;
+	*outlen = n;
 	return 0;
 }

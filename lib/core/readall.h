@@ -11,4 +11,10 @@
 int dl_read_all(int fd, const char *path, size_t cap, unsigned char **out, size_t *outlen,
 		dl_err *err);
 
+/* Opens path and reads it whole with dl_read_all, plus a terminating NUL
+ * (*out holds *outlen + 1 bytes; text parsers use it as a string).  Cannot
+ * open: DL_EIO "<path>: cannot open: ...". */
+int dl_read_file(const char *path, size_t cap, unsigned char **out, size_t *outlen,
+		 dl_err *err);
+
 #endif

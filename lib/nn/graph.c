@@ -5,10 +5,8 @@
  * file.  No device memory here (lib/nn/model.c allocates, plan.c plans). */
 #include "nn/model.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/readall.h"
 #include "nn/builtin.h"
@@ -250,22 +248,11 @@ int dl_model_load(dl_model *m, const char *name_or_path, dl_err *err)
 			       name_or_path, names);
 	}
 	memset(m, 0, sizeof *m);
-	int fd = open(name_or_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return dl_fail_errno(err, DL_EIO, "%s: cannot open", name_or_path);
 	unsigned char *text = NULL;
 	size_t n = 0;
-	int rc = dl_read_all(fd, name_or_path, SPEC_MAX - 1, &text, &n, err);
-	close(fd);
+	int rc = dl_read_file(name_or_path, SPEC_MAX - 1, &text, &n, err);
 	if (rc)
 		return rc;
-	unsigned char *t = realloc(text, n + 1);
-	if (!t) {
-		free(text);
-		return dl_fail(err, DL_EFAIL, "out of memory");
-	}
-	text = t;
-	text[n] = '\0';
 	if (memchr(text, 0, n))
 		rc = dl_fail(err, DL_EDATA, "%s: not a text file", name_or_path);
 	else

@@ -206,21 +206,12 @@ static int parse_line(parser *p, char *s, dl_err *err)
 int fetch_manifest_load(const char *path, fetch_manifest *m, dl_err *err)
 {
 	memset(m, 0, sizeof *m);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return dl_fail_errno(err, DL_EIO, "%s: cannot open", path);
 	unsigned char *text = NULL;
 	size_t len = 0;
-	int rc = dl_read_all(fd, path, MANIFEST_MAX, &text, &len, err);
-	close(fd);
+	int rc = dl_read_file(path, MANIFEST_MAX, &text, &len, err);
 	if (rc)
 		return rc;
-	char *t = realloc(text, len + 1);
-	if (!t) {
-		free(text);
-		return dl_fail(err, DL_EFAIL, "out of memory");
-	}
-	t[len] = '\0';
+	char *t = (char *)text;
 	m->text = t;
 	parser p = { path, 0, NULL, NULL, 0 };
 	if (memchr(t, '\0', len))

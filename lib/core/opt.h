@@ -39,7 +39,8 @@
  *
  * An entry in the old positional form { S, L, DL_OPT_T, D, A, H } becomes
  * DL_OPT_T(S, L, D, A, H) (for a flag also drop the NULL argname), and the
- * terminator { 0, NULL, 0, NULL, NULL, NULL } becomes DL_OPT_END.
+ * terminator { 0, NULL, 0, NULL, NULL, NULL } becomes DL_OPT_END
+ * (scripts/opt-convert FILE... does both).
  */
 #ifndef DL_CORE_OPT_H
 #define DL_CORE_OPT_H

@@ -7,13 +7,11 @@
 # numpy and PIL for the fixture (make deps).
 . "$(dirname "$0")/lib.sh"
 
-PREP=$DL_BIN/dl-prep
-PY=/usr/bin/python3
 export OMP_WAIT_POLICY=PASSIVE NO_COLOR=1
-FX=$TEST_TMP/fx
-$PY "$DL_ROOT/tests/fixtures/mkdatasets.py" folder "$FX/folder" >"$TEST_TMP/gen.log" 2>&1 ||
-	echo "generator failed" >"$TEST_TMP/gen-failed"
-IM=$FX/folder/src/images
+PREP=$DL_BIN/dl-prep
+IM=$TEST_TMP/folder/src/images
+/usr/bin/python3 "$DL_ROOT/tests/fixtures/mkdatasets.py" folder "$TEST_TMP/folder" \
+	>"$TEST_TMP/gen.log" 2>&1 || echo "generator failed" >"$TEST_TMP/gen-failed"
 
 test_case 'fixture generator ran (python3, numpy, PIL)' '
 	[ ! -e "$TEST_TMP/gen-failed" ] || { cat "$TEST_TMP/gen.log"; exit 1; }

@@ -3,21 +3,13 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const names[] = { "sgd", "adam", "adamw" };
-
-int dl_optim_parse(const char *name, dl_optim_kind *out)
-{
-	for (int k = 0; k < 3; k++)
-		if (!strcmp(name, names[k])) {
-			*out = (dl_optim_kind)k;
-			return 0;
-		}
-	return -1;
-}
+const dl_opt_choice dl_optim_choices[] = {
+	{ "sgd", DL_OPTIM_SGD }, { "adam", DL_OPTIM_ADAM }, { "adamw", DL_OPTIM_ADAMW }, { NULL, 0 },
+};
 
 const char *dl_optim_name(dl_optim_kind k)
 {
-	return (unsigned)k < 3 ? names[k] : "?";
+	return dl_opt_choice_name(dl_optim_choices, (int)k);
 }
 
 int dl_optim_init(dl_optim *o, dl_optim_kind kind, float lr, size_t n, dl_backend *be,

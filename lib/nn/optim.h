@@ -11,6 +11,7 @@
 #define DL_NN_OPTIM_H
 
 #include "backend/backend.h"
+#include "core/opt.h"
 
 typedef enum { DL_OPTIM_SGD, DL_OPTIM_ADAM, DL_OPTIM_ADAMW } dl_optim_kind;
 
@@ -29,8 +30,8 @@ typedef struct dl_optim {
 	dl_backend *be;
 } dl_optim;
 
-/* Parses "sgd" / "adam" / "adamw"; returns 0 or -1. */
-int dl_optim_parse(const char *name, dl_optim_kind *out);
+/* The names "sgd", "adam", "adamw" (an option's choices; dl_opt_choice_value). */
+extern const dl_opt_choice dl_optim_choices[];
 const char *dl_optim_name(dl_optim_kind k);
 
 /* Sets defaults for kind (SGD momentum 0; Adam 0.9, 0.999, 1e-8; AdamW

@@ -217,16 +217,16 @@ static int parse_train(const char *path, const char *s, dl_checkpoint *ck, dl_op
 	}
 	const dl_json *on = dl_json_get(j, "optimizer");
 	if (o && on && on->type == DL_JSON_STRING) {
-		dl_optim_kind k;
+		int k;
 		long long ostep;
-		if (dl_optim_parse(on->str, &k) ||
+		if (dl_opt_choice_value(dl_optim_choices, on->str, &k) ||
 		    dl_json_int(dl_json_get(j, "optim_step"), 0, (long long)1 << 60, &ostep)) {
 			dl_json_free(j);
 			return dl_fail(err, DL_EDATA, "%s: metadata dl.train has a bad optimizer", path);
 		}
 		const char *keys[] = { "lr", "momentum", "weight_decay", "beta1", "beta2", "eps" };
 		float *dst[] = { &o->lr, &o->momentum, &o->weight_decay, &o->beta1, &o->beta2, &o->eps };
-		o->kind = k;
+		o->kind = (dl_optim_kind)k;
 		o->step = (long)ostep;
 		const dl_json *nv = dl_json_get(j, "nesterov"), *cn = dl_json_get(j, "clip_norm");
 		o->nesterov = nv && nv->type == DL_JSON_NUMBER && nv->number != 0;

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[] = { "constant", "step", "multistep", "cosine", "onecycle" };
+const dl_opt_choice dl_schedule_choices[] = {
+	{ "constant", DL_SCHED_CONSTANT }, { "step", DL_SCHED_STEP }, { "multistep", DL_SCHED_MULTISTEP },
+	{ "cosine", DL_SCHED_COSINE }, { "onecycle", DL_SCHED_ONECYCLE }, { NULL, 0 },
+};
 
 void dl_schedule_init(dl_schedule *s, double lr)
 {
@@ -20,19 +23,9 @@ void dl_schedule_init(dl_schedule *s, double lr)
 	s->per_epoch = 1;
 }
 
-int dl_schedule_parse(const char *name, dl_sched_kind *out)
-{
-	for (int k = 0; k < 5; k++)
-		if (!strcmp(name, names[k])) {
-			*out = (dl_sched_kind)k;
-			return 0;
-		}
-	return -1;
-}
-
 const char *dl_schedule_name(dl_sched_kind k)
 {
-	return (unsigned)k < 5 ? names[k] : "?";
+	return dl_opt_choice_name(dl_schedule_choices, (int)k);
 }
 
 int dl_schedule_milestones(dl_schedule *s, const char *list, dl_err *err)
@@ -73,7 +66,7 @@ int dl_schedule_check(const dl_schedule *s, dl_err *err)
 		return dl_fail(err, DL_EUSAGE, "--schedule multistep needs --milestones");
 	if ((s->kind == DL_SCHED_COSINE || s->kind == DL_SCHED_ONECYCLE) && s->total < 1)
 		return dl_fail(err, DL_EUSAGE, "--schedule %s needs a known length (--epochs or --steps)",
-			       names[s->kind]);
+			       dl_schedule_name(s->kind));
 	if (s->kind == DL_SCHED_ONECYCLE && s->warmup)
 		return dl_fail(err, DL_EUSAGE, "--warmup does not combine with onecycle (it warms up by itself)");
 	if (s->kind == DL_SCHED_ONECYCLE && s->pct_start * (double)s->total - 1 <= 0)

@@ -19,6 +19,7 @@
 #define DL_TRAIN_SCHEDULE_H
 
 #include "core/error.h"
+#include "core/opt.h"
 
 typedef enum {
 	DL_SCHED_CONSTANT = 0,
@@ -46,8 +47,8 @@ typedef struct dl_schedule {
 
 /* Defaults: constant, gamma 0.1, step_size 1, onecycle 0.3 / 25 / 1e4. */
 void dl_schedule_init(dl_schedule *s, double lr);
-/* "constant", "step", ... ; returns 0 or -1. */
-int dl_schedule_parse(const char *name, dl_sched_kind *out);
+/* The names "constant", "step", ... (an option's choices). */
+extern const dl_opt_choice dl_schedule_choices[];
 const char *dl_schedule_name(dl_sched_kind k);
 /* Parses "--milestones 10,20,30" (increasing epochs > 0); DL_EUSAGE. */
 int dl_schedule_milestones(dl_schedule *s, const char *list, dl_err *err);

@@ -14,21 +14,14 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const char *const monitors[] = { "val_loss", "val_accuracy", "val_mae" };
-
-int dl_monitor_parse(const char *name, dl_monitor *out)
-{
-	for (int k = 0; k < 3; k++)
-		if (!strcmp(name, monitors[k])) {
-			*out = (dl_monitor)k;
-			return 0;
-		}
-	return -1;
-}
+const dl_opt_choice dl_monitor_choices[] = {
+	{ "val_loss", DL_MON_VAL_LOSS }, { "val_accuracy", DL_MON_VAL_ACCURACY },
+	{ "val_mae", DL_MON_VAL_MAE }, { NULL, 0 },
+};
 
 const char *dl_monitor_name(dl_monitor m)
 {
-	return (unsigned)m < 3 ? monitors[m] : "?";
+	return dl_opt_choice_name(dl_monitor_choices, (int)m);
 }
 
 /* Everything one dl_train call holds. */

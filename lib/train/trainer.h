@@ -27,7 +27,7 @@
 
 /* What early stopping and best.safetensors watch. */
 typedef enum { DL_MON_VAL_LOSS = 0, DL_MON_VAL_ACCURACY, DL_MON_VAL_MAE } dl_monitor;
-int dl_monitor_parse(const char *name, dl_monitor *out);
+extern const dl_opt_choice dl_monitor_choices[];   /* "val_loss", ... */
 const char *dl_monitor_name(dl_monitor m);
 
 /* Why dl_train returned 0. */

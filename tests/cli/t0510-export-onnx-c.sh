@@ -112,7 +112,7 @@ test_case 'format c: -o must be a .c file, --name a C identifier; unknown format
 	test_expect_code 2 "$DL_BIN/dl-export" "$DATA/mlp/model.safetensors" --format c --name 9x -o m.c 2>err &&
 	grep -q "C identifier" err && [ ! -e m.c ] && [ ! -e m.h ] &&
 	test_expect_code 2 "$DL_BIN/dl-export" "$DATA/mlp/model.safetensors" --format tflite -o m 2>err &&
-	grep -q "unknown format" err &&
+	grep -q -- "--format .tflite.: expected safetensors, onnx or c" err &&
 	test_expect_code 2 "$DL_BIN/dl-export" "$DATA/mlp/model.safetensors" --format onnx --opset 9 -o m 2>err
 '
 

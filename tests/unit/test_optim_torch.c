@@ -153,8 +153,8 @@ TEST(schedule_rejects_bad_settings)
 	CHECK_INT(s.nmilestones, 3);
 	CHECK_INT(s.milestones[2], 9);
 	CHECK_INT(dl_schedule_check(&s, &err), 0);
-	dl_sched_kind k;
-	CHECK_INT(dl_schedule_parse("onecycle", &k), 0);
+	int k;
+	CHECK_INT(dl_opt_choice_value(dl_schedule_choices, "onecycle", &k), 0);
 	CHECK_INT(k, DL_SCHED_ONECYCLE);
-	CHECK_INT(dl_schedule_parse("linear", &k), -1);
+	CHECK_INT(dl_opt_choice_value(dl_schedule_choices, "linear", &k), -1);
 }

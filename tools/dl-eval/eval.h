@@ -6,8 +6,9 @@
 #include "core/error.h"
 #include "eval/metrics.h"
 
-int predict_main(int argc, char **argv);
-int plot_main(int argc, char **argv);
+/* dl-eval's subcommands (dl_subcmd_fn): argv[0] is "predict" / "plot". */
+int predict_main(int argc, char **argv, const void *data);
+int plot_main(int argc, char **argv, const void *data);
 /* PNG heat map of m's confusion matrix (row-normalised colour, counts in
  * the cells, class names from classes_json when given). */
 int plot_confusion(const dl_cls_metrics *m, const char *classes_json, const char *title,

@@ -4,7 +4,8 @@
  *                            regression: loss, MSE, MAE, R²) and quality
  *                            gates for CI and cron (exit 7)
  *   dl-eval predict CKPT IMG...   classes of image files (predict.c)
- *   dl-eval plot LOG -o PNG       training curves (plot.c) */
+ *   dl-eval plot LOG -o PNG       training curves (plot.c)
+ * The subcommands are entries of the option table (DL_OPT_SUBCMD). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,37 +70,39 @@ static void text_per_class(dl_buf *b, const dl_cls_metrics *c)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "predict"))
-		return predict_main(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "plot"))
-		return plot_main(argc - 1, argv + 1);
 	const char *device = "auto", *logits_path = NULL, *plot_path = NULL;
 	long batch = 256, threads = 0, topk = 5;
 	const double unset = -1e300;   /* gates not given */
 	double min_acc = unset, max_loss = unset, max_mae = unset;
 	int json = 0, per_class = 0;
 	const dl_opt opts[] = {
-		{ 0, "json", DL_OPT_FLAG, &json, NULL,
-		  "print one JSON object (every metric, per class, confusion) on stdout" },
-		{ 0, "per-class", DL_OPT_FLAG, &per_class, NULL,
-		  "text: also top-k, per-class precision/recall/F1 and the confusion matrix" },
-		{ 'k', "top-k", DL_OPT_INT, &topk, "K", "top-K accuracy (default 5, at most classes)" },
-		{ 0, "plot", DL_OPT_STRING, &plot_path, "FILE", "confusion heat map as PNG to FILE" },
-		{ 0, "min-accuracy", DL_OPT_FLOAT, &min_acc, "X", "gate: exit 7 if accuracy < X (0..1)" },
-		{ 0, "max-loss", DL_OPT_FLOAT, &max_loss, "X", "gate: exit 7 if loss > X" },
-		{ 0, "max-mae", DL_OPT_FLOAT, &max_mae, "X",
-		  "gate (regression): exit 7 if mean absolute error > X" },
-		{ 0, "logits", DL_OPT_STRING, &logits_path, "FILE",
-		  "also write the model's outputs, F32 [N, outputs], to FILE" },
-		{ 'b', "batch", DL_OPT_INT, &batch, "N", "samples per forward pass (default 256)" },
-		{ 'j', "threads", DL_OPT_INT, &threads, "N", "CPU threads (default: all cores)" },
-		{ 0, "device", DL_OPT_STRING, &device, "DEV", "auto (default: a GPU when one answers) or cpu" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+		DL_OPT_FLAG(0, "json", &json,
+		  "print one JSON object (every metric, per class, confusion) on stdout"),
+		DL_OPT_FLAG(0, "per-class", &per_class,
+		  "text: also top-k, per-class precision/recall/F1 and the confusion matrix"),
+		DL_OPT_INT('k', "top-k", &topk, "K", "top-K accuracy (default 5, at most classes)",
+			   DL_MIN(1)),
+		DL_OPT_STRING(0, "plot", &plot_path, "FILE", "confusion heat map as PNG to FILE"),
+		DL_OPT_FLOAT(0, "min-accuracy", &min_acc, "X", "gate: exit 7 if accuracy < X (0..1)",
+			     DL_MIN(0), DL_MAX(1)),
+		DL_OPT_FLOAT(0, "max-loss", &max_loss, "X", "gate: exit 7 if loss > X", DL_MIN(0)),
+		DL_OPT_FLOAT(0, "max-mae", &max_mae, "X",
+		  "gate (regression): exit 7 if mean absolute error > X", DL_MIN(0)),
+		DL_OPT_STRING(0, "logits", &logits_path, "FILE",
+		  "also write the model's outputs, F32 [N, outputs], to FILE"),
+		DL_OPT_INT('b', "batch", &batch, "N", "samples per forward pass (default 256)",
+			   DL_MIN(1), DL_MAX(65536)),
+		DL_OPT_INT('j', "threads", &threads, "N", "CPU threads (default: all cores)", DL_MIN(0),
+			   DL_MAX(1024)),
+		DL_OPT_STRING(0, "device", &device, "DEV", "auto (default: a GPU when one answers) or cpu"),
+		DL_OPT_SUBCMD("predict", predict_main, NULL, "CHECKPOINT [IMAGE...]",
+			      "classes of image files, TSV or JSON"),
+		DL_OPT_SUBCMD("plot", plot_main, NULL, "LOG.jsonl -o PNG", "training curves from a dl-train log"),
+		DL_OPT_END,
 	};
 	const dl_cmd cmd = {
 		"dl-eval", "CHECKPOINT DATASET [--json] [gates]\n"
-		"       dl-eval predict CHECKPOINT [IMAGE...]   (see dl-eval predict --help)\n"
-		"       dl-eval plot LOG.jsonl -o FILE.png      (see dl-eval plot --help)",
+		"predict CHECKPOINT [IMAGE...]\nplot LOG.jsonl -o FILE.png",
 		"Scores a checkpoint (dl-train's model.safetensors) on a dataset file.\n"
 		"Classifiers: mean softmax cross-entropy loss, accuracy, top-k accuracy,\n"
 		"per-class precision/recall/F1 and the confusion matrix.  Regression models\n"
@@ -123,22 +126,14 @@ int main(int argc, char **argv)
 	float *out = NULL;
 	dl_buf b;
 	dl_buf_init(&b);
+	if (dl_opt_subcmd(&cmd, argc, argv, &rc))
+		return rc;
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
-	if (npos != 2)
+	if (npos != 2) {
 		rc = dl_fail(&err, DL_EUSAGE, "expected CHECKPOINT and DATASET, got %d arguments", npos);
-	else if (batch < 1 || batch > 65536)
-		rc = dl_fail(&err, DL_EUSAGE, "--batch must be in [1, 65536]");
-	else if (min_acc != unset && (min_acc < 0 || min_acc > 1))
-		rc = dl_fail(&err, DL_EUSAGE, "--min-accuracy must be in [0, 1]");
-	else if ((max_loss != unset && max_loss < 0) || (max_mae != unset && max_mae < 0))
-		rc = dl_fail(&err, DL_EUSAGE, "--max-loss and --max-mae must be >= 0");
-	else if (threads < 0 || threads > 1024)
-		rc = dl_fail(&err, DL_EUSAGE, "--threads must be in [0, 1024]");
-	else if (topk < 1)
-		rc = dl_fail(&err, DL_EUSAGE, "--top-k must be at least 1");
-	if (rc)
 		goto fail;
+	}
 	const char *ckpt = argv[1], *data = argv[2];
 	if ((rc = dl_backend_open(&be, device, (int)threads, &err)) ||
 	    (rc = dl_checkpoint_load(ckpt, &m, be, NULL, &ck, &err)) ||

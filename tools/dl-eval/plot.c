@@ -147,16 +147,19 @@ static int read_log(const char *path, series *s, dl_err *err)
 	return rc;
 }
 
-int plot_main(int argc, char **argv)
+int plot_main(int argc, char **argv, const void *data)
 {
+	(void)data;
 	const char *out = NULL, *title = NULL;
 	long width = 1200, height = 500;
 	const dl_opt opts[] = {
-		{ 'o', "output", DL_OPT_STRING, &out, "FILE", "PNG to write (required)" },
-		{ 0, "title", DL_OPT_STRING, &title, "TEXT", "title (default: the log's path)" },
-		{ 0, "width", DL_OPT_INT, &width, "PX", "image width (default 1200)" },
-		{ 0, "height", DL_OPT_INT, &height, "PX", "image height (default 500)" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+		DL_OPT_STRING('o', "output", &out, "FILE", "PNG to write (required)"),
+		DL_OPT_STRING(0, "title", &title, "TEXT", "title (default: the log's path)"),
+		DL_OPT_INT(0, "width", &width, "PX", "image width (default 1200)", DL_MIN(400),
+			   DL_MAX(8000)),
+		DL_OPT_INT(0, "height", &height, "PX", "image height (default 500)", DL_MIN(200),
+			   DL_MAX(8000)),
+		DL_OPT_END,
 	};
 	const dl_cmd cmd = {
 		"dl-eval plot", "LOG.jsonl -o FILE.png",
@@ -174,8 +177,6 @@ int plot_main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EUSAGE, "expected one LOG.jsonl, got %d arguments", npos);
 	else if (!out)
 		rc = dl_fail(&err, DL_EUSAGE, "missing -o FILE.png");
-	else if (width < 400 || width > 8000 || height < 200 || height > 8000)
-		rc = dl_fail(&err, DL_EUSAGE, "--width must be in [400, 8000], --height in [200, 8000]");
 	if (!rc && !(rc = read_log(argv[1], s, &err)) &&
 	    !(rc = canvas_init(&c, (int)width, (int)height, WHITE, &err))) {
 		const char *t = title ? title : argv[1];

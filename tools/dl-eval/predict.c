@@ -145,20 +145,25 @@ static int add_path(pctx *p, const char *path, dl_err *err)
 	return p->n == p->batch ? flush_batch(p, err) : 0;
 }
 
-int predict_main(int argc, char **argv)
+int predict_main(int argc, char **argv, const void *data)
 {
-	const char *device = "auto", *fit = "stretch";
+	(void)data;
+	const char *device = "auto";
 	long batch = 64, threads = 0, topk = 1;
-	int json = 0;
+	int json = 0, crop = 0;
+	static const dl_opt_choice fits[] = { { "stretch", 0 }, { "crop", 1 }, { NULL, 0 } };
 	const dl_opt opts[] = {
-		{ 'k', "top-k", DL_OPT_INT, &topk, "K", "print the K most probable classes (default 1)" },
-		{ 0, "json", DL_OPT_FLAG, &json, NULL, "one JSON object per image instead of TSV" },
-		{ 0, "fit", DL_OPT_STRING, &fit, "HOW",
-		  "stretch (default): resize to the model's size; crop: centre crop to its aspect first" },
-		{ 'b', "batch", DL_OPT_INT, &batch, "N", "images per forward pass (default 64)" },
-		{ 'j', "threads", DL_OPT_INT, &threads, "N", "CPU threads (default: all cores)" },
-		{ 0, "device", DL_OPT_STRING, &device, "DEV", "auto (default) or cpu" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+		DL_OPT_INT('k', "top-k", &topk, "K", "print the K most probable classes (default 1)",
+			   DL_MIN(1)),
+		DL_OPT_FLAG(0, "json", &json, "one JSON object per image instead of TSV"),
+		DL_OPT_CHOICE(0, "fit", &crop, "HOW", fits,
+		  "stretch (default): resize to the model's size; crop: centre crop to its aspect first"),
+		DL_OPT_INT('b', "batch", &batch, "N", "images per forward pass (default 64)", DL_MIN(1),
+			   DL_MAX(4096)),
+		DL_OPT_INT('j', "threads", &threads, "N", "CPU threads (default: all cores)", DL_MIN(0),
+			   DL_MAX(1024)),
+		DL_OPT_STRING(0, "device", &device, "DEV", "auto (default) or cpu"),
+		DL_OPT_END,
 	};
 	const dl_cmd cmd = {
 		"dl-eval predict", "CHECKPOINT [IMAGE...]   (no IMAGE, or -: paths on stdin, one per line)",
@@ -187,14 +192,6 @@ int predict_main(int argc, char **argv)
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
 	if (npos < 1)
 		rc = dl_fail(&err, DL_EUSAGE, "expected CHECKPOINT [IMAGE...]");
-	else if (batch < 1 || batch > 4096)
-		rc = dl_fail(&err, DL_EUSAGE, "--batch must be in [1, 4096]");
-	else if (topk < 1)
-		rc = dl_fail(&err, DL_EUSAGE, "--top-k must be at least 1");
-	else if (threads < 0 || threads > 1024)
-		rc = dl_fail(&err, DL_EUSAGE, "--threads must be in [0, 1024]");
-	else if (strcmp(fit, "stretch") && strcmp(fit, "crop"))
-		rc = dl_fail(&err, DL_EUSAGE, "--fit must be stretch or crop, not '%s'", fit);
 	if (rc || (rc = dl_backend_open(&be, device, (int)threads, &err)) ||
 	    (rc = dl_checkpoint_load(argv[1], &m, be, NULL, &ck, &err)))
 		goto fail;
@@ -203,7 +200,7 @@ int predict_main(int argc, char **argv)
 	    dl_json_parse(ck.classes_json, strlen(ck.classes_json), "dl.classes", &classes, &err))
 		goto fail;
 	p = (pctx){ .m = &m, .ck = &ck, .batch = (int)batch, .json = json,
-		    .topk = (int)(topk < k ? topk : k), .crop = !strcmp(fit, "crop"),
+		    .topk = (int)(topk < k ? topk : k), .crop = crop,
 		    .reg = dl_loss_is_regression(&m.loss),
 		    .classes = classes && classes->type == DL_JSON_ARRAY ? classes : NULL };
 	p.px = malloc(dl_shape_size(m.input) * (size_t)batch);

@@ -27,16 +27,21 @@ static void c_prefix(const char *out, char *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	const char *format = "safetensors", *out = NULL, *prefix = NULL;
+	enum { FMT_SAFETENSORS, FMT_ONNX, FMT_C } fmt = FMT_SAFETENSORS;
+	static const dl_opt_choice formats[] = {
+		{ "safetensors", FMT_SAFETENSORS }, { "onnx", FMT_ONNX }, { "c", FMT_C }, { NULL, 0 },
+	};
+	const char *out = NULL, *prefix = NULL;
 	long opset = 13;
 	const dl_opt opts[] = {
-		{ 'f', "format", DL_OPT_STRING, &format, "FMT", "safetensors (default), onnx or c" },
-		{ 'o', "output", DL_OPT_STRING, &out, "FILE",
-		  "file to write (required; - for stdout except with c; c also writes FILE's .h)" },
-		{ 0, "opset", DL_OPT_INT, &opset, "N", "ONNX opset to declare (13..21, default 13)" },
-		{ 0, "name", DL_OPT_STRING, &prefix, "ID",
-		  "C symbol prefix (default: from the file name)" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+		DL_OPT_CHOICE('f', "format", &fmt, "FMT", formats, "what to write (default safetensors)"),
+		DL_OPT_STRING('o', "output", &out, "FILE",
+		  "file to write (required; - for stdout except with c; c also writes FILE's .h)"),
+		DL_OPT_INT(0, "opset", &opset, "N", "ONNX opset to declare (default 13)",
+			   DL_MIN(13), DL_MAX(21)),
+		DL_OPT_STRING(0, "name", &prefix, "ID",
+		  "C symbol prefix (default: from the file name)"),
+		DL_OPT_END,
 	};
 	const dl_cmd cmd = {
 		"dl-export", "CHECKPOINT --format safetensors|onnx|c -o FILE",
@@ -68,19 +73,13 @@ int main(int argc, char **argv)
 	char pfx[64];
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-export", &err);
-	int fmt = !strcmp(format, "safetensors") ? 0 : !strcmp(format, "onnx") ? 1
-		: !strcmp(format, "c") ? 2 : -1;
 	if (npos != 1)
 		rc = dl_fail(&err, DL_EUSAGE, "expected one CHECKPOINT, got %d arguments", npos);
 	else if (!out)
 		rc = dl_fail(&err, DL_EUSAGE, "missing -o FILE");
-	else if (fmt < 0)
-		rc = dl_fail(&err, DL_EUSAGE, "unknown format '%s' (safetensors, onnx or c)", format);
-	else if (opset < 13 || opset > 21)
-		rc = dl_fail(&err, DL_EUSAGE, "--opset must be in [13, 21]");
-	else if (fmt == 2 && !strcmp(out, "-"))
+	else if (fmt == FMT_C && !strcmp(out, "-"))
 		rc = dl_fail(&err, DL_EUSAGE, "--format c writes two files: give -o FILE.c");
-	else if (fmt == 2 && strlen(out) < 3 ? 1 : fmt == 2 && strcmp(out + strlen(out) - 2, ".c"))
+	else if (fmt == FMT_C && (strlen(out) < 3 || strcmp(out + strlen(out) - 2, ".c")))
 		rc = dl_fail(&err, DL_EUSAGE, "--format c: -o must name a .c file, got '%s'", out);
 	if (rc || (rc = dl_backend_open(&be, "cpu", 1, &err)) ||
 	    (rc = dl_checkpoint_load(argv[1], &m, be, NULL, &ck, &err)))
@@ -95,14 +94,14 @@ int main(int argc, char **argv)
 	if (m.nbuffers)
 		be->ops->to_host(be, bufs, m.buffers, m.nbuffers * sizeof(float));
 	ex_src src = { &m, &ck, host, bufs };
-	if (fmt == 2) {
+	if (fmt == FMT_C) {
 		if (prefix)
 			snprintf(pfx, sizeof pfx, "%s", prefix);
 		else
 			c_prefix(out, pfx, sizeof pfx);
 	}
-	rc = fmt == 0 ? ex_write_safetensors(&src, out, &err)
-	   : fmt == 1 ? ex_write_onnx(&src, (int)opset, out, &err)
+	rc = fmt == FMT_SAFETENSORS ? ex_write_safetensors(&src, out, &err)
+	   : fmt == FMT_ONNX ? ex_write_onnx(&src, (int)opset, out, &err)
 		      : ex_write_c(&src, out, pfx, &err);
 	if (rc)
 		goto fail;

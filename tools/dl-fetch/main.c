@@ -96,9 +96,6 @@ static int check_args(const args *a, const fetch_dataset *ds, const char *file, 
 			return dl_fail(err, DL_EUSAGE, "%s has no file '%s' (see dl-fetch --list %s)", ds->name, file,
 				       ds->name);
 	}
-	if (a->retries < 0 || a->retries > 100 || a->connect_timeout < 1 || a->stall_timeout < 1 ||
-	    a->max_size < 1 || a->max_unpack < 1 || a->max_entries < 1)
-		return dl_fail(err, DL_EUSAGE, "--retries must be 0..100; timeouts and caps must be positive");
 	return 0;
 }
 
@@ -179,27 +176,27 @@ int main(int argc, char **argv)
 	args a = { .retries = 5, .connect_timeout = 30, .stall_timeout = 60, .max_size = 64L << 30,
 		   .max_unpack = 64L << 30, .max_entries = 1000000 };
 	const dl_opt opts[] = {
-		{ 'd', "dir", DL_OPT_STRING, &a.dir, "DIR", "put the files in DIR (created if needed; default CACHE/DATASET)" },
-		{ 'f', "manifest", DL_OPT_STRING, &a.manifest, "FILE", "datasets from this manifest instead of the registry" },
-		{ 'o', "output", DL_OPT_STRING, &a.output, "-", "stream the verified file to stdout (no unpacking)" },
-		{ 0, "cache", DL_OPT_STRING, &a.cache, "CACHE", "the cache folder (default $XDG_CACHE_HOME/dl-tools)" },
-		{ 0, "from", DL_OPT_STRING, &a.from, "SRCDIR", "copy from SRCDIR only (no local copy, no network)" },
-		{ 0, "mirror", DL_OPT_STRING, &a.mirror, "URL", "try URL/DATASET/FILE first (default $DL_MIRROR)" },
-		{ 0, "url", DL_OPT_STRING, &a.url, "BASE", "download from BASE + file name instead of the dataset's URLs" },
-		{ 0, "offline", DL_OPT_FLAG, &a.offline, NULL, "never use the network (fail at once unless cached)" },
-		{ 0, "no-local", DL_OPT_FLAG, &a.no_local, NULL, "skip the packaged local copy (download instead)" },
-		{ 0, "no-unpack", DL_OPT_FLAG, &a.no_unpack, NULL, "keep archives packed" },
-		{ 0, "retries", DL_OPT_INT, &a.retries, "N", "retries after a timeout, a drop, 429 or 5xx (default 5)" },
-		{ 0, "connect-timeout", DL_OPT_INT, &a.connect_timeout, "S", "give up connecting after S seconds (default 30)" },
-		{ 0, "stall-timeout", DL_OPT_INT, &a.stall_timeout, "S", "abort below 1 KB/s for S seconds (default 60)" },
-		{ 0, "max-size", DL_OPT_INT, &a.max_size, "BYTES", "cap on a download of unknown size (default 64 GiB)" },
-		{ 0, "max-unpack", DL_OPT_INT, &a.max_unpack, "BYTES", "cap on an archive's unpacked bytes (default 64 GiB)" },
-		{ 0, "max-entries", DL_OPT_INT, &a.max_entries, "N", "cap on an archive's entries (default 1000000)" },
-		{ 0, "json", DL_OPT_FLAG, &a.json, NULL, "a JSON summary on stdout" },
-		{ 0, "list", DL_OPT_FLAG, &a.do_list, NULL, "print the datasets' files as TSV on stdout and exit" },
-		{ 'q', "quiet", DL_OPT_FLAG, &a.quiet, NULL, "no summary, progress or retry lines; errors only" },
-		{ 'v', "verbose", DL_OPT_FLAG, &a.verbose, NULL, "a line per file and per failed source on stderr" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+		DL_OPT_STRING('d', "dir", &a.dir, "DIR", "put the files in DIR (created if needed; default CACHE/DATASET)"),
+		DL_OPT_STRING('f', "manifest", &a.manifest, "FILE", "datasets from this manifest instead of the registry"),
+		DL_OPT_STRING('o', "output", &a.output, "-", "stream the verified file to stdout (no unpacking)"),
+		DL_OPT_STRING(0, "cache", &a.cache, "CACHE", "the cache folder (default $XDG_CACHE_HOME/dl-tools)"),
+		DL_OPT_STRING(0, "from", &a.from, "SRCDIR", "copy from SRCDIR only (no local copy, no network)"),
+		DL_OPT_STRING(0, "mirror", &a.mirror, "URL", "try URL/DATASET/FILE first (default $DL_MIRROR)"),
+		DL_OPT_STRING(0, "url", &a.url, "BASE", "download from BASE + file name instead of the dataset's URLs"),
+		DL_OPT_FLAG(0, "offline", &a.offline, "never use the network (fail at once unless cached)"),
+		DL_OPT_FLAG(0, "no-local", &a.no_local, "skip the packaged local copy (download instead)"),
+		DL_OPT_FLAG(0, "no-unpack", &a.no_unpack, "keep archives packed"),
+		DL_OPT_INT(0, "retries", &a.retries, "N", "retries after a timeout, a drop, 429 or 5xx (default 5)", DL_MIN(0), DL_MAX(100)),
+		DL_OPT_INT(0, "connect-timeout", &a.connect_timeout, "S", "give up connecting after S seconds (default 30)", DL_MIN(1)),
+		DL_OPT_INT(0, "stall-timeout", &a.stall_timeout, "S", "abort below 1 KB/s for S seconds (default 60)", DL_MIN(1)),
+		DL_OPT_INT(0, "max-size", &a.max_size, "BYTES", "cap on a download of unknown size (default 64 GiB)", DL_MIN(1)),
+		DL_OPT_INT(0, "max-unpack", &a.max_unpack, "BYTES", "cap on an archive's unpacked bytes (default 64 GiB)", DL_MIN(1)),
+		DL_OPT_INT(0, "max-entries", &a.max_entries, "N", "cap on an archive's entries (default 1000000)", DL_MIN(1)),
+		DL_OPT_FLAG(0, "json", &a.json, "a JSON summary on stdout"),
+		DL_OPT_FLAG(0, "list", &a.do_list, "print the datasets' files as TSV on stdout and exit"),
+		DL_OPT_FLAG('q', "quiet", &a.quiet, "no summary, progress or retry lines; errors only"),
+		DL_OPT_FLAG('v', "verbose", &a.verbose, "a line per file and per failed source on stderr"),
+		DL_OPT_END,
 	};
 	dl_err err = { 0, "" };
 	fetch_manifest man;

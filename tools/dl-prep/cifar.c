@@ -5,13 +5,12 @@
  * green, then blue.  We interleave the planes into HWC.  Class names come
  * from batches.meta.txt (CIFAR-10) or fine_label_names.txt /
  * coarse_label_names.txt (CIFAR-100), one name per line. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/opt.h"
 #include "prep.h"
-#include "set.h"
 
 #define PLANE 1024
 
@@ -93,119 +92,104 @@ static int read_batch(const dl_fsrc *fs, const char *file, int labelbytes, int w
 	return rc;
 }
 
-static int cifar_main(int argc, char **argv, int hundred)
+typedef struct cifar_cfg {
+	int hundred;        /* CIFAR-100 */
+	int test;           /* --split test */
+	int coarse;         /* --label coarse */
+	batches b;
+} cifar_cfg;
+
+static const dl_opt_choice splits[] = { { "train", 0 }, { "test", 1 }, { NULL, 0 } };
+static const dl_opt_choice labels[] = { { "fine", 0 }, { "coarse", 1 }, { NULL, 0 } };
+
+static int setup_cifar10(void *p, dl_opt *opts)
 {
-	prep_opts o;
-	prep_opts_defaults(&o);
-	const char *split = "train", *label = "fine";
-	const dl_opt extra[] = {
-		{ 0, "split", DL_OPT_STRING, &split, "train|test",
-		  "the default batch files: the training (default) or test batches" },
-		{ 0, "label", DL_OPT_STRING, &label, "fine|coarse", "CIFAR-100: which label (default fine)" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
-	};
-	dl_opt opts[40];
-	prep_opt_table(&o, extra, opts, 40);
-	if (!hundred)   /* --label is CIFAR-100's only */
-		memmove(&opts[1], &opts[2], sizeof opts - 2 * sizeof opts[0]);
-	const dl_cmd cmd10 = {
-		"dl-prep cifar10", "ROOT [BATCH...] -o OUT [options]",
-		"Converts CIFAR-10 binary batches (ROOT: the cifar-10-batches-bin folder or the\n"
-		"cifar-10-binary.tar.gz archive) into images U8 [N,32,32,3], labels I32 [N].\n"
-		"BATCH names files in ROOT; default data_batch_1.bin .. data_batch_5.bin\n"
-		"(--split test: test_batch.bin).  Class names from batches.meta.txt.",
-		opts,
-		"example:\n  dl-prep cifar10 cifar-10-binary.tar.gz --val-fraction 0.1 --val-out val.st -o train.st\n",
-	};
-	const dl_cmd cmd100 = {
-		"dl-prep cifar100", "ROOT [FILE...] -o OUT [options]",
-		"Converts CIFAR-100 binary files (ROOT: the cifar-100-binary folder or the\n"
-		"cifar-100-binary.tar.gz archive) into images U8 [N,32,32,3], labels I32 [N]\n"
-		"(--label fine: 100 classes, coarse: 20).  FILE default train.bin (--split\n"
-		"test: test.bin).  Class names from fine_label_names.txt / coarse_label_names.txt.",
-		opts,
-		"example:\n  dl-prep cifar100 cifar-100-binary.tar.gz --split test --label coarse -o test.st\n",
-	};
-	const dl_cmd *cmd = hundred ? &cmd100 : &cmd10;
-	const char *name = hundred ? "cifar100" : "cifar10";
-	dl_err err = { 0 };
-	int npos, rc;
-	dl_fsrc fs = { 0 };
-	dl_fsrc_limits lim;
-	batches b = { 0 };
-	prep_set s;
-	prep_set_init(&s);
-	if ((rc = dl_opt_parse_std(cmd, argc, argv, &npos, &err)))
-		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-prep", &err);
-	if (npos < 1) {
-		rc = dl_fail(&err, DL_EUSAGE, "%s: expected ROOT (folder or archive)", name);
-		goto fail;
-	}
-	if ((rc = prep_opts_check(&o, name, &err)))
-		goto fail;
-	if (strcmp(split, "train") && strcmp(split, "test")) {
-		rc = dl_fail(&err, DL_EUSAGE, "%s: --split must be train or test", name);
-		goto fail;
-	}
-	if (strcmp(label, "fine") && strcmp(label, "coarse")) {
-		rc = dl_fail(&err, DL_EUSAGE, "%s: --label must be fine or coarse", name);
-		goto fail;
-	}
-	prep_fsrc_limits(&o, &lim);
-	if ((rc = dl_fsrc_open(&fs, argv[1], &lim, &err)))
-		goto fail;
-	s.fs = &fs;
-	snprintf(s.source, sizeof s.source, "%s %s", name, argv[1]);
+	cifar_cfg *cf = p;
+	opts[0] = (dl_opt)DL_OPT_CHOICE(0, "split", &cf->test, "SPLIT", splits,
+					"the default batch files: the training (default) or test batches");
+	return 1;
+}
+
+static int setup_cifar100(void *p, dl_opt *opts)
+{
+	cifar_cfg *cf = p;
+	cf->hundred = 1;
+	setup_cifar10(p, opts);
+	opts[1] = (dl_opt)DL_OPT_CHOICE(0, "label", &cf->coarse, "LABEL", labels,
+					"which label (default fine)");
+	return 2;
+}
+
+static int fill_cifar(prep_set *s, int npos, char **argv, void *p, dl_err *err)
+{
+	cifar_cfg *cf = p;
+	const dl_fsrc *fs = s->fs;
+	int rc, hundred = cf->hundred;
+	snprintf(s->source, sizeof s->source, "%s %s", hundred ? "cifar100" : "cifar10", argv[1]);
 	const char *meta = !hundred ? "batches.meta.txt"
-		: !strcmp(label, "fine") ? "fine_label_names.txt" : "coarse_label_names.txt";
-	if (dl_fsrc_exists(&fs, meta)) {
-		if ((rc = read_names(&fs, meta, &s, &err)))
-			goto fail;
-	} else if ((rc = prep_set_classes_n(&s, hundred && !strcmp(label, "coarse") ? 20 :
-					    hundred ? 100 : 10, &err))) {
-		goto fail;
+		: !cf->coarse ? "fine_label_names.txt" : "coarse_label_names.txt";
+	if (dl_fsrc_exists(fs, meta)) {
+		if ((rc = read_names(fs, meta, s, err)))
+			return rc;
+	} else if ((rc = prep_set_classes_n(s, hundred && cf->coarse ? 20 : hundred ? 100 : 10, err))) {
+		return rc;
 	}
-	int lb = hundred ? 2 : 1, which = hundred && !strcmp(label, "fine") ? 1 : 0;
+	int lb = hundred ? 2 : 1, which = hundred && !cf->coarse ? 1 : 0;
 	if (npos > 1) {
 		for (int i = 2; i <= npos; i++)
-			if ((rc = read_batch(&fs, argv[i], lb, which, &b, &s, &err)))
-				goto fail;
-	} else if (hundred) {
-		if ((rc = read_batch(&fs, strcmp(split, "test") ? "train.bin" : "test.bin", lb, which,
-				     &b, &s, &err)))
-			goto fail;
-	} else if (!strcmp(split, "test")) {
-		if ((rc = read_batch(&fs, "test_batch.bin", lb, which, &b, &s, &err)))
-			goto fail;
-	} else {
-		for (int i = 1; i <= 5; i++) {
-			char f[32];
-			snprintf(f, sizeof f, "data_batch_%d.bin", i);
-			if ((rc = read_batch(&fs, f, lb, which, &b, &s, &err)))
-				goto fail;
-		}
+			if ((rc = read_batch(fs, argv[i], lb, which, &cf->b, s, err)))
+				return rc;
+		return 0;
 	}
-	if ((rc = prep_classes_option(&s, o.classes, &err)) || (rc = prep_run(&s, &o, &err)))
-		goto fail;
-	rc = 0;
-	goto out;
-fail:
-	rc = dl_tool_fail("dl-prep", &err);
-out:
-	prep_set_release(&s);
-	for (int i = 0; i < b.n; i++)
-		free(b.px[i]);
-	free(b.px);
-	dl_fsrc_close(&fs);
-	return rc;
+	if (hundred)
+		return read_batch(fs, cf->test ? "test.bin" : "train.bin", lb, which, &cf->b, s, err);
+	if (cf->test)
+		return read_batch(fs, "test_batch.bin", lb, which, &cf->b, s, err);
+	for (int i = 1; i <= 5; i++) {
+		char f[32];
+		snprintf(f, sizeof f, "data_batch_%d.bin", i);
+		if ((rc = read_batch(fs, f, lb, which, &cf->b, s, err)))
+			return rc;
+	}
+	return 0;
 }
 
-int dl_prep_cifar10_main(int argc, char **argv)
+static void release_cifar(void *p)
 {
-	return cifar_main(argc, argv, 0);
+	cifar_cfg *cf = p;
+	for (int i = 0; i < cf->b.n; i++)
+		free(cf->b.px[i]);
+	free(cf->b.px);
 }
 
-int dl_prep_cifar100_main(int argc, char **argv)
-{
-	return cifar_main(argc, argv, 1);
-}
+const prep_source prep_src_cifar10 = {
+	.name = "cifar10",
+	.args = "ROOT [BATCH...]",
+	.what = "CIFAR-10 binary batches",
+	.summary = "Converts CIFAR-10 binary batches (ROOT: the cifar-10-batches-bin folder or the\n"
+		   "cifar-10-binary.tar.gz archive) into images U8 [N,32,32,3], labels I32 [N].\n"
+		   "BATCH names files in ROOT; default data_batch_1.bin .. data_batch_5.bin\n"
+		   "(--split test: test_batch.bin).  Class names from batches.meta.txt.",
+	.footer = "example:\n  dl-prep cifar10 cifar-10-binary.tar.gz --val-fraction 0.1 --val-out val.st -o train.st\n",
+	.minpos = 1, .maxpos = INT_MAX,
+	.cfg_size = sizeof(cifar_cfg),
+	.setup = setup_cifar10,
+	.fill = fill_cifar,
+	.release = release_cifar,
+};
+
+const prep_source prep_src_cifar100 = {
+	.name = "cifar100",
+	.args = "ROOT [FILE...]",
+	.what = "CIFAR-100 binary (--label fine|coarse)",
+	.summary = "Converts CIFAR-100 binary files (ROOT: the cifar-100-binary folder or the\n"
+		   "cifar-100-binary.tar.gz archive) into images U8 [N,32,32,3], labels I32 [N]\n"
+		   "(--label fine: 100 classes, coarse: 20).  FILE default train.bin (--split\n"
+		   "test: test.bin).  Class names from fine_label_names.txt / coarse_label_names.txt.",
+	.footer = "example:\n  dl-prep cifar100 cifar-100-binary.tar.gz --split test --label coarse -o test.st\n",
+	.minpos = 1, .maxpos = INT_MAX,
+	.cfg_size = sizeof(cifar_cfg),
+	.setup = setup_cifar100,
+	.fill = fill_cifar,
+	.release = release_cifar,
+};

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/opt.h"
 #include "prep.h"
-#include "set.h"
 #include "text.h"
 
 static const char *const cols[7] = { "center", "left", "right", "steering", "throttle", "brake",
@@ -47,11 +45,10 @@ static int names(const char *spec, int lo, int hi, int *idx, int *n, int max, co
 	return *n ? 0 : dl_fail(err, DL_EUSAGE, "driving: %s is empty", opt);
 }
 
-static int fill_driving(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
-			dl_err *err)
+static int fill_driving(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 {
-	(void)npos, (void)argv, (void)o;
-	drive_cfg *cf = ctx;
+	(void)npos, (void)argv;
+	drive_cfg *cf = cfg;
 	int rc;
 	if ((rc = names(cf->cameras, 0, 3, cf->cam, &cf->ncam, 3, "--cameras", err)) ||
 	    (rc = names(cf->targets, 3, 7, cf->tgt, &cf->ntgt, 4, "--targets", err)))
@@ -102,32 +99,35 @@ static int fill_driving(prep_set *s, int npos, char **argv, const prep_opts *o, 
 	return rc;
 }
 
-int dl_prep_driving_main(int argc, char **argv)
+static int setup_driving(void *cfg, dl_opt *opts)
 {
-	prep_opts o;
-	prep_opts_defaults(&o);
-	drive_cfg cf = { .log = "driving_log.csv", .cameras = "center", .targets = "steering" };
-	const dl_opt extra[] = {
-		{ 0, "log", DL_OPT_STRING, &cf.log, "FILE", "the log inside ROOT (default driving_log.csv)" },
-		{ 0, "cameras", DL_OPT_STRING, &cf.cameras, "LIST",
-		  "cameras to take, a comma list of center,left,right (default center)" },
-		{ 0, "targets", DL_OPT_STRING, &cf.targets, "LIST",
-		  "target columns, of steering,throttle,brake,speed (default steering)" },
-		{ 0, "steer-correction", DL_OPT_FLOAT, &cf.correction, "C",
-		  "add C to the left camera's steering, subtract it for the right (default 0)" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+	drive_cfg *cf = cfg;
+	*cf = (drive_cfg){ .log = "driving_log.csv", .cameras = "center", .targets = "steering" };
+	const dl_opt rows[] = {
+		DL_OPT_STRING(0, "log", &cf->log, "FILE", "the log inside ROOT (default driving_log.csv)"),
+		DL_OPT_STRING(0, "cameras", &cf->cameras, "LIST",
+		  "cameras to take, a comma list of center,left,right (default center)"),
+		DL_OPT_STRING(0, "targets", &cf->targets, "LIST",
+		  "target columns, of steering,throttle,brake,speed (default steering)"),
+		DL_OPT_FLOAT(0, "steer-correction", &cf->correction, "C",
+		  "add C to the left camera's steering, subtract it for the right (default 0)"),
 	};
-	dl_opt opts[40];
-	prep_opt_table(&o, extra, opts, 40);
-	const dl_cmd cmd = {
-		"dl-prep driving", "ROOT -o OUT [options]",
-		"Converts a steering-angle cloning log (driving_log.csv: center,left,right,\n"
-		"steering,throttle,brake,speed; image paths relative to ROOT) into images\n"
-		"U8 [N,H,W,C] and targets F32 [N,K] (regression; no labels).  Each chosen camera\n"
-		"of a line is one sample, in line order then camera order.",
-		opts,
-		"example:\n  dl-prep driving data/ --cameras center,left,right --steer-correction 0.2 \\\n"
-		"      --size 66x200 -o drive.st\n",
-	};
-	return prep_main(&cmd, &o, argc, argv, 1, 1, fill_driving, &cf);
+	memcpy(opts, rows, sizeof rows);
+	return (int)(sizeof rows / sizeof rows[0]);
 }
+
+const prep_source prep_src_driving = {
+	.name = "driving",
+	.args = "ROOT",
+	.what = "driving_log.csv -> steering (etc.) regression targets",
+	.summary = "Converts a steering-angle cloning log (driving_log.csv: center,left,right,\n"
+		   "steering,throttle,brake,speed; image paths relative to ROOT) into images\n"
+		   "U8 [N,H,W,C] and targets F32 [N,K] (regression; no labels).  Each chosen camera\n"
+		   "of a line is one sample, in line order then camera order.",
+	.footer = "example:\n  dl-prep driving data/ --cameras center,left,right --steer-correction 0.2 \\\n"
+		  "      --size 66x200 -o drive.st\n",
+	.minpos = 1, .maxpos = 1,
+	.cfg_size = sizeof(drive_cfg),
+	.setup = setup_driving,
+	.fill = fill_driving,
+};

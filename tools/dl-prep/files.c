@@ -4,17 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/opt.h"
 #include "prep.h"
-#include "set.h"
 #include "text.h"
 
 /* ---- folder: ROOT/<class>/<image>, classes sorted by name */
 
-static int fill_folder(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
-		       dl_err *err)
+static int fill_folder(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 {
-	(void)npos, (void)argv, (void)o, (void)ctx;
+	(void)npos, (void)argv, (void)cfg;
 	char **cls = NULL, **files = NULL;
 	size_t ncls = 0, nfiles = 0;
 	int rc = dl_fsrc_list(s->fs, "", 1, &cls, &ncls, err);
@@ -38,28 +35,22 @@ static int fill_folder(prep_set *s, int npos, char **argv, const prep_opts *o, v
 	return rc;
 }
 
-int dl_prep_folder_main(int argc, char **argv)
-{
-	prep_opts o;
-	prep_opts_defaults(&o);
-	dl_opt opts[40];
-	prep_opt_table(&o, NULL, opts, 40);
-	const dl_cmd cmd = {
-		"dl-prep folder", "ROOT -o OUT [options]",
-		"Converts an image folder tree, ROOT/<class>/<image>, into a dataset: one class\n"
-		"per sub-folder, in name order (byte order), images in name order.  Files ending\n"
-		".png .jpg .jpeg .ppm .pgm .pnm are read; others and hidden names are ignored.",
-		opts, prep_common_help,
-	};
-	return prep_main(&cmd, &o, argc, argv, 1, 1, fill_folder, NULL);
-}
+const prep_source prep_src_folder = {
+	.name = "folder",
+	.args = "ROOT",
+	.what = "image folders, one sub-folder per class",
+	.summary = "Converts an image folder tree, ROOT/<class>/<image>, into a dataset: one class\n"
+		   "per sub-folder, in name order (byte order), images in name order.  Files ending\n"
+		   ".png .jpg .jpeg .ppm .pgm .pnm are read; others and hidden names are ignored.",
+	.minpos = 1, .maxpos = 1,
+	.fill = fill_folder,
+};
 
 /* ---- list: "path label" per line (Caffe convert_imageset) */
 
-static int fill_list(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
-		     dl_err *err)
+static int fill_list(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 {
-	(void)npos, (void)o, (void)ctx;
+	(void)npos, (void)cfg;
 	prep_text t;
 	int rc = prep_text_read(&t, NULL, argv[2], err), maxl = -1;
 	char *line;
@@ -98,21 +89,16 @@ static int fill_list(prep_set *s, int npos, char **argv, const prep_opts *o, voi
 	return rc;
 }
 
-int dl_prep_list_main(int argc, char **argv)
-{
-	prep_opts o;
-	prep_opts_defaults(&o);
-	dl_opt opts[40];
-	prep_opt_table(&o, NULL, opts, 40);
-	const dl_cmd cmd = {
-		"dl-prep list", "ROOT LIST -o OUT [options]",
-		"Reads LIST (a file on disk, '-' = stdin), one 'PATH LABEL' per line as Caffe's\n"
-		"convert_imageset: PATH relative to ROOT (it may hold spaces: the label is the\n"
-		"last field), LABEL an integer.  Classes are 0..max label unless --classes.",
-		opts, prep_common_help,
-	};
-	return prep_main(&cmd, &o, argc, argv, 2, 2, fill_list, NULL);
-}
+const prep_source prep_src_list = {
+	.name = "list",
+	.args = "ROOT LIST",
+	.what = "a 'path label' list file (Caffe convert_imageset)",
+	.summary = "Reads LIST (a file on disk, '-' = stdin), one 'PATH LABEL' per line as Caffe's\n"
+		   "convert_imageset: PATH relative to ROOT (it may hold spaces: the label is the\n"
+		   "last field), LABEL an integer.  Classes are 0..max label unless --classes.",
+	.minpos = 2, .maxpos = 2,
+	.fill = fill_list,
+};
 
 /* ---- csv: chosen columns; also GTSRB's GT-*.csv (gtsrb.c) */
 
@@ -133,11 +119,10 @@ static int column(const char *spec, char **head, int nhead)
 	return -1;
 }
 
-static int fill_csv(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
-		    dl_err *err)
+static int fill_csv(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 {
-	(void)npos, (void)o;
-	const csv_cfg *cf = ctx;
+	(void)npos;
+	const csv_cfg *cf = cfg;
 	prep_text t;
 	char *f[256], *head[256], sep = cf->sep[0] == '\\' && cf->sep[1] == 't' ? '\t' : cf->sep[0];
 	int nhead = 0, pc = -1, lc = -1, maxl = -1;
@@ -192,30 +177,32 @@ static int fill_csv(prep_set *s, int npos, char **argv, const prep_opts *o, void
 	return rc;
 }
 
-int dl_prep_csv_main(int argc, char **argv)
+static int setup_csv(void *cfg, dl_opt *opts)
 {
-	prep_opts o;
-	prep_opts_defaults(&o);
-	csv_cfg cf = { "0", "1", ",", 0 };
-	const dl_opt extra[] = {
-		{ 0, "path-col", DL_OPT_STRING, &cf.path_col, "COL",
-		  "column of the image path: 0-based number or header name (default 0)" },
-		{ 0, "label-col", DL_OPT_STRING, &cf.label_col, "COL",
-		  "column of the integer label (default 1)" },
-		{ 0, "sep", DL_OPT_STRING, &cf.sep, "C", "field separator (default ','; '\\t' for tab)" },
-		{ 0, "header", DL_OPT_FLAG, &cf.header, NULL, "the first line names the columns" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+	csv_cfg *cf = cfg;
+	*cf = (csv_cfg){ "0", "1", ",", 0 };
+	const dl_opt rows[] = {
+		DL_OPT_STRING(0, "path-col", &cf->path_col, "COL",
+		  "column of the image path: 0-based number or header name (default 0)"),
+		DL_OPT_STRING(0, "label-col", &cf->label_col, "COL",
+		  "column of the integer label (default 1)"),
+		DL_OPT_STRING(0, "sep", &cf->sep, "C", "field separator (default ','; '\\t' for tab)"),
+		DL_OPT_FLAG(0, "header", &cf->header, "the first line names the columns"),
 	};
-	dl_opt opts[40];
-	prep_opt_table(&o, extra, opts, 40);
-	const dl_cmd cmd = {
-		"dl-prep csv", "ROOT CSV -o OUT [options]",
-		"Reads CSV (a file on disk, '-' = stdin): one sample per line, the image path\n"
-		"(relative to ROOT) and an integer label in the chosen columns.  Fields may be\n"
-		"\"quoted\".  For GTSRB's layout use 'dl-prep gtsrb'.",
-		opts,
-		"example:\n  dl-prep csv imgs labels.csv --header --path-col file --label-col class -o d.st\n",
-	};
-	int rc = prep_main(&cmd, &o, argc, argv, 2, 2, fill_csv, &cf);
-	return rc;
+	memcpy(opts, rows, sizeof rows);
+	return (int)(sizeof rows / sizeof rows[0]);
 }
+
+const prep_source prep_src_csv = {
+	.name = "csv",
+	.args = "ROOT CSV",
+	.what = "a CSV file: path and label columns",
+	.summary = "Reads CSV (a file on disk, '-' = stdin): one sample per line, the image path\n"
+		   "(relative to ROOT) and an integer label in the chosen columns.  Fields may be\n"
+		   "\"quoted\".  For GTSRB's layout use 'dl-prep gtsrb'.",
+	.footer = "example:\n  dl-prep csv imgs labels.csv --header --path-col file --label-col class -o d.st\n",
+	.minpos = 2, .maxpos = 2,
+	.cfg_size = sizeof(csv_cfg),
+	.setup = setup_csv,
+	.fill = fill_csv,
+};

@@ -95,9 +95,10 @@ static void target_stats(const dl_st_file *f, const dl_st_tensor *tg)
 	dl_json_free(names);
 }
 
-int dl_prep_info_main(int argc, char **argv)
+int dl_prep_info_main(int argc, char **argv, const void *data)
 {
-	const dl_opt opts[] = { { 0, NULL, 0, NULL, NULL, NULL } };
+	(void)data;
+	const dl_opt opts[] = { DL_OPT_END };
 	const dl_cmd cmd = {
 		"dl-prep info", "FILE",
 		"Prints the tensors (name, dtype, shape) and metadata of a safetensors file;\n"

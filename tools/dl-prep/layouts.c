@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/opt.h"
 #include "prep.h"
-#include "set.h"
 #include "text.h"
 
 static int has_folder(const dl_fsrc *fs, const char *dir)
@@ -33,7 +31,8 @@ static int has_folder(const dl_fsrc *fs, const char *dir)
 }
 
 typedef struct gtsrb_cfg {
-	const char *gt, *split;
+	const char *gt;
+	int split;          /* 1 train, 0 test, -1: train when ROOT has Final_Training */
 	int roi;
 } gtsrb_cfg;
 
@@ -101,18 +100,15 @@ out:
 	return rc;
 }
 
-static int fill_gtsrb(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
-		      dl_err *err)
+static int fill_gtsrb(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 {
-	(void)npos, (void)argv, (void)o;
-	const gtsrb_cfg *cf = ctx;
+	(void)npos, (void)argv;
+	const gtsrb_cfg *cf = cfg;
 	const dl_fsrc *fs = s->fs;
 	int rc = prep_set_classes_n(s, 43, err);
 	if (rc)
 		return rc;
-	if (cf->split && strcmp(cf->split, "train") && strcmp(cf->split, "test"))
-		return dl_fail(err, DL_EUSAGE, "gtsrb: --split must be train or test");
-	int train = cf->split ? !strcmp(cf->split, "train") : has_folder(fs, "Final_Training/Images");
+	int train = cf->split >= 0 ? cf->split : has_folder(fs, "Final_Training/Images");
 	const char *dirname = train ? "Final_Training/Images" : "Final_Test/Images";
 	const char *base = has_folder(fs, dirname) ? dirname : "";
 	char csv[8192];
@@ -142,37 +138,41 @@ static int fill_gtsrb(prep_set *s, int npos, char **argv, const prep_opts *o, vo
 	return rc;
 }
 
-int dl_prep_gtsrb_main(int argc, char **argv)
+static int setup_gtsrb(void *cfg, dl_opt *opts)
 {
-	prep_opts o;
-	prep_opts_defaults(&o);
-	gtsrb_cfg cf = { NULL, NULL, 0 };
-	const dl_opt extra[] = {
-		{ 0, "roi", DL_OPT_FLAG, &cf.roi, NULL, "crop each image to its Roi.X1..X2, Y1..Y2 (inclusive)" },
-		{ 0, "gt", DL_OPT_STRING, &cf.gt, "CSV",
-		  "a GT csv on disk (e.g. GT-final_test.csv) naming images in ROOT's image folder" },
-		{ 0, "split", DL_OPT_STRING, &cf.split, "train|test",
-		  "Final_Training or Final_Test (default: Final_Training when ROOT has it)" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+	static const dl_opt_choice splits[] = { { "train", 1 }, { "test", 0 }, { NULL, 0 } };
+	gtsrb_cfg *cf = cfg;
+	*cf = (gtsrb_cfg){ .split = -1 };
+	const dl_opt rows[] = {
+		DL_OPT_FLAG(0, "roi", &cf->roi, "crop each image to its Roi.X1..X2, Y1..Y2 (inclusive)"),
+		DL_OPT_STRING(0, "gt", &cf->gt, "CSV",
+		  "a GT csv on disk (e.g. GT-final_test.csv) naming images in ROOT's image folder"),
+		DL_OPT_CHOICE(0, "split", &cf->split, "SPLIT", splits,
+		  "Final_Training or Final_Test (default: Final_Training when ROOT has it)"),
 	};
-	dl_opt opts[40];
-	prep_opt_table(&o, extra, opts, 40);
-	const dl_cmd cmd = {
-		"dl-prep gtsrb", "ROOT -o OUT [options]",
-		"Converts the German Traffic Sign Recognition Benchmark (ROOT: the GTSRB folder\n"
-		"or zip).  Training layout: Final_Training/Images/000NN/GT-000NN.csv per class;\n"
-		"test layout: Final_Test/Images/ with GT-final_test.csv (or --gt FILE).  Labels\n"
-		"are ClassId, 43 classes.  Images differ in size: give --size (e.g. 32x32).",
-		opts,
-		"example:\n  dl-prep gtsrb GTSRB_Final_Training_Images.zip --roi --size 32x32 -o train.st\n",
-	};
-	return prep_main(&cmd, &o, argc, argv, 1, 1, fill_gtsrb, &cf);
+	memcpy(opts, rows, sizeof rows);
+	return (int)(sizeof rows / sizeof rows[0]);
 }
+
+const prep_source prep_src_gtsrb = {
+	.name = "gtsrb",
+	.args = "ROOT",
+	.what = "GTSRB traffic signs (GT-*.csv, --roi)",
+	.summary = "Converts the German Traffic Sign Recognition Benchmark (ROOT: the GTSRB folder\n"
+		   "or zip).  Training layout: Final_Training/Images/000NN/GT-000NN.csv per class;\n"
+		   "test layout: Final_Test/Images/ with GT-final_test.csv (or --gt FILE).  Labels\n"
+		   "are ClassId, 43 classes.  Images differ in size: give --size (e.g. 32x32).",
+	.footer = "example:\n  dl-prep gtsrb GTSRB_Final_Training_Images.zip --roi --size 32x32 -o train.st\n",
+	.minpos = 1, .maxpos = 1,
+	.cfg_size = sizeof(gtsrb_cfg),
+	.setup = setup_gtsrb,
+	.fill = fill_gtsrb,
+};
 
 /* ---- Tiny ImageNet */
 
 typedef struct tiny_cfg {
-	const char *split;
+	int val;            /* --split val */
 } tiny_cfg;
 
 static int wnid_index(char **wnids, int n, const char *w)
@@ -210,14 +210,11 @@ static int tiny_names(prep_set *s, char **wnids, int n, dl_err *err)
 	return rc;
 }
 
-static int fill_tiny(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
-		     dl_err *err)
+static int fill_tiny(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 {
-	(void)npos, (void)argv, (void)o;
-	const tiny_cfg *cf = ctx;
+	(void)npos, (void)argv;
+	const tiny_cfg *cf = cfg;
 	prep_text w, v;
-	if (strcmp(cf->split, "train") && strcmp(cf->split, "val"))
-		return dl_fail(err, DL_EUSAGE, "tiny-imagenet: --split must be train or val");
 	char **wnids = NULL, *line;
 	int n = 0, rc = prep_text_read(&w, s->fs, "wnids.txt", err);
 	if (rc)
@@ -239,7 +236,7 @@ static int fill_tiny(prep_set *s, int npos, char **argv, const prep_opts *o, voi
 		rc = dl_fail(err, DL_EDATA, "%s: no wnids", w.name);
 	if (!rc)
 		rc = tiny_names(s, wnids, n, err);
-	if (!rc && !strcmp(cf->split, "train")) {
+	if (!rc && !cf->val) {
 		for (int c = 0; !rc && c < n; c++) {
 			char dir[4096], path[8192], **files = NULL;
 			size_t nf = 0;
@@ -279,24 +276,25 @@ static int fill_tiny(prep_set *s, int npos, char **argv, const prep_opts *o, voi
 	return rc;
 }
 
-int dl_prep_tiny_main(int argc, char **argv)
+static int setup_tiny(void *cfg, dl_opt *opts)
 {
-	prep_opts o;
-	prep_opts_defaults(&o);
-	tiny_cfg cf = { "train" };
-	const dl_opt extra[] = {
-		{ 0, "split", DL_OPT_STRING, &cf.split, "train|val", "which part (default train)" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
-	};
-	dl_opt opts[40];
-	prep_opt_table(&o, extra, opts, 40);
-	const dl_cmd cmd = {
-		"dl-prep tiny-imagenet", "ROOT -o OUT [options]",
-		"Converts Tiny ImageNet (ROOT: the tiny-imagenet-200 folder or zip).  Labels\n"
-		"follow the order of wnids.txt; class names come from words.txt when present.\n"
-		"--split train: train/<wnid>/images/*; val: val/val_annotations.txt.",
-		opts,
-		"example:\n  dl-prep tiny-imagenet tiny-imagenet-200.zip --split val -o val.st\n",
-	};
-	return prep_main(&cmd, &o, argc, argv, 1, 1, fill_tiny, &cf);
+	static const dl_opt_choice splits[] = { { "train", 0 }, { "val", 1 }, { NULL, 0 } };
+	tiny_cfg *cf = cfg;
+	opts[0] = (dl_opt)DL_OPT_CHOICE(0, "split", &cf->val, "SPLIT", splits,
+					"which part (default train)");
+	return 1;
 }
+
+const prep_source prep_src_tiny = {
+	.name = "tiny-imagenet",
+	.args = "ROOT",
+	.what = "Tiny ImageNet (wnids.txt, train/, val/)",
+	.summary = "Converts Tiny ImageNet (ROOT: the tiny-imagenet-200 folder or zip).  Labels\n"
+		   "follow the order of wnids.txt; class names come from words.txt when present.\n"
+		   "--split train: train/<wnid>/images/*; val: val/val_annotations.txt.",
+	.footer = "example:\n  dl-prep tiny-imagenet tiny-imagenet-200.zip --split val -o val.st\n",
+	.minpos = 1, .maxpos = 1,
+	.cfg_size = sizeof(tiny_cfg),
+	.setup = setup_tiny,
+	.fill = fill_tiny,
+};

@@ -1,17 +1,22 @@
-/* dl-prep's commands: one function per subcommand, argv[0] is its name. */
+/* dl-prep's commands: the sources, each a prep_source descriptor run by
+ * prep_source_main (source.h), and info, show (dl_subcmd_fn, argv[0] is
+ * the command's name).  main.c lists them in one table. */
 #ifndef DL_PREP_H
 #define DL_PREP_H
 
-int dl_prep_idx_main(int argc, char **argv);
-int dl_prep_cifar10_main(int argc, char **argv);
-int dl_prep_cifar100_main(int argc, char **argv);
-int dl_prep_folder_main(int argc, char **argv);
-int dl_prep_list_main(int argc, char **argv);
-int dl_prep_csv_main(int argc, char **argv);
-int dl_prep_gtsrb_main(int argc, char **argv);
-int dl_prep_tiny_main(int argc, char **argv);
-int dl_prep_driving_main(int argc, char **argv);
-int dl_prep_info_main(int argc, char **argv);
-int dl_prep_show_main(int argc, char **argv);   /* show.c (image helper) */
+#include "source.h"
+
+extern const prep_source prep_src_idx;       /* idx.c */
+extern const prep_source prep_src_cifar10;   /* cifar.c */
+extern const prep_source prep_src_cifar100;
+extern const prep_source prep_src_folder;    /* files.c */
+extern const prep_source prep_src_list;
+extern const prep_source prep_src_csv;
+extern const prep_source prep_src_gtsrb;     /* layouts.c */
+extern const prep_source prep_src_tiny;
+extern const prep_source prep_src_driving;   /* driving.c */
+
+int dl_prep_info_main(int argc, char **argv, const void *data);
+int dl_prep_show_main(int argc, char **argv, const void *data);   /* show.c (image helper) */
 
 #endif

@@ -31,6 +31,8 @@ typedef struct run_ctx {
 	int skip_bad;
 	int *code;          /* per job: 0 ok, else the dl_err code */
 	char **msg;         /* per job: the message of a failure */
+	const prep_item *kept_it;   /* the item probe() decoded, and its image: */
+	dl_image kept;              /* the worker uses it instead of decoding again */
 } run_ctx;
 
 static const char *item_name(const prep_set *s, const prep_item *it, char *buf, size_t cap)
@@ -50,7 +52,9 @@ static int make_sample(const run_ctx *x, const prep_item *it, uint8_t *dst, dl_e
 	dl_image a = { 0 }, b = { 0 };
 	char name[1200];
 	int rc = 0;
-	if (it->raw) {
+	if (it == x->kept_it && x->kept.px && x->kept.c == x->c) {
+		a = x->kept;   /* borrowed: decode_all frees it */
+	} else if (it->raw) {
 		if (it->rc == x->c) {
 			a = (dl_image){ it->rw, it->rh, it->rc, (uint8_t *)it->raw };
 		} else {
@@ -68,7 +72,7 @@ static int make_sample(const run_ctx *x, const prep_item *it, uint8_t *dst, dl_e
 		if (rc)
 			return rc;
 	}
-	int owned = a.px != it->raw;
+	int owned = a.px != it->raw && a.px != x->kept.px;
 #define STEP(call)                                          \
 	do {                                                \
 		rc = (call);                                \
@@ -213,10 +217,11 @@ typedef struct part {
 } part;
 
 /* The output h, w, c: --size / --channels, else the first sample (in source
- * order) that decodes.  Samples that fail here fail again, and are
- * reported, in the parallel pass. */
+ * order) that decodes; that sample's image is kept for the parallel pass
+ * (*kept_it, *kept), which does not decode it again.  Samples that fail
+ * here fail again, and are reported, in the parallel pass. */
 static int probe(const prep_set *s, const prep_opts *o, const part *parts, int *h, int *w,
-		 int *c, dl_err *err)
+		 int *c, const prep_item **kept_it, dl_image *kept, dl_err *err)
 {
 	if (*h && *c)
 		return 0;
@@ -243,9 +248,8 @@ static int probe(const prep_set *s, const prep_opts *o, const part *parts, int *
 				continue;
 			}
 			free(data);
-			int iw = im.w, ih = im.h, ic = im.c;   /* only the shape is kept */
-			dl_image_free(&im);
-			im = (dl_image){ iw, ih, ic, NULL };
+			*kept_it = it;
+			*kept = im;
 		}
 		if (it->roi[2]) {
 			im.w = it->roi[2];
@@ -271,13 +275,16 @@ static int probe(const prep_set *s, const prep_opts *o, const part *parts, int *
 static int decode_all(const prep_set *s, const prep_opts *o, part *parts, int *hp, int *wp,
 		      int *cp, dl_buf *skipped, size_t *nskipped, dl_err *err)
 {
-	int rc = probe(s, o, parts, hp, wp, cp, err), h = *hp, w = *wp, c = *cp;
+	const prep_item *kept_it = NULL;
+	dl_image kept = { 0 };
+	int rc = probe(s, o, parts, hp, wp, cp, &kept_it, &kept, err), h = *hp, w = *wp, c = *cp;
 	if (rc)
 		return rc;
 	size_t sample = (size_t)h * w * c, njobs = parts[0].n + parts[1].n;
 	job *jobs = calloc(njobs, sizeof *jobs);
 	run_ctx x = { .s = s, .h = h, .w = w, .c = c, .resize = o->size != NULL,
-		      .center = o->center_crop, .skip_bad = o->skip_bad, .njobs = njobs };
+		      .center = o->center_crop, .skip_bad = o->skip_bad, .njobs = njobs,
+		      .kept_it = kept_it, .kept = kept };
 	x.code = calloc(njobs, sizeof *x.code);
 	x.msg = calloc(njobs, sizeof *x.msg);
 	if (!jobs || !x.code || !x.msg) {
@@ -362,6 +369,7 @@ static int decode_all(const prep_set *s, const prep_opts *o, part *parts, int *h
 		pt->n = keep;
 	}
 out:
+	dl_image_free(&kept);
 	for (size_t i = 0; x.msg && i < njobs; i++)
 		free(x.msg[i]);
 	free(x.msg);

@@ -17,7 +17,6 @@
 #include <stdint.h>
 
 #include "core/error.h"
-#include "core/opt.h"
 #include "fsrc.h"
 
 typedef struct prep_item {
@@ -45,7 +44,8 @@ typedef struct prep_set {
 /* The options every source command shares. */
 typedef struct prep_opts {
 	const char *out, *val_out, *size, *classes;
-	long limit, per_class, seed, jobs, channels;
+	long limit, per_class, seed, jobs;
+	int channels;         /* 0: the first image's */
 	double val_fraction;
 	int shuffle, center_crop, skip_bad;
 	long archive_max_mb, archive_max_files;
@@ -63,15 +63,6 @@ int prep_set_classes_n(prep_set *s, int k, dl_err *err);
 /* Applies --classes (a comma list) over whatever the source named. */
 int prep_classes_option(prep_set *s, const char *spec, dl_err *err);
 
-/* The common options as dl_opt rows appended after `extra` into table
- * (room for cap rows, terminator included); with_roi adds nothing here. */
-int prep_opt_table(prep_opts *o, const dl_opt *extra, dl_opt *table, int cap);
-void prep_opts_defaults(prep_opts *o);
-/* Checks the common options (usage errors). */
-int prep_opts_check(const prep_opts *o, const char *cmd, dl_err *err);
-/* Archive limits from the options. */
-void prep_fsrc_limits(const prep_opts *o, dl_fsrc_limits *lim);
-
 /* The pipeline; writes o->out (and o->val_out), both or neither. */
 int prep_run(prep_set *s, const prep_opts *o, dl_err *err);
 
@@ -82,18 +73,5 @@ int prep_run(prep_set *s, const prep_opts *o, dl_err *err);
 int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int c,
 	       const int32_t *labels, const float *targets, const prep_set *s,
 	       const char *skipped_json, size_t nskipped, dl_err *err);
-
-/* Common option help, shared by the commands' footers. */
-extern const char prep_common_help[];
-
-
-/* The body of a source command: parse argv with cmd (whose table came from
- * prep_opt_table over o), check the options and the positional count
- * [minpos, maxpos], open argv[1] as the dataset root, call fill to add the
- * samples, apply --classes, run the pipeline, clean up.  Returns the exit code. */
-typedef int (*prep_fill_fn)(prep_set *s, int npos, char **argv, const prep_opts *o, void *ctx,
-			    dl_err *err);
-int prep_main(const dl_cmd *cmd, prep_opts *o, int argc, char **argv, int minpos, int maxpos,
-	      prep_fill_fn fill, void *ctx);
 
 #endif

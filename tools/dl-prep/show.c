@@ -108,19 +108,23 @@ static void fit(char *label, int width, int scale)
 	}
 }
 
-int dl_prep_show_main(int argc, char **argv)
+int dl_prep_show_main(int argc, char **argv, const void *data)
 {
+	(void)data;
 	long n = 16, seed = 1, scale = 0, cols = 0;
 	int random = 0;
 	const char *out = NULL;
 	const dl_opt opts[] = {
-		{ 'o', "output", DL_OPT_STRING, &out, "PNG", "the contact sheet to write (required)" },
-		{ 'n', "count", DL_OPT_INT, &n, "N", "images to show (default 16; at most the file's)" },
-		{ 0, "random", DL_OPT_FLAG, &random, NULL, "pick N at random instead of the first N" },
-		{ 0, "seed", DL_OPT_INT, &seed, "S", "seed for --random (default 1)" },
-		{ 0, "scale", DL_OPT_INT, &scale, "K", "scale images up K times (default: tiles >= 64 px)" },
-		{ 0, "cols", DL_OPT_INT, &cols, "C", "columns (default: a square-ish grid)" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+		DL_OPT_STRING('o', "output", &out, "PNG", "the contact sheet to write (required)"),
+		DL_OPT_INT('n', "count", &n, "N", "images to show (default 16; at most the file's)",
+			   DL_MIN(1), DL_MAX(10000)),
+		DL_OPT_FLAG(0, "random", &random, "pick N at random instead of the first N"),
+		DL_OPT_INT(0, "seed", &seed, "S", "seed for --random (default 1)"),
+		DL_OPT_INT(0, "scale", &scale, "K", "scale images up K times (default: tiles >= 64 px)",
+			   DL_MIN(0), DL_MAX(64)),
+		DL_OPT_INT(0, "cols", &cols, "C", "columns (default: a square-ish grid)", DL_MIN(0),
+			   DL_MAX(10000)),
+		DL_OPT_END,
 	};
 	const dl_cmd cmd = {
 		"dl-prep show", "FILE -o PNG [-n N] [--random [--seed S]] [--scale K] [--cols C]",
@@ -138,8 +142,6 @@ int dl_prep_show_main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EUSAGE, "show: expected one FILE, got %d arguments", npos);
 	else if (!out)
 		rc = dl_fail(&err, DL_EUSAGE, "show: -o PNG is required");
-	else if (n < 1 || n > 10000 || scale < 0 || scale > 64 || cols < 0 || cols > 10000)
-		rc = dl_fail(&err, DL_EUSAGE, "show: -n must be 1..10000, --scale 0..64, --cols 0..10000");
 	if (rc)
 		return dl_tool_fail("dl-prep", &err);
 

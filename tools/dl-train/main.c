@@ -41,7 +41,9 @@ static void catch_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Checks option values and fills in defaults; DL_EUSAGE. */
+/* Checks what the option table cannot (ranges and choices are checked
+ * there: lib/core/opt.h): arguments, options that go together, defaults
+ * that depend on other options; DL_EUSAGE. */
 static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 {
 	run_settings *r = &c->r;
@@ -56,50 +58,26 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 		return dl_fail(err, DL_EUSAGE, "missing -m MODEL");
 	if (!c->summary && (!r->train || !c->out))
 		return dl_fail(err, DL_EUSAGE, "missing %s", !r->train ? "--train FILE" : "-o RUNDIR");
-	if (r->epochs < 1 || r->epochs > 1000000 || r->steps < 0 || r->steps > (1L << 40))
-		return dl_fail(err, DL_EUSAGE, "--epochs must be in [1, 1000000], --steps >= 0");
-	if (r->batch < 1 || r->batch > 65536)
-		return dl_fail(err, DL_EUSAGE, "--batch must be in [1, 65536]");
-	if (c->threads < 0 || c->threads > 1024)
-		return dl_fail(err, DL_EUSAGE, "--threads must be in [0, 1024]");
-	if (dl_optim_parse(c->optim, &r->optim))
-		return dl_fail(err, DL_EUSAGE, "unknown optimizer '%s' (expected sgd, adam or adamw)", c->optim);
 	if (isnan(r->lr))
 		r->lr = r->optim == DL_OPTIM_SGD ? 1e-2 : 1e-3;
 	if (isnan(r->weight_decay))
 		r->weight_decay = r->optim == DL_OPTIM_ADAMW ? 1e-2 : 0;
-	if (!(r->lr > 0) || r->momentum < 0 || r->momentum >= 1 || r->weight_decay < 0 ||
-	    r->clip_norm < 0)
-		return dl_fail(err, DL_EUSAGE, "--lr must be > 0, --momentum in [0, 1), --weight-decay and --clip-norm >= 0");
 	if (r->nesterov && (r->optim != DL_OPTIM_SGD || r->momentum == 0))
 		return dl_fail(err, DL_EUSAGE, "--nesterov needs --optimizer sgd and --momentum > 0");
 	if (r->val && r->val_fraction != 0)
 		return dl_fail(err, DL_EUSAGE, "--val and --val-fraction exclude each other");
-	if (r->val_fraction < 0 || r->val_fraction >= 1)
-		return dl_fail(err, DL_EUSAGE, "--val-fraction must be in (0, 1)");
 	dl_schedule_init(&r->sched, r->lr);
-	if (dl_schedule_parse(c->schedule, &r->sched.kind))
-		return dl_fail(err, DL_EUSAGE, "unknown schedule '%s' (constant, step, multistep, cosine, onecycle)",
-			       c->schedule);
-	if (c->step_size < 1 || c->step_size > 1000000 || !(c->gamma > 0))
-		return dl_fail(err, DL_EUSAGE, "--step-size must be >= 1 and --gamma > 0");
+	r->sched.kind = c->schedule;
 	r->sched.step_size = (int)c->step_size;
 	r->sched.warmup = c->warmup;
 	r->sched.gamma = c->gamma;
 	int rc;
 	if (r->milestones && (rc = dl_schedule_milestones(&r->sched, r->milestones, err)))
 		return rc;
-	if (r->sched.warmup < 0 || r->checkpoint_every < 0 || r->patience < 0 || c->time_limit < 0 ||
-	    c->max_cost < 0 || c->price < 0)
-		return dl_fail(err, DL_EUSAGE, "--warmup, --checkpoint-every, --early-stop, --time-limit, --max-cost and --price-per-hour must be >= 0");
 	if (c->max_cost > 0 && !(c->price > 0))
 		return dl_fail(err, DL_EUSAGE, "--max-cost needs --price-per-hour");
-	if ((rc = run_parse_augment(c->augment, &r->aug, err)) ||
-	    (rc = run_parse_norm(c->normalize, &r->norm, err)))
+	if ((rc = run_parse_augment(c->augment, &r->aug, err)))
 		return rc;
-	if (dl_monitor_parse(c->monitor, &r->monitor))
-		return dl_fail(err, DL_EUSAGE, "--monitor '%s': expected val_loss, val_accuracy or val_mae",
-			       c->monitor);
 	if (r->patience && !r->val && r->val_fraction == 0)
 		return dl_fail(err, DL_EUSAGE, "--early-stop needs validation data (--val or --val-fraction)");
 	return 0;
@@ -109,68 +87,80 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 int main(int argc, char **argv)
 {
 	cli c = {
-		.r = { .epochs = 1, .batch = 128, .seed = 1, .lr = NAN, .weight_decay = NAN },
-		.optim = "adam", .device = "auto", .schedule = "constant", .augment = "none",
-		.normalize = "0-1", .monitor = "val_loss", .step_size = 1, .gamma = 0.1,
+		.r = { .epochs = 1, .batch = 128, .seed = 1, .lr = NAN, .weight_decay = NAN,
+		       .optim = DL_OPTIM_ADAM, .norm = NORM_01, .monitor = DL_MON_VAL_LOSS },
+		.device = "auto", .schedule = DL_SCHED_CONSTANT, .augment = "none", .step_size = 1,
+		.gamma = 0.1,
 	};
 	run_settings *r = &c.r;
 	const dl_opt opts[] = {
-		{ 'm', "model", DL_OPT_STRING, &r->model, "MODEL",
+		DL_OPT_STRING('m', "model", &r->model, "MODEL",
 		  "built-in model (perceptron, mlp, lenet, vgg16, resnet18, resnet50, pilotnet,\n"
-		  "gtsrb-cnn) or a .spec file (format: man dl-model)" },
-		{ 0, "train", DL_OPT_STRING, &r->train, "FILE", "training dataset (dl-prep output)" },
-		{ 0, "val", DL_OPT_STRING, &r->val, "FILE", "validation dataset, scored after each epoch" },
-		{ 0, "val-fraction", DL_OPT_FLOAT, &r->val_fraction, "F",
-		  "hold out a seeded fraction F of --train for validation instead" },
-		{ 'o', "output", DL_OPT_STRING, &c.out, "DIR",
-		  "run directory: model.safetensors, best.safetensors, log.jsonl" },
-		{ 0, "resume", DL_OPT_STRING, &c.resume, "DIR",
-		  "continue the run in DIR exactly where its checkpoint left it (same options)" },
-		{ 'e', "epochs", DL_OPT_INT, &r->epochs, "N", "passes over the training set (default 1)" },
-		{ 0, "steps", DL_OPT_INT, &r->steps, "N", "run length in optimizer steps instead of epochs" },
-		{ 'b', "batch", DL_OPT_INT, &r->batch, "N", "samples per step (default 128)" },
-		{ 0, "optimizer", DL_OPT_STRING, &c.optim, "NAME", "adam (default), adamw or sgd" },
-		{ 0, "lr", DL_OPT_FLOAT, &r->lr, "LR",
-		  "learning rate; onecycle: max_lr (default 0.001 adam/adamw, 0.01 sgd)" },
-		{ 0, "momentum", DL_OPT_FLOAT, &r->momentum, "M", "SGD momentum (default 0)" },
-		{ 0, "nesterov", DL_OPT_FLAG, &r->nesterov, NULL, "SGD: Nesterov momentum" },
-		{ 0, "weight-decay", DL_OPT_FLOAT, &r->weight_decay, "WD",
-		  "L2 for sgd and adam, decoupled for adamw (default 0; adamw 0.01)" },
-		{ 0, "clip-norm", DL_OPT_FLOAT, &r->clip_norm, "X", "clip the gradient's global L2 norm to X" },
-		{ 0, "schedule", DL_OPT_STRING, &c.schedule, "NAME",
-		  "constant (default), step, multistep, cosine or onecycle" },
-		{ 0, "step-size", DL_OPT_INT, &c.step_size, "EPOCHS", "step: decay every EPOCHS (default 1)" },
-		{ 0, "gamma", DL_OPT_FLOAT, &c.gamma, "G", "step, multistep: decay factor (default 0.1)" },
-		{ 0, "milestones", DL_OPT_STRING, &r->milestones, "E1,E2,..", "multistep: epochs to decay at" },
-		{ 0, "warmup", DL_OPT_INT, &c.warmup, "STEPS",
-		  "linear warmup over the first STEPS optimizer steps" },
-		{ 0, "augment", DL_OPT_STRING, &c.augment, "SPEC",
-		  "crop=N (pad N, random crop), flip (horizontal), e.g. crop=4,flip" },
-		{ 0, "normalize", DL_OPT_STRING, &c.normalize, "MODE",
-		  "0-1 (pixel/255, default), dataset (its dl.mean/dl.std) or none" },
-		{ 0, "checkpoint-every", DL_OPT_INT, &r->checkpoint_every, "N",
-		  "also checkpoint every N steps (default: at epoch ends)" },
-		{ 0, "early-stop", DL_OPT_INT, &r->patience, "PATIENCE",
-		  "stop after PATIENCE epochs without improvement of --monitor" },
-		{ 0, "monitor", DL_OPT_STRING, &c.monitor, "METRIC",
-		  "val_loss (default), val_accuracy or val_mae: early stop and best.safetensors" },
-		{ 0, "time-limit", DL_OPT_FLOAT, &c.time_limit, "SECONDS",
-		  "stop cleanly (resumable, exit 0) after SECONDS of training" },
-		{ 0, "max-cost", DL_OPT_FLOAT, &c.max_cost, "DOLLARS",
-		  "stop cleanly once this run has cost DOLLARS at --price-per-hour" },
-		{ 0, "price-per-hour", DL_OPT_FLOAT, &c.price, "P", "machine price in dollars per hour" },
-		{ 0, "seed", DL_OPT_INT, &r->seed, "S", "seed of initialisation, shuffling, augmentation (default 1)" },
-		{ 'j', "threads", DL_OPT_INT, &c.threads, "N", "CPU threads (default: all cores)" },
-		{ 0, "device", DL_OPT_STRING, &c.device, "DEV", "auto (default), cpu, cuda or cuda:N" },
-		{ 0, "devices", DL_OPT_FLAG, &c.devices, NULL, "list the CPU and CUDA devices and exit" },
-		{ 0, "log", DL_OPT_STRING, &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)" },
-		{ 0, "csv-log", DL_OPT_STRING, &c.csv_path, "FILE", "also log one CSV row per epoch" },
-		{ 0, "save-init", DL_OPT_STRING, &c.save_init, "FILE",
-		  "also write the initial weights as a checkpoint (for side-by-side runs)" },
-		{ 0, "summary", DL_OPT_FLAG, &c.summary, NULL,
-		  "print the model's layers and parameter counts (alone: print and exit)" },
-		{ 'q', "quiet", DL_OPT_FLAG, &c.quiet, NULL, "no epoch lines on stderr" },
-		{ 0, NULL, 0, NULL, NULL, NULL },
+		  "gtsrb-cnn) or a .spec file (format: man dl-model)"),
+		DL_OPT_STRING(0, "train", &r->train, "FILE", "training dataset (dl-prep output)"),
+		DL_OPT_STRING(0, "val", &r->val, "FILE", "validation dataset, scored after each epoch"),
+		DL_OPT_FLOAT(0, "val-fraction", &r->val_fraction, "F",
+		  "hold out a seeded fraction F of --train for validation instead",
+		  DL_MIN(0), DL_BELOW(1)),
+		DL_OPT_STRING('o', "output", &c.out, "DIR",
+		  "run directory: model.safetensors, best.safetensors, log.jsonl"),
+		DL_OPT_STRING(0, "resume", &c.resume, "DIR",
+		  "continue the run in DIR exactly where its checkpoint left it (same options)"),
+		DL_OPT_INT('e', "epochs", &r->epochs, "N", "passes over the training set (default 1)",
+			   DL_MIN(1), DL_MAX(1000000)),
+		DL_OPT_INT(0, "steps", &r->steps, "N", "run length in optimizer steps instead of epochs",
+			   DL_MIN(0), DL_MAX(1L << 40)),
+		DL_OPT_INT('b', "batch", &r->batch, "N", "samples per step (default 128)", DL_MIN(1),
+			   DL_MAX(65536)),
+		DL_OPT_CHOICE(0, "optimizer", &r->optim, "NAME", dl_optim_choices,
+			      "the update rule (default adam)"),
+		DL_OPT_FLOAT(0, "lr", &r->lr, "LR",
+		  "learning rate; onecycle: max_lr (default 0.001 adam/adamw, 0.01 sgd)", DL_ABOVE(0)),
+		DL_OPT_FLOAT(0, "momentum", &r->momentum, "M", "SGD momentum (default 0)", DL_MIN(0),
+			     DL_BELOW(1)),
+		DL_OPT_FLAG(0, "nesterov", &r->nesterov, "SGD: Nesterov momentum"),
+		DL_OPT_FLOAT(0, "weight-decay", &r->weight_decay, "WD",
+		  "L2 for sgd and adam, decoupled for adamw (default 0; adamw 0.01)", DL_MIN(0)),
+		DL_OPT_FLOAT(0, "clip-norm", &r->clip_norm, "X", "clip the gradient's global L2 norm to X",
+			     DL_MIN(0)),
+		DL_OPT_CHOICE(0, "schedule", &c.schedule, "NAME", dl_schedule_choices,
+			      "learning-rate schedule (default constant)"),
+		DL_OPT_INT(0, "step-size", &c.step_size, "EPOCHS", "step: decay every EPOCHS (default 1)",
+			   DL_MIN(1), DL_MAX(1000000)),
+		DL_OPT_FLOAT(0, "gamma", &c.gamma, "G", "step, multistep: decay factor (default 0.1)",
+			     DL_ABOVE(0)),
+		DL_OPT_STRING(0, "milestones", &r->milestones, "E1,E2,..", "multistep: epochs to decay at"),
+		DL_OPT_INT(0, "warmup", &c.warmup, "STEPS",
+		  "linear warmup over the first STEPS optimizer steps", DL_MIN(0)),
+		DL_OPT_STRING(0, "augment", &c.augment, "SPEC",
+		  "crop=N (pad N, random crop), flip (horizontal), e.g. crop=4,flip"),
+		DL_OPT_CHOICE(0, "normalize", &r->norm, "MODE", run_norm_choices,
+			      "0-1 (pixel/255, default), dataset (its dl.mean/dl.std) or none"),
+		DL_OPT_INT(0, "checkpoint-every", &r->checkpoint_every, "N",
+		  "also checkpoint every N steps (default: at epoch ends)", DL_MIN(0)),
+		DL_OPT_INT(0, "early-stop", &r->patience, "PATIENCE",
+		  "stop after PATIENCE epochs without improvement of --monitor", DL_MIN(0)),
+		DL_OPT_CHOICE(0, "monitor", &r->monitor, "METRIC", dl_monitor_choices,
+			      "what early stop and best.safetensors watch (default val_loss)"),
+		DL_OPT_FLOAT(0, "time-limit", &c.time_limit, "SECONDS",
+		  "stop cleanly (resumable, exit 0) after SECONDS of training", DL_MIN(0)),
+		DL_OPT_FLOAT(0, "max-cost", &c.max_cost, "DOLLARS",
+		  "stop cleanly once this run has cost DOLLARS at --price-per-hour", DL_MIN(0)),
+		DL_OPT_FLOAT(0, "price-per-hour", &c.price, "P", "machine price in dollars per hour",
+			     DL_MIN(0)),
+		DL_OPT_INT(0, "seed", &r->seed, "S", "seed of initialisation, shuffling, augmentation (default 1)"),
+		DL_OPT_INT('j', "threads", &c.threads, "N", "CPU threads (default: all cores)", DL_MIN(0),
+			   DL_MAX(1024)),
+		DL_OPT_STRING(0, "device", &c.device, "DEV", "auto (default), cpu, cuda or cuda:N"),
+		DL_OPT_FLAG(0, "devices", &c.devices, "list the CPU and CUDA devices and exit"),
+		DL_OPT_STRING(0, "log", &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)"),
+		DL_OPT_STRING(0, "csv-log", &c.csv_path, "FILE", "also log one CSV row per epoch"),
+		DL_OPT_STRING(0, "save-init", &c.save_init, "FILE",
+		  "also write the initial weights as a checkpoint (for side-by-side runs)"),
+		DL_OPT_FLAG(0, "summary", &c.summary,
+		  "print the model's layers and parameter counts (alone: print and exit)"),
+		DL_OPT_FLAG('q', "quiet", &c.quiet, "no epoch lines on stderr"),
+		DL_OPT_END,
 	};
 	const dl_cmd cmd = {
 		"dl-train",

@@ -30,21 +30,13 @@ int run_parse_augment(const char *s, dl_aug *aug, dl_err *err)
 	return 0;
 }
 
-static const char *const norm_names[] = { "dataset", "none", "0-1" };
-
-int run_parse_norm(const char *s, norm_mode *out, dl_err *err)
-{
-	for (int i = 0; i < 3; i++)
-		if (!strcmp(s, norm_names[i])) {
-			*out = (norm_mode)i;
-			return 0;
-		}
-	return dl_fail(err, DL_EUSAGE, "--normalize '%s': expected dataset, none or 0-1", s);
-}
+const dl_opt_choice run_norm_choices[] = {
+	{ "dataset", NORM_DATASET }, { "none", NORM_NONE }, { "0-1", NORM_01 }, { NULL, 0 },
+};
 
 const char *run_norm_name(norm_mode m)
 {
-	return norm_names[m];
+	return dl_opt_choice_name(run_norm_choices, (int)m);
 }
 
 void run_norm(norm_mode mode, const dl_dataset *d, dl_norm *norm, const char **note)

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include "backend/backend.h"
 #include "core/buf.h"
+#include "core/opt.h"
 #include "nn/optim.h"
 #include "train/dataset.h"
 #include "train/schedule.h"
@@ -32,8 +33,8 @@ typedef struct run_settings {
 /* Everything on dl-train's command line. */
 typedef struct cli {
 	run_settings r;
-	const char *out, *resume, *optim, *device, *log_path, *csv_path, *save_init;
-	const char *schedule, *augment, *normalize, *monitor;
+	const char *out, *resume, *device, *log_path, *csv_path, *save_init, *augment;
+	dl_sched_kind schedule;
 	long warmup;
 	long threads, step_size;
 	double gamma, time_limit, max_cost, price;
@@ -46,8 +47,8 @@ int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err);
 
 /* "crop=4,flip", "flip", "crop=2", "none"; DL_EUSAGE. */
 int run_parse_augment(const char *s, dl_aug *aug, dl_err *err);
-/* "dataset", "none", "0-1"; DL_EUSAGE. */
-int run_parse_norm(const char *s, norm_mode *out, dl_err *err);
+/* The names "dataset", "none", "0-1" (--normalize's choices). */
+extern const dl_opt_choice run_norm_choices[];
 const char *run_norm_name(norm_mode m);
 
 /* The normalisation a mode gives for dataset d (dataset falls back to 0-1

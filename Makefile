@@ -235,11 +235,14 @@ bench-dnnl: $(LIBA)
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := $(sort $(wildcard lib/core/*.c lib/io/*.c lib/image/*.c))
-FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
+# The whole library (models, the CPU backend, checkpoints) so that targets can
+# run what they load; a target links only the objects it uses.
+FUZZ_LIB_SRC := $(LIB_SRC)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o) build-fuzz/obj/gen/models.o
 FUZZ_LIBA := build-fuzz/libdlfuzz.a
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wshadow -Wvla -Ilib $(DEP_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' -g -O1 -Wall -Wextra -Wshadow -Wvla \
+	-pthread -Ilib $(BLAS_CFLAGS) $(DEP_CFLAGS) $(DNNL_CFLAGS) \
 	$(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
 fuzz: $(FUZZ_BINS)
 	@for b in $(FUZZ_BINS); do echo "fuzz: $$b (run: $$b -max_total_time=60 tests/fuzz/corpus/$$(basename $$b | sed 's/^fuzz_//'))"; done
@@ -248,12 +251,16 @@ build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
 
+build-fuzz/obj/gen/models.o: $(BUILD)/gen/models.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
 $(FUZZ_LIBA): $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(FUZZ_BINS): build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIBA)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIBA) -o $@ $(DEP_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIBA) -o $@ $(LIBS)
 
 clean:
 	rm -rf build build-san build-fuzz

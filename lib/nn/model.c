@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nn/builtin.h"
 
@@ -183,6 +184,11 @@ int dl_model_build(dl_model *m, const char *spec_text, const char *src, dl_err *
 	if (strcmp(s.lines[0].kind, "input")) {
 		rc = dl_fail(err, DL_EDATA, "%s:%d: the first line must be 'input h=H w=W c=C'",
 			     src, s.lines[0].lineno);
+		goto out;
+	}
+	if (s.nlines > DL_MODEL_MAX_LAYERS + 2) {   /* + input and loss lines */
+		rc = dl_fail(err, DL_EDATA, "%s:%d: more than %d layers (the limit of a model spec)",
+			     src, s.lines[DL_MODEL_MAX_LAYERS + 2].lineno, DL_MODEL_MAX_LAYERS);
 		goto out;
 	}
 	if ((rc = parse_input(m, &s.lines[0], err)) ||
@@ -406,6 +412,28 @@ static size_t route_grads(dl_model *m, const int *up, size_t *off)
 	return most;
 }
 
+/* Refuses a plan larger than m->max_plan_bytes (default: physical
+ * memory), counting the activation and gradient blocks. */
+static int check_plan_size(const dl_model *m, int batch, size_t total, size_t gtotal,
+			   size_t wtotal, dl_err *err)
+{
+	double bytes = ((double)total + (double)gtotal) * batch * sizeof(float) +
+		       (double)wtotal * sizeof(float);
+	double limit = (double)m->max_plan_bytes;
+	const char *what = "--max-memory";
+	if (!m->max_plan_bytes) {
+		long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+		if (pages <= 0 || psize <= 0)
+			return 0;
+		limit = (double)pages * (double)psize;
+		what = "physical memory";
+	}
+	if (bytes <= limit)
+		return 0;
+	return dl_fail(err, DL_EFAIL, "%s: batch %d needs %.2f GiB of activations, more than %.2f GiB (%s); lower --batch or raise --max-memory",
+		       m->name, batch, bytes / (1 << 30), limit / (1 << 30), what);
+}
+
 int dl_model_plan(dl_model *m, int batch, dl_err *err)
 {
 	free_acts(m);
@@ -431,6 +459,13 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			total += dl_shape_size(m->layers[i].out);
 		gtotal += dl_shape_size(m->layers[i].out);
 		wtotal += m->layers[i].nws;
+	}
+	int big = check_plan_size(m, batch, total, gtotal, wtotal, err);
+	if (big) {
+		free(off);
+		free(up);
+		free_acts(m);
+		return big;
 	}
 	m->act = m->be->ops->alloc(m->be, total * B * sizeof(float));
 	m->dact = m->be->ops->alloc(m->be, (gtotal ? gtotal : 1) * B * sizeof(float));

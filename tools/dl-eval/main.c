@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	const char *device = "auto", *logits_path = NULL, *plot_path = NULL;
 	long batch = 256, threads = 0, topk = 5;
 	const double unset = -1e300;   /* gates not given */
-	double min_acc = unset, max_loss = unset, max_mae = unset;
+	double min_acc = unset, max_loss = unset, max_mae = unset, max_memory = 0;
 	int json = 0, per_class = 0;
 	const dl_opt opts[] = {
 		{ 0, "json", DL_OPT_FLAG, &json, NULL,
@@ -91,7 +91,10 @@ int main(int argc, char **argv)
 		  "gate (regression): exit 7 if mean absolute error > X" },
 		{ 0, "logits", DL_OPT_STRING, &logits_path, "FILE",
 		  "also write the model's outputs, F32 [N, outputs], to FILE" },
-		{ 'b', "batch", DL_OPT_INT, &batch, "N", "samples per forward pass (default 256)" },
+		{ 'b', "batch", DL_OPT_INT, &batch, "N",
+		  "samples per forward pass (default 256, at most the dataset's N)" },
+		{ 0, "max-memory", DL_OPT_FLOAT, &max_memory, "GIB",
+		  "refuse a batch whose activations need more (default: physical memory)" },
 		{ 'j', "threads", DL_OPT_INT, &threads, "N", "CPU threads (default: all cores)" },
 		{ 0, "device", DL_OPT_STRING, &device, "DEV", "auto (default: a GPU when one answers) or cpu" },
 		{ 0, NULL, 0, NULL, NULL, NULL },
@@ -129,6 +132,8 @@ int main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EUSAGE, "expected CHECKPOINT and DATASET, got %d arguments", npos);
 	else if (batch < 1 || batch > 65536)
 		rc = dl_fail(&err, DL_EUSAGE, "--batch must be in [1, 65536]");
+	else if (max_memory < 0 || max_memory > 1e6)
+		rc = dl_fail(&err, DL_EUSAGE, "--max-memory must be in [0, 1e6] GiB");
 	else if (min_acc != unset && (min_acc < 0 || min_acc > 1))
 		rc = dl_fail(&err, DL_EUSAGE, "--min-accuracy must be in [0, 1]");
 	else if ((max_loss != unset && max_loss < 0) || (max_mae != unset && max_mae < 0))
@@ -166,6 +171,7 @@ int main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EFAIL, "out of memory");
 		goto fail;
 	}
+	m.max_plan_bytes = (size_t)(max_memory * (1 << 30));
 	if ((rc = dl_infer(&m, d.images, d.n, &ck.norm, (int)batch, out, &err)) ||
 	    (reg ? (rc = dl_reg_metrics_compute(&rm, out, d.targets, d.n, k, &m.loss, &err))
 		 : (rc = dl_cls_metrics_compute(&cm, out, d.labels, d.n, k,

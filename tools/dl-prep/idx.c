@@ -13,8 +13,14 @@ int dl_prep_idx_main(int argc, char **argv)
 {
 	prep_opts o;
 	prep_opts_defaults(&o);
+	double ratio = 0;
+	const dl_opt extra[] = {
+		{ 0, "idx-max-ratio", DL_OPT_FLOAT, &ratio, "R",
+		  "most data bytes per compressed byte of a gzip IDX file (default 100)" },
+		{ 0, NULL, 0, NULL, NULL, NULL },
+	};
 	dl_opt opts[40];
-	prep_opt_table(&o, NULL, opts, 40);
+	prep_opt_table(&o, extra, opts, 40);
 	const dl_cmd cmd = {
 		"dl-prep idx", "IMAGES LABELS -o OUT [options]",
 		"Converts an IDX image file (u8 [N,H,W] or [N,H,W,C]; raw or gzip) and an IDX\n"
@@ -36,9 +42,14 @@ int dl_prep_idx_main(int argc, char **argv)
 	}
 	if ((rc = prep_opts_check(&o, "idx", &err)))
 		goto fail;
+	if (ratio < 0) {
+		rc = dl_fail(&err, DL_EUSAGE, "idx: --idx-max-ratio must be positive");
+		goto fail;
+	}
 	const char *ipath = argv[1], *lpath = argv[2];
-	if ((rc = dl_idx_read(&im, ipath, DL_IDX_MAX_BYTES, &err)) ||
-	    (rc = dl_idx_read(&lb, lpath, (size_t)1 << 31, &err)))
+	/* the labels first: a small file whose count the images must match */
+	if ((rc = dl_idx_read(&lb, lpath, (size_t)1 << 31, ratio, &err)) ||
+	    (rc = dl_idx_read(&im, ipath, DL_IDX_MAX_BYTES, ratio, &err)))
 		goto fail;
 	if (im.type != DL_IDX_U8 || im.ndim < 3 || im.ndim > 4 || (im.ndim == 4 && im.dims[3] > 4)) {
 		rc = dl_fail(&err, DL_EDATA, "%s: expected u8 images [N,H,W] or [N,H,W,C<=4]", ipath);
@@ -48,6 +59,12 @@ int dl_prep_idx_main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EDATA, "%s: expected integer labels [N]", lpath);
 		goto fail;
 	}
+	for (int i = 0; i < im.ndim; i++)
+		if (im.dims[i] == 0) {
+			rc = dl_fail(&err, DL_EDATA, "%s: dimension %d of the images is 0 (%s)", ipath, i,
+				     i ? "empty images" : "no images");
+			goto fail;
+		}
 	if (lb.dims[0] != im.dims[0]) {
 		rc = dl_fail(&err, DL_EDATA, "%s: %u labels for %u images in %s", lpath, lb.dims[0],
 			     im.dims[0], ipath);

@@ -167,6 +167,8 @@ int prep_opt_table(prep_opts *o, const dl_opt *extra, dl_opt *table, int cap)
 		  "most bytes read from an archive into memory (default 8192)" },
 		{ 0, "archive-max-files", DL_OPT_INT, &o->archive_max_files, "N",
 		  "most files indexed in an archive (default 1000000)" },
+		{ 0, "archive-max-ratio", DL_OPT_FLOAT, &o->archive_max_ratio, "R",
+		  "most bytes decoded per compressed byte of an archive (default 50)" },
 	};
 	int n = 0, k = (int)(sizeof common / sizeof common[0]);
 	for (; extra && extra[n].longname; n++)
@@ -193,7 +195,7 @@ int prep_opts_check(const prep_opts *o, const char *cmd, dl_err *err)
 		return dl_fail(err, DL_EUSAGE, "%s: --channels must be 1 or 3", cmd);
 	if (o->jobs < 0 || o->jobs > 1024)
 		return dl_fail(err, DL_EUSAGE, "%s: --jobs must be 1..1024", cmd);
-	if (o->archive_max_mb < 0 || o->archive_max_files < 0)
+	if (o->archive_max_mb < 0 || o->archive_max_files < 0 || o->archive_max_ratio < 0)
 		return dl_fail(err, DL_EUSAGE, "%s: archive limits must be positive", cmd);
 	if (o->center_crop && !o->size)
 		return dl_fail(err, DL_EUSAGE, "%s: --center-crop needs --size", cmd);
@@ -213,6 +215,7 @@ void prep_fsrc_limits(const prep_opts *o, dl_fsrc_limits *lim)
 {
 	lim->max_bytes = o->archive_max_mb > 0 ? (size_t)o->archive_max_mb << 20 : 0;
 	lim->max_entries = o->archive_max_files > 0 ? (size_t)o->archive_max_files : 0;
+	lim->max_ratio = o->archive_max_ratio;
 }
 
 const char prep_common_help[] =

@@ -60,6 +60,8 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 		return dl_fail(err, DL_EUSAGE, "--epochs must be in [1, 1000000], --steps >= 0");
 	if (r->batch < 1 || r->batch > 65536)
 		return dl_fail(err, DL_EUSAGE, "--batch must be in [1, 65536]");
+	if (c->max_memory < 0 || c->max_memory > 1e6)
+		return dl_fail(err, DL_EUSAGE, "--max-memory must be in [0, 1e6] GiB");
 	if (c->threads < 0 || c->threads > 1024)
 		return dl_fail(err, DL_EUSAGE, "--threads must be in [0, 1024]");
 	if (dl_optim_parse(c->optim, &r->optim))
@@ -139,6 +141,8 @@ int main(int argc, char **argv)
 		{ 'e', "epochs", DL_OPT_INT, &r->epochs, "N", "passes over the training set (default 1)" },
 		{ 0, "steps", DL_OPT_INT, &r->steps, "N", "run length in optimizer steps instead of epochs" },
 		{ 'b', "batch", DL_OPT_INT, &r->batch, "N", "samples per step (default 128)" },
+		{ 0, "max-memory", DL_OPT_FLOAT, &c.max_memory, "GIB",
+		  "refuse a batch whose activations need more (default: physical memory)" },
 		{ 0, "optimizer", DL_OPT_STRING, &c.optim, "NAME", "adam (default), adamw or sgd" },
 		{ 0, "lr", DL_OPT_FLOAT, &r->lr, "LR",
 		  "learning rate; onecycle: max_lr (default 0.001 adam/adamw, 0.01 sgd)" },

@@ -430,8 +430,8 @@ static int check_plan_size(const dl_model *m, int batch, size_t total, size_t gt
 	}
 	if (bytes <= limit)
 		return 0;
-	return dl_fail(err, DL_EFAIL, "%s: batch %d needs %.2f GiB of activations, more than %.2f GiB (%s); lower --batch or raise --max-memory",
-		       m->name, batch, bytes / (1 << 30), limit / (1 << 30), what);
+	return dl_fail(err, DL_EFAIL, "%s: batch %d needs %.1f MiB of activations, more than %.1f MiB (%s); lower --batch or raise --max-memory",
+		       m->name, batch, bytes / (1 << 20), limit / (1 << 20), what);
 }
 
 int dl_model_plan(dl_model *m, int batch, dl_err *err)

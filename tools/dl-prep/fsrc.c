@@ -307,9 +307,11 @@ int dl_fsrc_read(const dl_fsrc *fs, const char *rel, uint8_t **data, size_t *len
 		int rc = disk_path(fs, norm, full, sizeof full, err);
 		if (rc)
 			return rc;
-		int fd = open(full, O_RDONLY | O_CLOEXEC);
+		char shown[8300];
+		snprintf(shown, sizeof shown, "%s/%s", fs->root, norm);
+		int fd = dl_open_regular(full, shown, err);   /* a FIFO once hung dl-prep */
 		if (fd < 0)
-			return dl_fail_errno(err, DL_EIO, "%s/%s", fs->root, norm);
+			return err->code;
 		rc = dl_read_all(fd, full, FILE_CAP, data, len, err);
 		close(fd);
 		return rc;

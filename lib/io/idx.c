@@ -137,12 +137,14 @@ static void to_host(void *data, size_t count, size_t es)
 static int read_data(src *s, size_t bytes, void **data, size_t *got)
 {
 	size_t cap = 0, step = (size_t)16 << 20;
-	unsigned char *buf = NULL;
+	unsigned char *buf = malloc(1);   /* never NULL, even for 0 bytes */
 	*got = 0;
-	do {
+	if (!buf)
+		return dl_fail(s->err, DL_EFAIL, "%s: out of memory", s->name);
+	while (*got < bytes) {
 		size_t want = bytes - *got < step ? bytes - *got : step, n;
 		if (*got + want > cap) {
-			unsigned char *nb = realloc(buf, (*got + want) ? *got + want : 1);
+			unsigned char *nb = realloc(buf, *got + want);
 			if (!nb) {
 				free(buf);
 				return dl_fail(s->err, DL_EFAIL, "%s: out of memory (%zu bytes)", s->name,
@@ -159,10 +161,8 @@ static int read_data(src *s, size_t bytes, void **data, size_t *got)
 		*got += n;
 		if (n < want)
 			break;
-	} while (*got < bytes);
-	*data = buf ? buf : malloc(1);
-	if (!*data)
-		return dl_fail(s->err, DL_EFAIL, "%s: out of memory", s->name);
+	}
+	*data = buf;
 	return 0;
 }
 

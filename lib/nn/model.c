@@ -499,7 +499,8 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			d += dl_shape_size(l->out) * B;
 		}
 		l->ws = l->nws ? w : NULL;
-		w += l->nws;
+		if (l->nws)   /* w is NULL when no layer has a workspace */
+			w += l->nws;
 	}
 	size_t gsum = route_grads(m, up, off);
 	if (gsum == SIZE_MAX)

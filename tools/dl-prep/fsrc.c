@@ -236,14 +236,17 @@ int dl_fsrc_open(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim, dl_er
 	struct stat st;
 	if (!(fs->root = strdup(root)))
 		return dl_fail(err, DL_EFAIL, "out of memory");
-	if (strcmp(root, "-") && stat(root, &st))
-		return dl_fail_errno(err, DL_EIO, "%s", root);
-	if (strcmp(root, "-") && S_ISDIR(st.st_mode)) {
+	int rc = 0;
+	if (strcmp(root, "-") && stat(root, &st)) {
+		rc = dl_fail_errno(err, DL_EIO, "%s", root);
+	} else if (strcmp(root, "-") && S_ISDIR(st.st_mode)) {
 		if (!(fs->real = realpath(root, NULL)))
-			return dl_fail_errno(err, DL_EIO, "%s", root);
-		return 0;
+			rc = dl_fail_errno(err, DL_EIO, "%s", root);
+	} else {
+		rc = open_archive(fs, root, lim, err);
 	}
-	int rc = open_archive(fs, root, lim, err);
+	if (rc)   /* nothing held on failure (the fuzzer found the root leaked) */
+		dl_fsrc_close(fs);
 	return rc;
 }
 

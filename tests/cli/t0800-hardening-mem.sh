@@ -107,6 +107,21 @@ test_case 'a plan over --max-memory is refused before allocating (exit 1, one li
 	one_error err "raise --max-memory" && [ ! -e run/model.safetensors ]
 '
 
+test_case 'a checkpoint whose spec declares 1e9 parameters in a 3 KB file: refused before allocating' '
+	python3 - "$DL_ROOT/tests/fuzz/corpus/checkpoint/pad-sgd.safetensors" big.st <<-PY &&
+	import json, struct, sys
+	b = open(sys.argv[1], "rb").read()
+	n = struct.unpack("<Q", b[:8])[0]
+	h = json.loads(b[8:8 + n])
+	h["__metadata__"]["dl.model"] = "input h=8 w=8 c=1\nflatten\ndense units=16000000\n"
+	hb = json.dumps(h).encode()
+	open(sys.argv[2], "wb").write(struct.pack("<Q", len(hb)) + hb + b[8 + n:])
+	PY
+	peak_rss r "$EVAL" big.st "$FIX/ds.st" --device cpu 2>err &&
+	exit_is r 3 && one_error err "big.st" && grep -q "parameters but the file holds" err &&
+	rss_below r 200
+'
+
 test_case 'a spec of 10,000 relu lines is refused at load (exit 3, file:line), small RSS' '
 	{ echo "input h=28 w=28 c=1"; for i in $(seq 10000); do echo relu; done; echo flatten;
 	  echo "dense units=10"; } >huge.spec &&

@@ -1,5 +1,5 @@
 /* libFuzzer target: dl-prep's archive index (tar, tar.gz/bz2/xz, zip read
- * in memory by libarchive; tools/dl-prep/fsrc.c) with small caps (16 MiB,
+ * in memory by libarchive; tools/dl-prep/fsrc.c) with small caps (1 MiB,
  * 1000 files, ratio 50), then every entry read back and the top folder
  * listed. */
 #include <stdint.h>
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	dl_fsrc fs;
-	dl_fsrc_limits lim = { .max_entries = 1000, .max_bytes = (size_t)16 << 20, .max_ratio = 50 };
+	dl_fsrc_limits lim = { .max_entries = 1000, .max_bytes = (size_t)1 << 20, .max_ratio = 50 };
 	dl_err err;
 	if (dl_fsrc_open(&fs, path, &lim, &err) == 0) {
 		if (!dl_fsrc_is_archive(&fs))

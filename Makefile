@@ -13,6 +13,7 @@
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
+#   make fuzz-ci    run each fuzz target FUZZ_SECONDS (15) under ASan+UBSan
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
 SHELL := /bin/bash
@@ -235,16 +236,30 @@ bench-dnnl: $(LIBA)
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := $(sort $(wildcard lib/core/*.c lib/io/*.c lib/image/*.c))
-FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
+# The whole library (models, the CPU backend, checkpoints) so that targets can
+# run what they load; a target links only the objects it uses.
+FUZZ_LIB_SRC := $(LIB_SRC)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o) build-fuzz/obj/gen/models.o
 FUZZ_LIBA := build-fuzz/libdlfuzz.a
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wshadow -Wvla -Ilib $(DEP_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' -g -O1 -Wall -Wextra -Wshadow -Wvla \
+	-pthread -Ilib $(BLAS_CFLAGS) $(DEP_CFLAGS) $(DNNL_CFLAGS) \
 	$(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
 fuzz: $(FUZZ_BINS)
 	@for b in $(FUZZ_BINS); do echo "fuzz: $$b (run: $$b -max_total_time=60 tests/fuzz/corpus/$$(basename $$b | sed 's/^fuzz_//'))"; done
 
+# CI: every target FUZZ_SECONDS (default 15) under ASan + UBSan from its
+# committed corpus (new inputs go to a scratch folder, not the corpus);
+# any crash, leak or UB fails.  scripts/fuzz-run is the loop.
+FUZZ_SECONDS ?= 15
+fuzz-ci: $(FUZZ_BINS)
+	@scripts/fuzz-run $(FUZZ_SECONDS) $(FUZZ_BINS)
+
 build-fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+build-fuzz/obj/gen/models.o: $(BUILD)/gen/models.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
 
@@ -252,8 +267,14 @@ $(FUZZ_LIBA): $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# targets of a tool's parsers link that tool's objects (all but main.c)
+FUZZ_PREP_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(filter-out %/main.c,$(wildcard tools/dl-prep/*.c)))
+FUZZ_FETCH_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(filter-out %/main.c,$(wildcard tools/dl-fetch/*.c)))
+build-fuzz/fuzz_prep_text build-fuzz/fuzz_archive: $(FUZZ_PREP_OBJ)
+build-fuzz/fuzz_manifest: $(FUZZ_FETCH_OBJ)
+
 $(FUZZ_BINS): build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIBA)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIBA) -o $@ $(DEP_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(filter %.o,$^) $(FUZZ_LIBA) -o $@ $(LIBS)
 
 clean:
 	rm -rf build build-san build-fuzz
@@ -261,7 +282,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz fuzz-ci clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

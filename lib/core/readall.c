@@ -4,7 +4,39 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+int dl_open_regular(const char *path, const char *name, dl_err *err)
+{
+	if (!name)
+		name = path;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		dl_fail_errno(err, DL_EIO, "%s: cannot open", name);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st)) {
+		dl_fail_errno(err, DL_EIO, "%s: cannot stat", name);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		dl_fail(err, DL_EDATA, "%s: not a regular file (%s)", name,
+			S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory"
+			: S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+		close(fd);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		dl_fail_errno(err, DL_EIO, "%s: fcntl", name);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 int dl_read_all(int fd, const char *path, size_t cap, unsigned char **out, size_t *outlen,
 		dl_err *err)

@@ -16,5 +16,12 @@ int dl_read_all(int fd, const char *path, size_t cap, unsigned char **out, size_
  * open: DL_EIO "<path>: cannot open: ...". */
 int dl_read_file(const char *path, size_t cap, unsigned char **out, size_t *outlen,
 		 dl_err *err);
+/* Opens a file named in data (a list, a CSV, an image path) for reading:
+ * O_NONBLOCK for the open, so a FIFO cannot hang it, then anything but a
+ * regular file (FIFO, device, socket, directory) is DL_EDATA "<path>:
+ * not a regular file (...)".  Returns the blocking fd, or -1 with err
+ * set (DL_EIO when it cannot be opened); messages say `name` (NULL:
+ * path). */
+int dl_open_regular(const char *path, const char *name, dl_err *err);
 
 #endif

@@ -9,6 +9,8 @@ int dl_infer(dl_model *m, const uint8_t *images, long n, const dl_norm *norm, in
 	int rc = 0;
 	if (batch < 1)
 		return dl_fail(err, DL_EUSAGE, "batch must be at least 1");
+	if (batch > n)
+		batch = n > 0 ? (int)n : 1;   /* never plan for more samples than exist */
 	if (m->batch < batch && (rc = dl_model_plan(m, batch, err)))
 		return rc;
 	size_t sample = dl_shape_size(m->input);

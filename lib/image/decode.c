@@ -96,9 +96,13 @@ int dl_image_load(const char *path, const dl_image_limits *lim, int want_c, dl_i
 		  dl_err *err)
 {
 	memset(out, 0, sizeof *out);
+	int fd = dl_open_regular(path, NULL, err);   /* a FIFO must not hang predict */
+	if (fd < 0)
+		return err->code;
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	int rc = dl_read_file(path, DL_IMAGE_MAX_FILE, &buf, &len, err);
+	int rc = dl_read_all(fd, path, DL_IMAGE_MAX_FILE, &buf, &len, err);
+	close(fd);
 	if (rc)
 		return rc;
 	rc = dl_image_decode(buf, len, path, lim, want_c, out, err);

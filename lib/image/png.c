@@ -58,6 +58,23 @@ static void on_read(png_structp png, png_bytep buf, size_t n)
 	j->pos += n;
 }
 
+/* Ancillary chunks are claims: a 44-byte file whose iCCP or text chunk
+ * declares 2 GB once took 2.1 GB (this libpng has no default chunk
+ * limits).  The chunks we never use (text, ICC profiles, sPLT, eXIf,
+ * unknown ones) are skipped unread (libpng reads past them in small
+ * blocks), and any chunk libpng does buffer, or decompress, is capped at
+ * the file's size and 8 MiB, whichever is larger: what we keep (PLTE,
+ * tRNS, ...) is a few bytes, and IDAT is streamed, never buffered whole. */
+static void set_chunk_limits(png_structp png, size_t len)
+{
+	static const png_byte skip[] = "iCCP\0tEXt\0zTXt\0iTXt\0sPLT\0eXIf\0";
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skip, 6);
+	png_alloc_size_t cap = (png_alloc_size_t)8 << 20;
+	png_set_chunk_malloc_max(png, len > cap ? (png_alloc_size_t)len : cap);
+	png_set_chunk_cache_max(png, 128);
+}
+
 static void run(struct png_job *j)
 {
 	png_structp png = j->png;
@@ -132,6 +149,7 @@ int dl_image_decode_png(const void *data, size_t len, const char *name,
 	}
 	/* libpng's own per-side limit (default 1e6) stays in force; ours is
 	 * checked on the header before any pixel memory is taken. */
+	set_chunk_limits(j.png, len);
 	run(&j);
 	png_destroy_read_struct(&j.png, &j.info, NULL);
 	free(j.rows);

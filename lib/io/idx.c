@@ -131,7 +131,42 @@ static void to_host(void *data, size_t count, size_t es)
 #endif
 }
 
-static int decode(dl_idx *out, src *s, size_t max_bytes)
+/* Reads `bytes` of data into a buffer that grows as the data really
+ * arrives (16 MiB at a time), so a header's claim takes memory only as
+ * the stream backs it. */
+static int read_data(src *s, size_t bytes, void **data, size_t *got)
+{
+	size_t cap = 0, step = (size_t)16 << 20;
+	unsigned char *buf = malloc(1);   /* never NULL, even for 0 bytes */
+	*got = 0;
+	if (!buf)
+		return dl_fail(s->err, DL_EFAIL, "%s: out of memory", s->name);
+	while (*got < bytes) {
+		size_t want = bytes - *got < step ? bytes - *got : step, n;
+		if (*got + want > cap) {
+			unsigned char *nb = realloc(buf, *got + want);
+			if (!nb) {
+				free(buf);
+				return dl_fail(s->err, DL_EFAIL, "%s: out of memory (%zu bytes)", s->name,
+					       *got + want);
+			}
+			buf = nb;
+			cap = *got + want;
+		}
+		int rc = src_read(s, buf + *got, want, &n);
+		if (rc) {
+			free(buf);
+			return rc;
+		}
+		*got += n;
+		if (n < want)
+			break;
+	}
+	*data = buf;
+	return 0;
+}
+
+static int decode(dl_idx *out, src *s, size_t max_bytes, double max_ratio)
 {
 	const char *name = s->name;
 	dl_err *err = s->err;
@@ -173,10 +208,18 @@ static int decode(dl_idx *out, src *s, size_t max_bytes)
 	if (__builtin_mul_overflow(count, es, &bytes) || bytes > max_bytes)
 		return dl_fail(err, DL_EDATA, "%s: idx data too large: %zu elements of %zu bytes "
 			       "exceed the limit of %zu bytes", name, count, es, max_bytes);
+	/* the claim against the real input before taking memory for it: a
+	 * raw file holds its data; gzip expands by at most max_ratio (a 1 MB
+	 * bomb once took 1 GB before dl-prep saw the label count) */
+	if (!s->gz && bytes > s->size - hlen)
+		return dl_fail(err, DL_EDATA, "%s: truncated: expected %zu bytes of data, got %zu",
+			       name, hlen + bytes, s->size);
+	if (s->gz && (double)bytes > max_ratio * (double)(s->size > 4096 ? s->size : 4096))
+		return dl_fail(err, DL_EDATA, "%s: the header claims %zu bytes of data, more than %g "
+			       "times the %zu compressed bytes (a gzip bomb? raise --idx-max-ratio)",
+			       name, bytes, max_ratio, s->size);
 	out->count = count;
-	if (!(out->data = malloc(bytes ? bytes : 1)))
-		return dl_fail(err, DL_EFAIL, "%s: out of memory (%zu bytes)", name, bytes);
-	if ((rc = src_read(s, out->data, bytes, &got)) != 0)
+	if ((rc = read_data(s, bytes, &out->data, &got)) != 0)
 		return rc;
 	if (got < bytes)
 		return dl_fail(err, DL_EDATA, "%s: truncated: expected %zu bytes of data, got %zu",
@@ -194,7 +237,7 @@ static int decode(dl_idx *out, src *s, size_t max_bytes)
 }
 
 int dl_idx_parse(dl_idx *out, const void *buf, size_t size, const char *name,
-		 size_t max_bytes, dl_err *err)
+		 size_t max_bytes, double max_ratio, dl_err *err)
 {
 	memset(out, 0, sizeof *out);
 	src s;
@@ -209,7 +252,7 @@ int dl_idx_parse(dl_idx *out, const void *buf, size_t size, const char *name,
 			return dl_fail(err, DL_EFAIL, "%s: cannot start zlib", name);
 		s.zinit = 1;
 	}
-	int rc = decode(out, &s, max_bytes);
+	int rc = decode(out, &s, max_bytes, max_ratio > 0 ? max_ratio : DL_IDX_MAX_RATIO);
 	if (s.zinit)
 		inflateEnd(&s.z);
 	if (rc)
@@ -218,7 +261,7 @@ int dl_idx_parse(dl_idx *out, const void *buf, size_t size, const char *name,
 }
 
 
-int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, dl_err *err)
+int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, double max_ratio, dl_err *err)
 {
 	memset(out, 0, sizeof *out);
 	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
@@ -235,7 +278,7 @@ int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, dl_err *err)
 		if (m == MAP_FAILED) {
 			rc = dl_fail_errno(err, DL_EIO, "%s: cannot map", path);
 		} else {
-			rc = dl_idx_parse(out, m, (size_t)st.st_size, path, max_bytes, err);
+			rc = dl_idx_parse(out, m, (size_t)st.st_size, path, max_bytes, max_ratio, err);
 			munmap(m, (size_t)st.st_size);
 		}
 	} else {
@@ -246,7 +289,7 @@ int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, dl_err *err)
 		size_t cap = max_bytes > SIZE_MAX / 2 ? SIZE_MAX / 2 : max_bytes + max_bytes / 8 + 4096;
 		rc = dl_read_all(fd, path, cap, &p, &len, err);
 		if (!rc)
-			rc = dl_idx_parse(out, p, len, path, max_bytes, err);
+			rc = dl_idx_parse(out, p, len, path, max_bytes, max_ratio, err);
 		free(p);
 	}
 	if (fd != 0)

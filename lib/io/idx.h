@@ -33,10 +33,17 @@ typedef struct dl_idx {
 /* Default cap on decoded bytes: 4 GiB. */
 #define DL_IDX_MAX_BYTES ((size_t)4 << 30)
 
-int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, dl_err *err);
+/* Default cap on decoded / compressed bytes of a gzip IDX file (MNIST's
+ * are under 5; deflate's most is about 1032). */
+#define DL_IDX_MAX_RATIO 100.0
+
+/* max_ratio: most data bytes per compressed byte of a gzip file, checked
+ * on the header's claim before any memory is taken (0: DL_IDX_MAX_RATIO).
+ * Memory for the data grows as the stream really delivers it. */
+int dl_idx_read(dl_idx *out, const char *path, size_t max_bytes, double max_ratio, dl_err *err);
 /* Same on an in-memory (raw or gzip) buffer; `name` is used in messages. */
 int dl_idx_parse(dl_idx *out, const void *buf, size_t size, const char *name,
-		 size_t max_bytes, dl_err *err);
+		 size_t max_bytes, double max_ratio, dl_err *err);
 void dl_idx_release(dl_idx *x);   /* safe on a zeroed dl_idx */
 
 #endif

@@ -194,6 +194,11 @@ int dl_model_build(dl_model *m, const char *spec_text, const char *src, dl_err *
 			     src, s.lines[0].lineno);
 		goto out;
 	}
+	if (s.nlines > DL_MODEL_MAX_LAYERS + 2) {   /* + input and loss lines */
+		rc = dl_fail(err, DL_EDATA, "%s:%d: more than %d layers (the limit of a model spec)",
+			     src, s.lines[DL_MODEL_MAX_LAYERS + 2].lineno, DL_MODEL_MAX_LAYERS);
+		goto out;
+	}
 	if ((rc = parse_input(m, &s.lines[0], err)) ||
 	    (rc = collect_names(&s, names, &nnames, err)))
 		goto out;

@@ -45,7 +45,15 @@ typedef struct dl_model {
 	float *gsum;
 	float **acc;
 	float *ws;               /* all layers' workspaces (nws floats each) */
+	/* dl_model_plan refuses a plan whose activation blocks would exceed
+	 * this many bytes (0: the machine's physical memory), before
+	 * allocating anything: --max-memory of dl-train and dl-eval. */
+	size_t max_plan_bytes;
 } dl_model;
+
+/* Layer lines a spec may hold (a model spec is a claim; 10,000 relu
+ * lines once planned 8.4 GB).  ResNet-152 needs about 600. */
+#define DL_MODEL_MAX_LAYERS 4096
 
 /* Builds from spec text; `src` names it in messages ("lenet", "my.spec"). */
 int dl_model_build(dl_model *m, const char *spec_text, const char *src, dl_err *err);
@@ -60,7 +68,9 @@ int dl_model_init(dl_model *m, uint64_t seed, dl_err *err);
 /* Training mode (batch norm uses batch statistics, dropout is on) or
  * evaluation mode.  A built model starts in evaluation mode. */
 void dl_model_set_training(dl_model *m, int training);
-/* Plans activations for up to `batch` samples; re-planning frees the old. */
+/* Plans activations for up to `batch` samples; re-planning frees the old.
+ * DL_EFAIL, before allocating, when they would need more than
+ * max_plan_bytes (see above). */
 int dl_model_plan(dl_model *m, int batch, dl_err *err);
 /* Frees the plan (activations, gradients, workspaces); the model stays
  * built and allocated.  dl_model_release calls it. */

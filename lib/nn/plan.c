@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void dl_model_unplan(dl_model *m)
 {
@@ -83,6 +84,28 @@ static size_t route_grads(dl_model *m, const int *up, size_t *off)
 	return most;
 }
 
+/* Refuses a plan larger than m->max_plan_bytes (default: physical
+ * memory), counting the activation and gradient blocks. */
+static int check_plan_size(const dl_model *m, int batch, size_t total, size_t gtotal,
+			   size_t wtotal, dl_err *err)
+{
+	double bytes = ((double)total + (double)gtotal) * batch * sizeof(float) +
+		       (double)wtotal * sizeof(float);
+	double limit = (double)m->max_plan_bytes;
+	const char *what = "--max-memory";
+	if (!m->max_plan_bytes) {
+		long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+		if (pages <= 0 || psize <= 0)
+			return 0;
+		limit = (double)pages * (double)psize;
+		what = "physical memory";
+	}
+	if (bytes <= limit)
+		return 0;
+	return dl_fail(err, DL_EFAIL, "%s: batch %d needs %.1f MiB of activations, more than %.1f MiB (%s); lower --batch or raise --max-memory",
+		       m->name, batch, bytes / (1 << 20), limit / (1 << 20), what);
+}
+
 int dl_model_plan(dl_model *m, int batch, dl_err *err)
 {
 	dl_model_unplan(m);
@@ -108,6 +131,13 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			total += dl_shape_size(m->layers[i].out);
 		gtotal += dl_shape_size(m->layers[i].out);
 		wtotal += m->layers[i].nws;
+	}
+	int big = check_plan_size(m, batch, total, gtotal, wtotal, err);
+	if (big) {
+		free(off);
+		free(up);
+		dl_model_unplan(m);
+		return big;
 	}
 	m->act = m->be->ops->alloc(m->be, total * B * sizeof(float));
 	m->dact = m->be->ops->alloc(m->be, (gtotal ? gtotal : 1) * B * sizeof(float));
@@ -141,7 +171,8 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			d += dl_shape_size(l->out) * B;
 		}
 		l->ws = l->nws ? w : NULL;
-		w += l->nws;
+		if (l->nws)   /* w is NULL when no layer has a workspace */
+			w += l->nws;
 	}
 	size_t gsum = route_grads(m, up, off);
 	if (gsum == SIZE_MAX)

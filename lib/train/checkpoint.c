@@ -274,8 +274,16 @@ int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *
 		goto out;
 	free(m->name);
 	m->name = strdup(name ? name : "model");
-	if ((rc = parse_input(path, input, m, &ck->norm, err)) ||
-	    (rc = dl_model_alloc(m, be, err)))
+	if ((rc = parse_input(path, input, m, &ck->norm, err)))
+		goto out;
+	/* the spec's claim against the real file before allocating for it:
+	 * every parameter and buffer is a float stored in this file */
+	if (m->nparams + m->nbuffers > f.size / sizeof(float)) {
+		rc = dl_fail(err, DL_EDATA, "%s: the model needs %zu parameters but the file holds %zu bytes",
+			     path, m->nparams + m->nbuffers, f.size);
+		goto out;
+	}
+	if ((rc = dl_model_alloc(m, be, err)))
 		goto out;
 	int expected = 0;
 	for (int i = 0; i < m->nlayers && !rc; i++) {

@@ -194,6 +194,8 @@ int dl_evaluate(dl_model *m, const dl_dataset *d, const dl_norm *norm, int batch
 	int rc = dl_device_data_upload(&dd, m->be, &all, dl_loss_is_regression(&m->loss), err);
 	if (rc)
 		return rc;
+	if (batch > d->n)
+		batch = d->n > 0 ? (int)d->n : 1;   /* never plan for more samples than exist */
 	if (m->batch < batch && (rc = dl_model_plan(m, batch, err)))
 		goto out;
 	rc = dl_eval_device(m, &dd, norm, m->batch, out, logits, err);

@@ -138,7 +138,7 @@ static int epoch_report(loop *L, int partial, dl_metrics *va, dl_err *err)
 	dl_metrics_from(st->stats, st->seen, L->k, L->tdd.targets != NULL, &tr);
 	double secs = now() - L->t_epoch;
 	int rc;
-	if (L->has_val && (rc = dl_eval_device(L->m, &L->vdd, L->norm, o->batch, va, NULL, err)))
+	if (L->has_val && (rc = dl_eval_device(L->m, &L->vdd, L->norm, L->m->batch, va, NULL, err)))
 		return rc;
 	dl_epoch_report r = {
 		.epoch = st->epoch + (partial ? 1 : 0), .epochs = o->steps > 0 ? 0 : o->epochs,
@@ -188,10 +188,13 @@ static int setup(loop *L, const dl_data *train, const dl_data *val, dl_err *err)
 		return dl_fail(err, DL_EFAIL, "backend %s has no regression loss", be->ops->name);
 	L->k = dl_model_output_shape(m).c;
 	L->has_val = val != NULL;
-	if ((rc = dl_model_plan(m, L->opts->batch, err)) ||
+	/* a step never holds more than the N training samples, whatever
+	 * --batch says (--batch 65536 on 1,800 samples plans 1,800) */
+	int plan = L->opts->batch < train->n ? L->opts->batch : (int)train->n;
+	if ((rc = dl_model_plan(m, plan, err)) ||
 	    (rc = dl_device_data_upload(&L->tdd, be, train, reg, err)) ||
 	    (val && (rc = dl_device_data_upload(&L->vdd, be, val, reg, err))) ||
-	    (rc = dl_scratch_alloc(&L->s, be, train->n, L->opts->batch, reg ? L->k : 0, err)))
+	    (rc = dl_scratch_alloc(&L->s, be, train->n, plan, reg ? L->k : 0, err)))
 		return rc;
 	if (!(L->order = malloc((size_t)(train->n ? train->n : 1) * sizeof *L->order)))
 		return dl_fail(err, DL_EFAIL, "out of memory");

@@ -42,7 +42,7 @@ static void check(const unsigned char *buf, size_t size)
 	dl_idx x;
 	dl_err err;
 	/* a small cap keeps claimed sizes from exhausting memory */
-	if (dl_idx_parse(&x, buf, size, "fuzz", (size_t)1 << 24, &err) == 0) {
+	if (dl_idx_parse(&x, buf, size, "fuzz", (size_t)1 << 24, 0, &err) == 0) {
 		size_t count = 1;
 		for (int i = 0; i < x.ndim; i++)
 			count *= x.dims[i];

@@ -80,7 +80,7 @@ static unsigned char *read_file(const char *path, size_t *n)
 static int parse(const void *p, size_t n, size_t max, dl_idx *x, dl_err *err)
 {
 	err->msg[0] = '\0';
-	return dl_idx_parse(x, p, n, "x.idx", max, err);
+	return dl_idx_parse(x, p, n, "x.idx", max, 0, err);
 }
 
 TEST(idx_u8_and_i8)
@@ -278,7 +278,7 @@ TEST(idx_exact_length)
 	dl_idx x;
 	dl_err err;
 	err.msg[0] = '\0';
-	CHECK_INT(dl_idx_parse(&x, p, 5000, "t10k-labels-idx1-ubyte.gz", DL_IDX_MAX_BYTES, &err),
+	CHECK_INT(dl_idx_parse(&x, p, 5000, "t10k-labels-idx1-ubyte.gz", DL_IDX_MAX_BYTES, 0, &err),
 		  DL_EDATA);
 	CHECK(!strcmp(err.msg, "t10k-labels-idx1-ubyte.gz: truncated: expected 10008 bytes of "
 		      "data, got 5000"));
@@ -308,7 +308,7 @@ TEST(idx_gzip)
 	CHECK_INT(write_gz(path, raw, n), 0);
 	dl_idx x;
 	dl_err err;
-	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, &err), 0);
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 0, &err), 0);
 	CHECK_INT(x.type, DL_IDX_I16);
 	CHECK_INT(x.ndim, 2);
 	CHECK_INT(x.count, 6);
@@ -384,7 +384,7 @@ TEST(idx_gzip)
 
 	/* truncated payload inside a complete gzip stream */
 	CHECK_INT(write_gz(path, raw, n - 3), 0);
-	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, &err), DL_EDATA);
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 0, &err), DL_EDATA);
 	CHECK_STR_HAS(err.msg, "gz-i16-idx2: truncated: expected 24 bytes of data, got 21");
 	free(path);
 	free(raw);
@@ -406,7 +406,7 @@ TEST(idx_gzip_bomb)
 	free(raw);
 	dl_idx x;
 	dl_err err;
-	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, &err), DL_EDATA);
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 0, &err), DL_EDATA);
 	CHECK_STR_HAS(err.msg, "trailing bytes");
 	/* a header claiming 64 MiB, over a 1 MiB cap */
 	raw = calloc(1, big + 8);
@@ -416,10 +416,16 @@ TEST(idx_gzip_bomb)
 	free(h);
 	CHECK_INT(write_gz(path, raw, big + 8), 0);
 	free(raw);
-	CHECK_INT(dl_idx_read(&x, path, (size_t)1 << 20, &err), DL_EDATA);
+	CHECK_INT(dl_idx_read(&x, path, (size_t)1 << 20, 0, &err), DL_EDATA);
 	CHECK_STR_HAS(err.msg, "exceed the limit of 1048576 bytes");
 	CHECK(x.data == NULL);
-	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, &err), 0);
+	/* 64 MiB of zeros gzip about 1000:1: over the default ratio (100),
+	 * refused on the header before any memory is taken; a higher
+	 * --idx-max-ratio reads it */
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 0, &err), DL_EDATA);
+	CHECK_STR_HAS(err.msg, "times the");
+	CHECK(x.data == NULL);
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 5000, &err), 0);
 	CHECK_INT(x.count, big);
 	dl_idx_release(&x);
 	free(path);
@@ -430,12 +436,12 @@ TEST(idx_read_files)
 	dl_idx x;
 	dl_err err;
 	char *path = tmp_path("missing-idx3-ubyte");
-	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, &err), DL_EIO);
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 0, &err), DL_EIO);
 	CHECK_STR_HAS(err.msg, "missing-idx3-ubyte: cannot open");
-	CHECK_INT(dl_idx_read(&x, dl_test_tmpdir(), DL_IDX_MAX_BYTES, &err), DL_EIO);
+	CHECK_INT(dl_idx_read(&x, dl_test_tmpdir(), DL_IDX_MAX_BYTES, 0, &err), DL_EIO);
 	/* empty file */
 	CHECK_INT(write_file(path, "", 0), 0);
-	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, &err), DL_EDATA);
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 0, &err), DL_EDATA);
 	CHECK_STR_HAS(err.msg, "missing-idx3-ubyte: truncated");
 	/* raw file on disk */
 	float v[2] = { 0.25f, -8 };
@@ -449,7 +455,7 @@ TEST(idx_read_files)
 	size_t n;
 	unsigned char *p = mk(0x0D, 1, d1, pay, 8, &n);
 	CHECK_INT(write_file(path, p, n), 0);
-	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, &err), 0);
+	CHECK_INT(dl_idx_read(&x, path, DL_IDX_MAX_BYTES, 0, &err), 0);
 	CHECK(x.data && ((float *)x.data)[0] == 0.25f && ((float *)x.data)[1] == -8);
 	dl_idx_release(&x);
 	free(p);

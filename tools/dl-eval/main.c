@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 	const char *device = "auto", *logits_path = NULL, *plot_path = NULL;
 	long batch = 256, threads = 0, topk = 5;
 	const double unset = -1e300;   /* gates not given */
-	double min_acc = unset, max_loss = unset, max_mae = unset;
+	double min_acc = unset, max_loss = unset, max_mae = unset, max_memory = 0;
 	int json = 0, per_class = 0;
 	const dl_opt opts[] = {
 		DL_OPT_FLAG(0, "json", &json,
@@ -90,8 +90,12 @@ int main(int argc, char **argv)
 		  "gate (regression): exit 7 if mean absolute error > X", DL_MIN(0)),
 		DL_OPT_STRING(0, "logits", &logits_path, "FILE",
 		  "also write the model's outputs, F32 [N, outputs], to FILE"),
-		DL_OPT_INT('b', "batch", &batch, "N", "samples per forward pass (default 256)",
+		DL_OPT_INT('b', "batch", &batch, "N",
+			   "samples per forward pass (default 256, at most the dataset's N)",
 			   DL_MIN(1), DL_MAX(65536)),
+		DL_OPT_FLOAT(0, "max-memory", &max_memory, "GIB",
+			     "refuse a batch whose activations need more (default: physical memory)",
+			     DL_MIN(0), DL_MAX(1e6)),
 		DL_OPT_INT('j', "threads", &threads, "N", "CPU threads (default: all cores)", DL_MIN(0),
 			   DL_MAX(1024)),
 		DL_OPT_STRING(0, "device", &device, "DEV", "auto (default: a GPU when one answers) or cpu"),
@@ -161,6 +165,7 @@ int main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EFAIL, "out of memory");
 		goto fail;
 	}
+	m.max_plan_bytes = (size_t)(max_memory * (1 << 30));
 	if ((rc = dl_infer(&m, d.images, d.n, &ck.norm, (int)batch, out, &err)) ||
 	    (reg ? (rc = dl_reg_metrics_compute(&rm, out, d.targets, d.n, k, &m.loss, &err))
 		 : (rc = dl_cls_metrics_compute(&cm, out, d.labels, d.n, k,

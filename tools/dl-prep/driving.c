@@ -4,6 +4,8 @@
  * relative to ROOT).  Each chosen camera of a line becomes a sample with the
  * chosen target columns; --steer-correction C is added to the steering of
  * the left camera and subtracted for the right one. */
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,11 +85,14 @@ static int fill_driving(prep_set *s, int npos, char **argv, void *cfg, dl_err *e
 			int cam = cf->cam[c];
 			float tg[4];
 			for (int k = 0; k < cf->ntgt; k++) {
-				tg[k] = v[cf->tgt[k]];
+				double d = v[cf->tgt[k]];
 				if (cf->tgt[k] == 3 && cam == 1)
-					tg[k] = (float)(tg[k] + cf->correction);
+					d += cf->correction;
 				if (cf->tgt[k] == 3 && cam == 2)
-					tg[k] = (float)(tg[k] - cf->correction);
+					d -= cf->correction;
+				/* in range before the cast (out of range is undefined
+				 * in C; it once wrote inf targets with exit 0) */
+				tg[k] = fabs(d) <= FLT_MAX ? (float)d : (float)INFINITY;
 			}
 			char where[1200];
 			snprintf(where, sizeof where, "%s:%d (%s)", t.name, t.line, cols[cam]);

@@ -71,8 +71,24 @@ static int add_entry(dl_fsrc *fs, char *path, uint8_t *data, size_t len, dl_err 
 	return 0;
 }
 
+/* The decoded bytes so far (before + len) against the compressed bytes
+ * read so far: an archive is held in memory, so a bomb (1 MB of zip
+ * decoding to 1 GB) is stopped while it expands, not at the byte cap.
+ * The first MiB of input may decode to ratio MiB whatever it holds. */
+static int check_ratio(struct archive *a, const char *root, const char *name, size_t decoded,
+		       double ratio, dl_err *err)
+{
+	la_int64_t raw = archive_filter_bytes(a, -1);
+	double base = raw > (1 << 20) ? (double)raw : (double)(1 << 20);
+	if ((double)decoded <= ratio * base)
+		return 0;
+	return dl_fail(err, DL_EDATA, "%s: decodes to more than %g times its compressed size "
+		       "(%zu MiB from %lld KiB, at %s; raise --archive-max-ratio)", root, ratio,
+		       decoded >> 20, (long long)(raw >> 10), name);
+}
+
 static int read_entry(struct archive *a, const char *root, const char *name, size_t room,
-		      uint8_t **out, size_t *outlen, dl_err *err)
+		      size_t before, double ratio, uint8_t **out, size_t *outlen, dl_err *err)
 {
 	size_t cap = 65536, len = 0;
 	uint8_t *buf = malloc(cap);
@@ -83,7 +99,7 @@ static int read_entry(struct archive *a, const char *root, const char *name, siz
 			if (cap > room) {
 				free(buf);
 				return dl_fail(err, DL_EDATA, "%s: more than the archive byte limit "
-					       "(at %s; raise --archive-max-bytes)", root, name);
+					       "(at %s; raise --archive-max-mb)", root, name);
 			}
 			uint8_t *nb = realloc(buf, cap * 2);
 			if (!nb) {
@@ -101,11 +117,16 @@ static int read_entry(struct archive *a, const char *root, const char *name, siz
 			return dl_fail(err, DL_EDATA, "%s: %s: %s", root, name, archive_error_string(a));
 		}
 		len += (size_t)r;
+		int rc = check_ratio(a, root, name, before + len, ratio, err);
+		if (rc) {
+			free(buf);
+			return rc;
+		}
 	}
 	if (len > room) {
 		free(buf);
 		return dl_fail(err, DL_EDATA, "%s: more than the archive byte limit (at %s; raise "
-			       "--archive-max-bytes)", root, name);
+			       "--archive-max-mb)", root, name);
 	}
 	*out = buf;
 	*outlen = len;
@@ -138,6 +159,7 @@ static int open_archive(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim
 {
 	size_t max_e = lim && lim->max_entries ? lim->max_entries : 1000000;
 	size_t max_b = lim && lim->max_bytes ? lim->max_bytes : (size_t)8 << 30;
+	double ratio = lim && lim->max_ratio > 0 ? lim->max_ratio : DL_FSRC_RATIO;
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
 	int rc = 0;
@@ -183,7 +205,7 @@ static int open_archive(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim
 		}
 		uint8_t *data = NULL;
 		size_t len = 0;
-		if ((rc = read_entry(a, root, norm, max_b - fs->bytes, &data, &len, err)))
+		if ((rc = read_entry(a, root, norm, max_b - fs->bytes, fs->bytes, ratio, &data, &len, err)))
 			goto out;
 		fs->bytes += len;
 		char *p = strdup(norm);
@@ -214,14 +236,17 @@ int dl_fsrc_open(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim, dl_er
 	struct stat st;
 	if (!(fs->root = strdup(root)))
 		return dl_fail(err, DL_EFAIL, "out of memory");
-	if (strcmp(root, "-") && stat(root, &st))
-		return dl_fail_errno(err, DL_EIO, "%s", root);
-	if (strcmp(root, "-") && S_ISDIR(st.st_mode)) {
+	int rc = 0;
+	if (strcmp(root, "-") && stat(root, &st)) {
+		rc = dl_fail_errno(err, DL_EIO, "%s", root);
+	} else if (strcmp(root, "-") && S_ISDIR(st.st_mode)) {
 		if (!(fs->real = realpath(root, NULL)))
-			return dl_fail_errno(err, DL_EIO, "%s", root);
-		return 0;
+			rc = dl_fail_errno(err, DL_EIO, "%s", root);
+	} else {
+		rc = open_archive(fs, root, lim, err);
 	}
-	int rc = open_archive(fs, root, lim, err);
+	if (rc)   /* nothing held on failure (the fuzzer found the root leaked) */
+		dl_fsrc_close(fs);
 	return rc;
 }
 
@@ -280,9 +305,11 @@ int dl_fsrc_read(const dl_fsrc *fs, const char *rel, uint8_t **data, size_t *len
 		int rc = disk_path(fs, norm, full, sizeof full, err);
 		if (rc)
 			return rc;
-		int fd = open(full, O_RDONLY | O_CLOEXEC);
+		char shown[8300];
+		snprintf(shown, sizeof shown, "%s/%s", fs->root, norm);
+		int fd = dl_open_regular(full, shown, err);   /* a FIFO once hung dl-prep */
 		if (fd < 0)
-			return dl_fail_errno(err, DL_EIO, "%s/%s", fs->root, norm);
+			return err->code;
 		rc = dl_read_all(fd, full, FILE_CAP, data, len, err);
 		close(fd);
 		return rc;

@@ -37,7 +37,12 @@ typedef struct dl_fsrc {
 typedef struct dl_fsrc_limits {
 	size_t max_entries;  /* 0: 1,000,000 */
 	size_t max_bytes;    /* 0: 8 GiB */
+	double max_ratio;    /* decoded / compressed bytes; 0: DL_FSRC_RATIO */
 } dl_fsrc_limits;
+
+/* Default cap on how many times larger an archive's files may be than the
+ * archive (JPEG/PNG datasets: about 1; gzipped IDX/CIFAR: under 6). */
+#define DL_FSRC_RATIO 50.0
 
 int dl_fsrc_open(dl_fsrc *fs, const char *root, const dl_fsrc_limits *lim, dl_err *err);
 void dl_fsrc_close(dl_fsrc *fs);

@@ -9,7 +9,17 @@
 
 typedef struct idx_files {
 	dl_idx im, lb;        /* the images stay borrowed by the set until the end */
+	double ratio;         /* --idx-max-ratio (0: DL_IDX_MAX_RATIO) */
 } idx_files;
+
+static int setup_idx(void *cfg, dl_opt *opts)
+{
+	idx_files *f = cfg;
+	opts[0] = (dl_opt)DL_OPT_FLOAT(0, "idx-max-ratio", &f->ratio, "R",
+				       "most data bytes per compressed byte of a gzip IDX file (default 100)",
+				       DL_ABOVE(0));
+	return 1;
+}
 
 static int fill_idx(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 {
@@ -18,13 +28,18 @@ static int fill_idx(prep_set *s, int npos, char **argv, void *cfg, dl_err *err)
 	dl_idx *im = &f->im, *lb = &f->lb;
 	const char *ipath = argv[1], *lpath = argv[2];
 	int rc;
-	if ((rc = dl_idx_read(im, ipath, DL_IDX_MAX_BYTES, err)) ||
-	    (rc = dl_idx_read(lb, lpath, (size_t)1 << 31, err)))
+	/* the labels first: a small file whose count the images must match */
+	if ((rc = dl_idx_read(lb, lpath, (size_t)1 << 31, f->ratio, err)) ||
+	    (rc = dl_idx_read(im, ipath, DL_IDX_MAX_BYTES, f->ratio, err)))
 		return rc;
 	if (im->type != DL_IDX_U8 || im->ndim < 3 || im->ndim > 4 || (im->ndim == 4 && im->dims[3] > 4))
 		return dl_fail(err, DL_EDATA, "%s: expected u8 images [N,H,W] or [N,H,W,C<=4]", ipath);
 	if (lb->ndim != 1 || lb->type == DL_IDX_F32 || lb->type == DL_IDX_F64)
 		return dl_fail(err, DL_EDATA, "%s: expected integer labels [N]", lpath);
+	for (int i = 0; i < im->ndim; i++)
+		if (im->dims[i] == 0)
+			return dl_fail(err, DL_EDATA, "%s: dimension %d of the images is 0 (%s)", ipath, i,
+				       i ? "empty images" : "no images");
 	if (lb->dims[0] != im->dims[0])
 		return dl_fail(err, DL_EDATA, "%s: %u labels for %u images in %s", lpath, lb->dims[0],
 			       im->dims[0], ipath);
@@ -71,6 +86,7 @@ const prep_source prep_src_idx = {
 		  "      --classes fashion-mnist --val-fraction 0.1 --val-out val.safetensors -o train.safetensors\n",
 	.minpos = 2, .maxpos = 2, .files = 1,
 	.cfg_size = sizeof(idx_files),
+	.setup = setup_idx,
 	.fill = fill_idx,
 	.release = release_idx,
 };

@@ -1,6 +1,7 @@
 /* prep_set building: samples, class names, --classes. */
 #include "set.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ void prep_set_release(prep_set *s)
 int prep_add(prep_set *s, const char *path, const uint8_t *raw, int w, int h, int c,
 	     int32_t label, const float *targets, const int *roi, const char *where, dl_err *err)
 {
+	/* every source's targets: a sum such as steering + correction can
+	 * overflow a float to inf, which no loss can use */
+	for (int k = 0; targets && k < s->ntargets; k++)
+		if (!isfinite(targets[k]))
+			return dl_fail(err, DL_EDATA, "%s: target %d is %g, not a finite float",
+				       where ? where : path ? path : "sample", k + 1, (double)targets[k]);
 	if (s->n == s->cap) {
 		size_t nc = s->cap ? s->cap * 2 : 1024;
 		prep_item *ni = realloc(s->items, nc * sizeof *ni);

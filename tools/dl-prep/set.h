@@ -49,6 +49,7 @@ typedef struct prep_opts {
 	double val_fraction;
 	int shuffle, center_crop, skip_bad;
 	long archive_max_mb, archive_max_files;
+	double archive_max_ratio;   /* 0: DL_FSRC_RATIO */
 } prep_opts;
 
 void prep_set_init(prep_set *s);

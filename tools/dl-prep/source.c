@@ -48,6 +48,8 @@ static int common_opts(prep_opts *o, dl_opt *rows)
 		  "most bytes read from an archive into memory (default 8192)", DL_MIN(0)),
 		DL_OPT_INT(0, "archive-max-files", &o->archive_max_files, "N",
 		  "most files indexed in an archive (default 1000000)", DL_MIN(0)),
+		DL_OPT_FLOAT(0, "archive-max-ratio", &o->archive_max_ratio, "R",
+		  "most bytes decoded per compressed byte of an archive (default 50)", DL_MIN(0)),
 	};
 	memcpy(rows, common, sizeof common);
 	return (int)(sizeof common / sizeof common[0]);
@@ -81,6 +83,7 @@ static int open_root(dl_fsrc *fs, const char *root, const prep_opts *o, dl_err *
 	dl_fsrc_limits lim;
 	lim.max_bytes = o->archive_max_mb > 0 ? (size_t)o->archive_max_mb << 20 : 0;
 	lim.max_entries = o->archive_max_files > 0 ? (size_t)o->archive_max_files : 0;
+	lim.max_ratio = o->archive_max_ratio;
 	return dl_fsrc_open(fs, root, &lim, err);
 }
 

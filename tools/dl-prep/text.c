@@ -24,9 +24,9 @@ int prep_text_read(prep_text *t, const dl_fsrc *fs, const char *path, dl_err *er
 		rc = dl_fsrc_read(fs, path, &data, &len, err);
 	} else {
 		snprintf(t->name, sizeof t->name, "%s", path);
-		int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+		int fd = strcmp(path, "-") ? dl_open_regular(path, NULL, err) : 0;
 		if (fd < 0)
-			return dl_fail_errno(err, DL_EIO, "%s", path);
+			return err->code;
 		rc = dl_read_all(fd, path, (size_t)1 << 30, &data, &len, err);
 		if (fd)
 			close(fd);

@@ -39,6 +39,7 @@ typedef struct cli {
 	long threads, step_size;
 	double gamma, time_limit, max_cost, price;
 	int summary, quiet, devices;
+	double max_memory;        /* --max-memory GiB of activations (0: physical memory) */
 } cli;
 
 /* The whole run after the command line was checked: data, device, model

@@ -172,6 +172,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		rc = resume(s, err);
 	else if (!(rc = dl_model_load(&s->m, r->model, err)))
 		rc = start_new(s, err);
+	s->m.max_plan_bytes = (size_t)(c->max_memory * (1 << 30));
 	if (rc || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
 	    (r->val && (rc = dl_check_fit(&s->m, &s->va, r->val, err))))
 		return rc;

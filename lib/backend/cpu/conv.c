@@ -80,10 +80,14 @@ static int conv_plain(const dl_conv_geom *g)
 	return conv_groups(g) == 1 && conv_dh(g) == 1 && conv_dw(g) == 1;
 }
 
-/* The first and one-past-last kx whose input column lies inside the image. */
+/* The first and one-past-last kx whose input column lies inside the image,
+ * 0 <= lo <= hi <= kw.  A window can lie wholly in the padding (pad >= kw,
+ * which PyTorch allows too): then lo = hi and the whole row is zeros. */
 static void kx_span(const dl_conv_geom *g, int ix0, int *lo, int *hi)
 {
 	*lo = ix0 < 0 ? -ix0 : 0;
+	if (*lo > g->kw)
+		*lo = g->kw;
 	*hi = g->w - ix0 < g->kw ? g->w - ix0 : g->kw;
 	if (*hi < *lo)
 		*hi = *lo;
@@ -122,7 +126,8 @@ static void im2col_plain(const dl_conv_geom *g, const float *x, size_t r0, size_
 				memset(d, 0, (size_t)g->kw * c * sizeof *d);
 				continue;
 			}
-			const float *s = x + ((img * g->h + iy) * g->w + ix0 + lo) * c;
+			/* no pointer into x when the row lies wholly in the padding */
+			const float *s = hi > lo ? x + ((img * g->h + iy) * g->w + ix0 + lo) * c : x;
 			size_t zl = (size_t)lo * c, nv = (size_t)(hi - lo) * c;
 			size_t zr = (size_t)(g->kw - hi) * c;
 			if (g->kw * c < 16) {   /* short runs (c = 1): no calls */
@@ -161,7 +166,7 @@ static void col2im_plain(const dl_conv_geom *g, const float *col, size_t r0, siz
 		kx_span(g, ix0, &lo, &hi);
 		for (int ky = 0; ky < g->kh; ky++) {
 			int iy = iy0 + ky;
-			if (iy < 0 || iy >= g->h)
+			if (iy < 0 || iy >= g->h || hi == lo)
 				continue;
 			const float *s = src + ((size_t)ky * g->kw + lo) * c;
 			float *d = dx + ((img * g->h + iy) * g->w + ix0 + lo) * c;

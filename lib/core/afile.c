@@ -1,4 +1,5 @@
 #include "core/afile.h"
+#include "core/tmpname.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,15 +17,14 @@ int dl_afile_open(dl_afile *a, const char *path, dl_err *err)
 		a->path = strdup("-");
 		return a->path ? 0 : dl_fail(err, DL_EFAIL, "out of memory");
 	}
-	size_t n = strlen(path);
 	a->path = strdup(path);
-	a->tmp = malloc(n + 16);
+	/* same directory as the target, so rename() is atomic; the name
+	 * carries our pid (core/tmpname.h) */
+	a->tmp = dl_tmp_template(path);
 	if (!a->path || !a->tmp) {
 		dl_afile_abort(a);
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	}
-	/* same directory as the target, so rename() is atomic */
-	snprintf(a->tmp, n + 16, "%s.tmp.XXXXXX", path);
 	int fd = mkstemp(a->tmp);
 	if (fd < 0) {
 		int rc = dl_fail_errno(err, DL_EIO, "%s: cannot create temporary file", path);

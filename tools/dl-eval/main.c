@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "core/buf.h"
+#include "core/guard.h"
 #include "core/opt.h"
 #include "eval.h"
 #include "eval/infer.h"
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
 	dl_reg_metrics rm = { 0 };
 	float *out = NULL;
 	dl_buf b;
+	dl_guard g = { 0 };
 	dl_buf_init(&b);
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
@@ -140,6 +142,10 @@ int main(int argc, char **argv)
 	if (rc)
 		goto fail;
 	const char *ckpt = argv[1], *data = argv[2];
+	const dl_iofile ins[] = { { "CHECKPOINT", ckpt }, { "DATASET", data } };
+	const dl_iofile outs[] = { { "--logits", logits_path }, { "--plot", plot_path } };
+	if ((rc = dl_guard_begin(&g, DL_GUARD_DIE, ins, 2, outs, 2, &err)))
+		goto fail;
 	if ((rc = dl_backend_open(&be, device, (int)threads, &err)) ||
 	    (rc = dl_checkpoint_load(ckpt, &m, be, NULL, &ck, &err)) ||
 	    (rc = dl_dataset_open(&d, data, &err)))
@@ -232,5 +238,6 @@ done:
 	dl_checkpoint_release(&ck);
 	dl_model_release(&m);
 	dl_backend_close(be);
+	dl_guard_end(&g);
 	return rc;
 }

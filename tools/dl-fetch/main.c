@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/guard.h"
 #include "core/opt.h"
 #include "io/http.h"
 #include "fetch.h"
@@ -156,7 +157,16 @@ static int run(args *a, const fetch_dataset *ds, const char *file, dl_err *err)
 	rq.prog = prog;
 	setup_http(a, &rq);
 	fetch_report rep;
+	memset(&rep, 0, sizeof rep);
+	/* temps (DIR/NAME.tmp.PID.*: copies, unpacked trees) go on a signal;
+	 * NAME.part stays for the next run to resume */
+	dl_guard g;
 	int use_net = !a->offline && !a->from;
+	if ((rc = dl_guard_start(&g, DL_GUARD_DIE, err)) || (rc = dl_guard_output(&g, dir, 1, err))) {
+		dl_guard_end(&g);
+		free(cache);
+		return rc;
+	}
 	rc = use_net ? dl_http_global_init(err) : 0;
 	if (!rc)
 		rc = fetch_run(&rq, &rep, err);
@@ -170,6 +180,7 @@ static int run(args *a, const fetch_dataset *ds, const char *file, dl_err *err)
 		if (rep.files[i].selected)
 			rc = report_stream(rep.files[i].path, stdout, err);
 	fetch_report_release(&rep);
+	dl_guard_end(&g);
 	free(cache);
 	return rc;
 }

@@ -11,6 +11,7 @@
 
 #include "core/opt.h"
 #include "prep.h"
+#include "core/guard.h"
 #include "set.h"
 
 #define PLANE 1024
@@ -134,6 +135,7 @@ static int cifar_main(int argc, char **argv, int hundred)
 	dl_fsrc_limits lim;
 	batches b = { 0 };
 	prep_set s;
+	dl_guard g = { 0 };
 	prep_set_init(&s);
 	if ((rc = dl_opt_parse_std(cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-prep", &err);
@@ -141,7 +143,7 @@ static int cifar_main(int argc, char **argv, int hundred)
 		rc = dl_fail(&err, DL_EUSAGE, "%s: expected ROOT (folder or archive)", name);
 		goto fail;
 	}
-	if ((rc = prep_opts_check(&o, name, &err)))
+	if ((rc = prep_opts_check(&o, name, &err)) || (rc = prep_guard(&g, &o, 1, argv, &err)))
 		goto fail;
 	if (strcmp(split, "train") && strcmp(split, "test")) {
 		rc = dl_fail(&err, DL_EUSAGE, "%s: --split must be train or test", name);
@@ -192,6 +194,7 @@ static int cifar_main(int argc, char **argv, int hundred)
 fail:
 	rc = dl_tool_fail("dl-prep", &err);
 out:
+	dl_guard_end(&g);
 	prep_set_release(&s);
 	for (int i = 0; i < b.n; i++)
 		free(b.px[i]);

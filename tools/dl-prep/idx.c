@@ -7,6 +7,7 @@
 #include "core/opt.h"
 #include "io/idx.h"
 #include "prep.h"
+#include "core/guard.h"
 #include "set.h"
 
 int dl_prep_idx_main(int argc, char **argv)
@@ -27,6 +28,7 @@ int dl_prep_idx_main(int argc, char **argv)
 	int npos, rc;
 	dl_idx im = { 0 }, lb = { 0 };
 	prep_set s;
+	dl_guard g = { 0 };
 	prep_set_init(&s);
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-prep", &err);
@@ -34,7 +36,7 @@ int dl_prep_idx_main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EUSAGE, "idx: expected IMAGES and LABELS files, got %d arguments", npos);
 		goto fail;
 	}
-	if ((rc = prep_opts_check(&o, "idx", &err)))
+	if ((rc = prep_opts_check(&o, "idx", &err)) || (rc = prep_guard(&g, &o, 2, argv, &err)))
 		goto fail;
 	const char *ipath = argv[1], *lpath = argv[2];
 	if ((rc = dl_idx_read(&im, ipath, DL_IDX_MAX_BYTES, &err)) ||
@@ -88,6 +90,7 @@ int dl_prep_idx_main(int argc, char **argv)
 fail:
 	rc = dl_tool_fail("dl-prep", &err);
 out:
+	dl_guard_end(&g);
 	prep_set_release(&s);
 	dl_idx_release(&im);
 	dl_idx_release(&lb);

@@ -1,5 +1,6 @@
 /* prep_set building and the options every source command shares. */
 #include "set.h"
+#include "core/guard.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,16 @@ const char prep_common_help[] =
 	"'..' are refused.  A bad image or label stops with file and line (exit 3) and\n"
 	"no output, unless --skip-bad.\n";
 
+int prep_guard(dl_guard *g, const prep_opts *o, int npos, char **argv, dl_err *err)
+{
+	dl_iofile in[16];
+	int nin = 0;
+	for (int i = 1; i <= npos && nin < 16; i++)
+		in[nin++] = (dl_iofile){ "input", argv[i] };
+	const dl_iofile out[] = { { "-o", o->out }, { "--val-out", o->val_out } };
+	return dl_guard_begin(g, DL_GUARD_DIE, in, nin, out, 2, err);
+}
+
 int prep_main(const dl_cmd *cmd, prep_opts *o, int argc, char **argv, int minpos, int maxpos,
 	      prep_fill_fn fill, void *ctx)
 {
@@ -228,6 +239,7 @@ int prep_main(const dl_cmd *cmd, prep_opts *o, int argc, char **argv, int minpos
 	int npos, rc;
 	dl_fsrc fs = { 0 };
 	dl_fsrc_limits lim;
+	dl_guard g = { 0 };
 	prep_set s;
 	prep_set_init(&s);
 	const char *name = strchr(cmd->prog, ' ') ? strchr(cmd->prog, ' ') + 1 : cmd->prog;
@@ -237,7 +249,7 @@ int prep_main(const dl_cmd *cmd, prep_opts *o, int argc, char **argv, int minpos
 		rc = dl_fail(&err, DL_EUSAGE, "%s: expected %s, got %d arguments", name, cmd->usage, npos);
 		goto fail;
 	}
-	if ((rc = prep_opts_check(o, name, &err)))
+	if ((rc = prep_opts_check(o, name, &err)) || (rc = prep_guard(&g, o, npos, argv, &err)))
 		goto fail;
 	prep_fsrc_limits(o, &lim);
 	if ((rc = dl_fsrc_open(&fs, argv[1], &lim, &err)))
@@ -256,5 +268,6 @@ fail:
 out:
 	prep_set_release(&s);
 	dl_fsrc_close(&fs);
+	dl_guard_end(&g);
 	return rc;
 }

@@ -68,6 +68,10 @@ int prep_classes_option(prep_set *s, const char *spec, dl_err *err);
 int prep_opt_table(prep_opts *o, const dl_opt *extra, dl_opt *table, int cap);
 void prep_opts_defaults(prep_opts *o);
 /* Checks the common options (usage errors). */
+/* Outputs never destroy inputs; outputs guarded against signals
+ * (core/guard.h): inputs are argv[1..nin], outputs -o and --val-out. */
+struct dl_guard;
+int prep_guard(struct dl_guard *g, const prep_opts *o, int nin, char **argv, dl_err *err);
 int prep_opts_check(const prep_opts *o, const char *cmd, dl_err *err);
 /* Archive limits from the options. */
 void prep_fsrc_limits(const prep_opts *o, dl_fsrc_limits *lim);

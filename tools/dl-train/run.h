@@ -44,6 +44,12 @@ typedef struct cli {
  * (new or resumed), logs, training, summary.  Returns the exit code. */
 int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err);
 
+/* Outputs never destroy inputs, and every output is guarded against signals
+ * (core/iocheck.h, core/guard.h): checks the run's files (DL_EUSAGE) and
+ * registers its outputs with g, sweeping stale temps (io.c). */
+struct dl_guard;
+int run_io(const cli *c, struct dl_guard *g, dl_err *err);
+
 /* "finished", "stopped at the time limit", ... */
 const char *stop_text(dl_stop_reason why);
 

@@ -64,13 +64,10 @@ void dl_afile_abort(dl_afile *a)
 	release(a);
 }
 
-int dl_afile_commit(dl_afile *a, dl_err *err)
+int dl_afile_finish(dl_afile *a, dl_err *err)
 {
-	if (a->f == stdout) {
-		int bad = fflush(stdout) != 0 || ferror(stdout);
-		release(a);
-		return bad ? dl_fail_errno(err, DL_EIO, "stdout: write failed") : 0;
-	}
+	if (!a->f || a->f == stdout)
+		return 0;
 	int rc = 0;
 	if (fflush(a->f) != 0 || ferror(a->f))
 		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", a->path);
@@ -79,15 +76,15 @@ int dl_afile_commit(dl_afile *a, dl_err *err)
 	if (fclose(a->f) != 0 && !rc)
 		rc = dl_fail_errno(err, DL_EIO, "%s: close failed", a->path);
 	a->f = NULL;
-	if (!rc && rename(a->tmp, a->path) != 0)
-		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
-	if (rc) {
-		unlink(a->tmp);
-		release(a);
-		return rc;
-	}
-	/* make the rename itself durable */
-	char *dcopy = strdup(a->path);
+	if (rc)
+		dl_afile_abort(a);
+	return rc;
+}
+
+/* Makes the rename of path durable: fsync its folder. */
+static void sync_dir(const char *path)
+{
+	char *dcopy = strdup(path);
 	if (dcopy) {
 		int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
 		if (dfd >= 0) {
@@ -96,8 +93,78 @@ int dl_afile_commit(dl_afile *a, dl_err *err)
 		}
 		free(dcopy);
 	}
+}
+
+int dl_afile_commit(dl_afile *a, dl_err *err)
+{
+	if (a->f == stdout) {
+		int bad = fflush(stdout) != 0 || ferror(stdout);
+		release(a);
+		return bad ? dl_fail_errno(err, DL_EIO, "stdout: write failed") : 0;
+	}
+	int rc = dl_afile_finish(a, err);
+	if (rc)
+		return rc;
+	if (rename(a->tmp, a->path) != 0) {
+		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
+		dl_afile_abort(a);
+		return rc;
+	}
+	sync_dir(a->path);
 	release(a);
 	return 0;
+}
+
+int dl_afile_commit_pair(dl_afile *a, dl_afile *b, dl_err *err)
+{
+	int rc = dl_afile_finish(a, err);
+	if (!rc)
+		rc = dl_afile_finish(b, err);
+	if (rc || a->f == stdout || b->f == stdout) {
+		if (!rc) {   /* a pair on stdout is not atomic anyway */
+			rc = dl_afile_commit(a, err);
+			int rb = dl_afile_commit(b, err);
+			rc = rc ? rc : rb;
+		}
+		dl_afile_abort(a);
+		dl_afile_abort(b);
+		return rc;
+	}
+	/* keep a's old file under a temp name (swept if we die) until b is in */
+	char *keep = dl_tmp_template(a->path);
+	int kept = 0;
+	if (!keep) {
+		rc = dl_fail(err, DL_EFAIL, "out of memory");
+	} else {
+		int fd = mkstemp(keep);   /* reserve a unique name, then link over it */
+		if (fd >= 0) {
+			close(fd);
+			unlink(keep);
+			kept = link(a->path, keep) == 0;
+		}
+		if (!kept && errno != ENOENT && access(a->path, F_OK) == 0)
+			rc = dl_fail_errno(err, DL_EIO, "%s: cannot keep the old file while replacing it", a->path);
+	}
+	if (!rc && rename(a->tmp, a->path) != 0)
+		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
+	else if (!rc && rename(b->tmp, b->path) != 0) {
+		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", b->path);
+		if (kept ? rename(keep, a->path) : unlink(a->path)) { /* best effort: the old a back */ }
+		kept = 0;
+	}
+	if (kept)
+		unlink(keep);
+	free(keep);
+	if (!rc) {
+		sync_dir(a->path);
+		sync_dir(b->path);
+		release(a);
+		release(b);
+		return 0;
+	}
+	dl_afile_abort(a);
+	dl_afile_abort(b);
+	return rc;
 }
 
 int dl_mkdir_p(const char *path, dl_err *err)

@@ -52,8 +52,9 @@ static void train_json(dl_buf *t, const dl_optim *o, const dl_train_state *st)
 	for (int i = 0; i < DL_LOSS_NSTATS; i++)
 		dl_buf_printf(t, "%s%.9g", i ? ", " : "", (double)st->stats[i]);
 	/* %.17g keeps every bit of a double */
-	dl_buf_printf(t, "], \"best\": %.17g, \"best_epoch\": %d, \"bad_epochs\": %d}",
+	dl_buf_printf(t, "], \"best\": %.17g, \"best_epoch\": %d, \"bad_epochs\": %d",
 		      st->best_epoch ? st->best : 0.0, st->best_epoch, st->bad_epochs);
+	dl_buf_printf(t, ", \"loss0\": %.17g}", st->loss0);
 }
 
 int dl_checkpoint_save(const char *path, const dl_model *m, const dl_optim *o,
@@ -178,6 +179,11 @@ static int parse_position(const dl_json *j, dl_train_state *st)
 	st->best_epoch = (int)be;
 	st->bad_epochs = (int)bad;
 	st->best = best->number;
+	/* optional (newer checkpoints): the divergence rule's reference */
+	const dl_json *l0 = dl_json_get(j, "loss0");
+	if (l0 && (l0->type != DL_JSON_NUMBER || !(l0->number >= 0) || isinf(l0->number)))
+		return -1;
+	st->loss0 = l0 ? l0->number : 0;
 	return 0;
 }
 

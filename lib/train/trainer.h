@@ -67,6 +67,12 @@ typedef struct dl_train_opts {
 	int bar;                  /* draw a progress bar on `progress` (a terminal) */
 	const char *device_name;
 	int threads;
+	/* Divergence: stop with DL_EDIVERGED when the epoch's mean training
+	 * loss exceeds diverge_factor * max(loss of step 1, 1) (0: only the
+	 * non-finite check). */
+	double diverge_factor;
+	/* Names of log and csv for messages (a failed write: DL_EIO). */
+	const char *log_name, *csv_name;
 } dl_train_opts;
 
 typedef struct dl_metrics {

@@ -40,11 +40,11 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < NCOMMANDS; i++)
 			printf("  %-14s %-16s %s\n", commands[i].name, commands[i].args, commands[i].what);
 		printf("\nRun 'dl-prep COMMAND --help' for a command's options.\n\n%s", dl_exit_code_help);
-		return 0;
+		return dl_stdout_check(&err) ? dl_tool_fail("dl-prep", &err) : 0;
 	}
 	if (argc >= 2 && !strcmp(argv[1], "--version")) {
 		dl_print_version("dl-prep", stdout);
-		return 0;
+		return dl_stdout_check(&err) ? dl_tool_fail("dl-prep", &err) : 0;
 	}
 	dl_fail(&err, DL_EUSAGE, argc < 2 ? "missing command (idx, cifar10, folder, ... or info)"
 				       : "unknown command '%s' (see dl-prep --help)", argv[argc < 2 ? 0 : 1]);

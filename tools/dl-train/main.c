@@ -73,6 +73,8 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 	if (r->sched.warmup < 0 || r->checkpoint_every < 0 || r->patience < 0 || c->time_limit < 0 ||
 	    c->max_cost < 0 || c->price < 0)
 		return dl_fail(err, DL_EUSAGE, "--warmup, --checkpoint-every, --early-stop, --time-limit, --max-cost and --price-per-hour must be >= 0");
+	if (!(c->diverge_factor >= 0) || isinf(c->diverge_factor) || (c->diverge_factor > 0 && c->diverge_factor < 1))
+		return dl_fail(err, DL_EUSAGE, "--diverge-factor must be 0 (off) or a finite number >= 1");
 	if (c->max_cost > 0 && !(c->price > 0))
 		return dl_fail(err, DL_EUSAGE, "--max-cost needs --price-per-hour");
 	if ((rc = run_parse_augment(c->augment, &r->aug, err)) ||
@@ -103,6 +105,7 @@ int main(int argc, char **argv)
 		.r = { .epochs = 1, .batch = 128, .seed = 1, .lr = NAN, .weight_decay = NAN },
 		.optim = "adam", .device = "auto", .schedule = "constant", .augment = "none",
 		.normalize = "0-1", .monitor = "val_loss", .step_size = 1, .gamma = 0.1,
+		.diverge_factor = 1e4,
 	};
 	run_settings *r = &c.r;
 	const dl_opt opts[] = {
@@ -150,6 +153,8 @@ int main(int argc, char **argv)
 		{ 0, "max-cost", DL_OPT_FLOAT, &c.max_cost, "DOLLARS",
 		  "stop cleanly once this run has cost DOLLARS at --price-per-hour" },
 		{ 0, "price-per-hour", DL_OPT_FLOAT, &c.price, "P", "machine price in dollars per hour" },
+		{ 0, "diverge-factor", DL_OPT_FLOAT, &c.diverge_factor, "F",
+		  "exit 9 once the loss exceeds F x max(first step's loss, 1) (default 1e4, 0: off)" },
 		{ 0, "seed", DL_OPT_INT, &r->seed, "S", "seed of initialisation, shuffling, augmentation (default 1)" },
 		{ 'j', "threads", DL_OPT_INT, &c.threads, "N", "CPU threads (default: all cores)" },
 		{ 0, "device", DL_OPT_STRING, &c.device, "DEV", "auto (default), cpu, cuda or cuda:N" },

@@ -37,6 +37,7 @@ typedef struct cli {
 	long warmup;
 	long threads, step_size;
 	double gamma, time_limit, max_cost, price;
+	double diverge_factor;    /* --diverge-factor (dl_train_opts) */
 	int summary, quiet, devices;
 } cli;
 

@@ -119,8 +119,14 @@ int dl_guard_start(dl_guard *g, dl_guard_mode mode, dl_err *err)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	for (int i = 0; i < NCAUGHT; i++)
-		sigaction(caught[i], &sa, &g->old[i]);
+	/* a signal the parent ignores stays ignored (nohup's SIGHUP, a shell's
+	 * background jobs' SIGQUIT), except SIGINT and SIGTERM: a stop request
+	 * we always honour, cleanly */
+	for (int i = 0; i < NCAUGHT; i++) {
+		sigaction(caught[i], NULL, &g->old[i]);
+		if (g->old[i].sa_handler != SIG_IGN || caught[i] == SIGINT || caught[i] == SIGTERM)
+			sigaction(caught[i], &sa, NULL);
+	}
 	return 0;
 }
 

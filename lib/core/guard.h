@@ -2,7 +2,8 @@
  *
  * A tool's main() owns one dl_guard.  dl_guard_start() catches SIGINT,
  * SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE, SIGXCPU and
- * SIGXFSZ; dl_guard_output() names each output file (or output folder) the
+ * SIGXFSZ (those the parent set to be ignored stay ignored, but for SIGINT
+ * and SIGTERM: nohup keeps working); dl_guard_output() names each output file (or output folder) the
  * tool may write, first removing stale temps of it left by dead processes
  * (core/tmpname.h).  When a signal arrives:
  *   - DL_GUARD_DIE (every tool but dl-train): the temps of this process next

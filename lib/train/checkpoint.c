@@ -251,6 +251,23 @@ static int parse_train(const char *path, const char *s, dl_checkpoint *ck, dl_op
 	return 0;
 }
 
+/* dl.classes, when present, is a JSON list of strings: every reader
+ * (dl-eval, predict, the exports) may rely on it. */
+static int check_classes(const char *path, const char *classes, dl_err *err)
+{
+	if (!classes)
+		return 0;
+	dl_json *j;
+	dl_err jerr;
+	if (dl_json_parse(classes, strlen(classes), "dl.classes", &j, &jerr))
+		return dl_fail(err, DL_EDATA, "%s: metadata dl.classes is not valid JSON: %s", path, jerr.msg);
+	int ok = j->type == DL_JSON_ARRAY;
+	for (size_t i = 0; ok && i < j->len; i++)
+		ok = j->items[i].type == DL_JSON_STRING;
+	dl_json_free(j);
+	return ok ? 0 : dl_fail(err, DL_EDATA, "%s: metadata dl.classes is not a list of names", path);
+}
+
 int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *o,
 		       dl_checkpoint *ck, dl_err *err)
 {
@@ -341,6 +358,8 @@ int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *
 		goto out;
 	}
 	const char *run = dl_st_meta_get(&f, "dl.run");
+	if ((rc = check_classes(path, classes, err)))
+		goto out;
 	if ((classes && !(ck->classes_json = strdup(classes))) ||
 	    (run && !(ck->run_json = strdup(run))))
 		rc = dl_fail(err, DL_EFAIL, "out of memory");

@@ -5,6 +5,7 @@
  *                            gates for CI and cron (exit 7)
  *   dl-eval predict CKPT IMG...   classes of image files (predict.c)
  *   dl-eval plot LOG -o PNG       training curves (plot.c) */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,16 @@ static int write_logits(const char *path, const float *logits, int n, int k, dl_
 		rc = dl_st_write(&w, path, err);
 	dl_st_writer_release(&w);
 	return rc;
+}
+
+/* NaN/Inf outputs (a broken checkpoint): exit 9, never "nan" in JSON. */
+static int check_finite(const char *ckpt, const float *out, size_t n, dl_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(out[i]))
+			return dl_fail(err, DL_EDIVERGED, "%s: the model's outputs are not finite (NaN/Inf) "
+				       "(output %zu)", ckpt, i);
+	return 0;
 }
 
 static void json_cls(dl_buf *b, const dl_cls_metrics *c)
@@ -173,6 +184,7 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	if ((rc = dl_infer(&m, d.images, d.n, &ck.norm, (int)batch, out, &err)) ||
+	    (rc = check_finite(ckpt, out, (size_t)d.n * (size_t)k, &err)) ||
 	    (reg ? (rc = dl_reg_metrics_compute(&rm, out, d.targets, d.n, k, &m.loss, &err))
 		 : (rc = dl_cls_metrics_compute(&cm, out, d.labels, d.n, k,
 						(int)(topk < k ? topk : k), &err))))

@@ -17,6 +17,20 @@ int dl_afile_open(dl_afile *a, const char *path, dl_err *err)
 		a->path = strdup("-");
 		return a->path ? 0 : dl_fail(err, DL_EFAIL, "out of memory");
 	}
+	/* an existing device or FIFO (/dev/null, /dev/full, a pipe) is written
+	 * in place: a rename would replace the device itself */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		a->path = strdup(path);
+		if (!a->path)
+			return dl_fail(err, DL_EFAIL, "out of memory");
+		if (!(a->f = fopen(path, "wb"))) {
+			int rc = dl_fail_errno(err, DL_EIO, "%s: cannot open", path);
+			dl_afile_abort(a);
+			return rc;
+		}
+		return 0;
+	}
 	a->path = strdup(path);
 	/* same directory as the target, so rename() is atomic; the name
 	 * carries our pid (core/tmpname.h) */
@@ -71,7 +85,7 @@ int dl_afile_finish(dl_afile *a, dl_err *err)
 	int rc = 0;
 	if (fflush(a->f) != 0 || ferror(a->f))
 		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", a->path);
-	else if (fsync(fileno(a->f)) != 0)
+	else if (a->tmp && fsync(fileno(a->f)) != 0)   /* a device (no tmp): nothing to sync */
 		rc = dl_fail_errno(err, DL_EIO, "%s: fsync failed", a->path);
 	if (fclose(a->f) != 0 && !rc)
 		rc = dl_fail_errno(err, DL_EIO, "%s: close failed", a->path);
@@ -105,6 +119,10 @@ int dl_afile_commit(dl_afile *a, dl_err *err)
 	int rc = dl_afile_finish(a, err);
 	if (rc)
 		return rc;
+	if (!a->tmp) {   /* written in place */
+		release(a);
+		return 0;
+	}
 	if (rename(a->tmp, a->path) != 0) {
 		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
 		dl_afile_abort(a);
@@ -120,7 +138,7 @@ int dl_afile_commit_pair(dl_afile *a, dl_afile *b, dl_err *err)
 	int rc = dl_afile_finish(a, err);
 	if (!rc)
 		rc = dl_afile_finish(b, err);
-	if (rc || a->f == stdout || b->f == stdout) {
+	if (rc || a->f == stdout || b->f == stdout || !a->tmp || !b->tmp) {
 		if (!rc) {   /* a pair on stdout is not atomic anyway */
 			rc = dl_afile_commit(a, err);
 			int rb = dl_afile_commit(b, err);

@@ -1,7 +1,9 @@
 /* Atomic output files: write to a temp file in the same directory, then
  * fflush + fsync + rename over the final name (and fsync the directory).
  * A reader never sees a partial file; a failure leaves no file behind.
- * The path "-" means stdout (written directly, not atomic). */
+ * The path "-" means stdout (written directly, not atomic); so is an
+ * existing device or FIFO (tmp NULL): renaming over /dev/null would
+ * replace the device. */
 #ifndef DL_CORE_AFILE_H
 #define DL_CORE_AFILE_H
 

@@ -97,8 +97,13 @@ test_case 'dl-prep show DS -o DS, idx IMG LAB -o IMG, --val-out LAB: exit 2' '
 	[ ! -e t.st ] && [ ! -e v.st ]
 '
 
-test_case 'an output that is not a file (/dev/null) is not an input clash' '
-	test_expect_code 0 "$EVAL" "$FIX/run/model.safetensors" "$FIX/ds.st" --logits /dev/null >/dev/null
+test_case 'a device as output (/dev/full): written in place, never renamed over; exit 4' '
+	test_expect_code 4 "$EVAL" "$FIX/run/model.safetensors" "$FIX/ds.st" --logits /dev/full >/dev/null 2>err &&
+	grep -q "/dev/full: write failed" err && [ -c /dev/full ] &&
+	test_expect_code 4 "$EXPORT" "$FIX/run/model.safetensors" -o /dev/full 2>err2 && [ -c /dev/full ] &&
+	test_expect_code 4 "$PREP" show "$FIX/ds.st" -o /dev/full 2>err3 && [ -c /dev/full ] &&
+	test_expect_code 4 "$TRAIN" -m "$FIX/m.spec" --train "$FIX/ds.st" -o r --save-init /dev/full -q 2>err4 &&
+	[ -c /dev/full ] && ! ls /dev/full.tmp.* 2>/dev/null
 '
 
 # ---- both or neither

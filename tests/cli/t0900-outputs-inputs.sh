@@ -97,6 +97,15 @@ test_case 'dl-prep show DS -o DS, idx IMG LAB -o IMG, --val-out LAB: exit 2' '
 	[ ! -e t.st ] && [ ! -e v.st ]
 '
 
+test_case 'dl-fetch: -d naming the --from copy or the manifest: exit 2, intact' '
+	mkdir src && head -c 1000 /dev/urandom >src/a.bin &&
+	printf "dataset a\nfile a.bin sha256=%s\n" "$(sha256sum <src/a.bin | cut -c1-64)" >m &&
+	refused src/a.bin "$FETCH" -f m a --from src -d src -q &&
+	grep -q "^dl-fetch: -d src/a.bin is the same file as --from src/a.bin" err &&
+	mkdir d && printf "dataset b\nfile m sha256=%064d\n" 0 >d/m &&
+	refused d/m "$FETCH" -f d/m b --from src -d d -q
+'
+
 test_case 'a device as output (/dev/full): written in place, never renamed over; exit 4' '
 	test_expect_code 4 "$EVAL" "$FIX/run/model.safetensors" "$FIX/ds.st" --logits /dev/full >/dev/null 2>err &&
 	grep -q "/dev/full: write failed" err && [ -c /dev/full ] &&

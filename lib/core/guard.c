@@ -11,7 +11,7 @@
 #include "core/tmpname.h"
 
 static const int caught[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
-			      SIGALRM, SIGPIPE, SIGXCPU, SIGXFSZ };
+			      SIGALRM, SIGXCPU, SIGXFSZ };
 #define NCAUGHT ((int)(sizeof caught / sizeof caught[0]))
 
 /* The only process-wide state (guard.h says why): what the handler may touch. */

@@ -1,11 +1,12 @@
 /* Signals and temp outputs: a tool never leaves a half-written output.
  *
  * A tool's main() owns one dl_guard.  dl_guard_start() catches SIGINT,
- * SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE, SIGXCPU and
+ * SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU and
  * SIGXFSZ (those the parent set to be ignored stay ignored, but for SIGINT
- * and SIGTERM: nohup keeps working); dl_guard_output() names each output file (or output folder) the
- * tool may write, first removing stale temps of it left by dead processes
- * (core/tmpname.h).  When a signal arrives:
+ * and SIGTERM: nohup keeps working; SIGPIPE keeps its default, so that
+ * `tool | head` stays quiet); dl_guard_output() names each output file (or
+ * output folder) the tool may write, first removing stale temps of it left
+ * by dead processes (core/tmpname.h).  When a signal arrives:
  *   - DL_GUARD_DIE (every tool but dl-train): the temps of this process next
  *     to each output (OUTPUT.tmp.PID.*; for a folder, any *.tmp.PID.* in it)
  *     are removed and the process dies by the same signal, as if it had not

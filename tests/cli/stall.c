@@ -2,7 +2,9 @@
  * Nth call (1 = the first) of NAME (fsync or rename) never returns, so a
  * tool stops with its temp output complete but not yet in place, waiting
  * for the test's signal; DL_TEST_STALL_MARK=FILE is created when it hangs.
- * Every other call passes through. */
+ * DL_TEST_SLOW_FSYNC_US=N sleeps N microseconds before each fsync, so a
+ * test polling a run's progress keeps up on a loaded machine.  Every other
+ * call passes through. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -27,6 +29,9 @@ static void maybe_stall(const char *name)
 int fsync(int fd)
 {
 	maybe_stall("fsync");
+	const char *slow = getenv("DL_TEST_SLOW_FSYNC_US");
+	if (slow)
+		usleep((useconds_t)atoi(slow));
 	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
 	return real(fd);
 }

@@ -3,7 +3,9 @@
 # moments, 6 while a checkpoint is being written (the write made to hang
 # by tests/cli/stall.c, so the kill surely lands inside it and leaves a
 # temp file) -- and resumed after each kill ends byte-identical (cmp) to
-# the uninterrupted run, with no temp file left behind.
+# the uninterrupted run, with no temp file left behind.  Each checkpoint's
+# fsync is slowed by 10 ms (stall.c) so that polling for a step keeps up
+# with the run on a loaded machine.
 . "$(dirname "$0")/lib.sh"
 TRAIN=$DL_BIN/dl-train
 PY=/usr/bin/python3
@@ -39,7 +41,7 @@ test_case 'fixture: the stall shim, a dataset, the uninterrupted reference run' 
 start() {
 	local how="-o run"
 	[ -s run/model.safetensors ] && how="--resume run"
-	env "$@" "$TRAIN" $ARGS $how 2>>err &
+	env LD_PRELOAD="$FIX/stall.so" DL_TEST_SLOW_FSYNC_US=10000 "$@" "$TRAIN" $ARGS $how 2>>err &
 	pid=$!
 }
 
@@ -53,7 +55,7 @@ test_case '12 SIGKILLs (6 at random moments, 6 inside checkpoint writes), each r
 			# the Kth fsync hangs: odd K is a checkpoint file (even: its
 			# folder), the checkpoint (K+1)/2 steps after the resume point
 			k=$((2 * (r % 4) + 1))
-			start LD_PRELOAD="$FIX/stall.so" DL_TEST_STALL=fsync:$k DL_TEST_STALL_MARK="$FIX/mark"
+			start DL_TEST_STALL=fsync:$k DL_TEST_STALL_MARK="$FIX/mark"
 			while kill -0 $pid 2>/dev/null && [ ! -e "$FIX/mark" ]; do sleep 0.02; done
 			if [ -e "$FIX/mark" ]; then
 				compgen -G "run/model.safetensors.tmp.$pid.*" >/dev/null && inside=$((inside + 1))
@@ -61,7 +63,7 @@ test_case '12 SIGKILLs (6 at random moments, 6 inside checkpoint writes), each r
 			rm -f "$FIX/mark"
 		else
 			start
-			target=$((now + 4 + r % 16))
+			target=$((now + 3 + r % 10))
 			while kill -0 $pid 2>/dev/null && [ "$(ckpt_step run/model.safetensors || echo 0)" -lt $target ]; do
 				sleep 0.01
 			done

@@ -133,7 +133,7 @@ static int flush_batch(pctx *p, dl_err *err)
 	}
 	if (!rc && b.oom)
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
-	if (!rc && (fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout)))
+	if (!rc && b.len && (fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout)))
 		rc = dl_fail_errno(err, DL_EIO, "stdout: write failed");
 	dl_buf_release(&b);
 	for (int i = 0; i < p->n; i++)

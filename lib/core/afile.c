@@ -1,4 +1,5 @@
 #include "core/afile.h"
+#include "core/tmpname.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,15 +17,28 @@ int dl_afile_open(dl_afile *a, const char *path, dl_err *err)
 		a->path = strdup("-");
 		return a->path ? 0 : dl_fail(err, DL_EFAIL, "out of memory");
 	}
-	size_t n = strlen(path);
+	/* an existing device or FIFO (/dev/null, /dev/full, a pipe) is written
+	 * in place: a rename would replace the device itself */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		a->path = strdup(path);
+		if (!a->path)
+			return dl_fail(err, DL_EFAIL, "out of memory");
+		if (!(a->f = fopen(path, "wb"))) {
+			int rc = dl_fail_errno(err, DL_EIO, "%s: cannot open", path);
+			dl_afile_abort(a);
+			return rc;
+		}
+		return 0;
+	}
 	a->path = strdup(path);
-	a->tmp = malloc(n + 16);
+	/* same directory as the target, so rename() is atomic; the name
+	 * carries our pid (core/tmpname.h) */
+	a->tmp = dl_tmp_template(path);
 	if (!a->path || !a->tmp) {
 		dl_afile_abort(a);
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	}
-	/* same directory as the target, so rename() is atomic */
-	snprintf(a->tmp, n + 16, "%s.tmp.XXXXXX", path);
 	int fd = mkstemp(a->tmp);
 	if (fd < 0) {
 		int rc = dl_fail_errno(err, DL_EIO, "%s: cannot create temporary file", path);
@@ -64,30 +78,27 @@ void dl_afile_abort(dl_afile *a)
 	release(a);
 }
 
-int dl_afile_commit(dl_afile *a, dl_err *err)
+int dl_afile_finish(dl_afile *a, dl_err *err)
 {
-	if (a->f == stdout) {
-		int bad = fflush(stdout) != 0 || ferror(stdout);
-		release(a);
-		return bad ? dl_fail_errno(err, DL_EIO, "stdout: write failed") : 0;
-	}
+	if (!a->f || a->f == stdout)
+		return 0;
 	int rc = 0;
 	if (fflush(a->f) != 0 || ferror(a->f))
 		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", a->path);
-	else if (fsync(fileno(a->f)) != 0)
+	else if (a->tmp && fsync(fileno(a->f)) != 0)   /* a device (no tmp): nothing to sync */
 		rc = dl_fail_errno(err, DL_EIO, "%s: fsync failed", a->path);
 	if (fclose(a->f) != 0 && !rc)
 		rc = dl_fail_errno(err, DL_EIO, "%s: close failed", a->path);
 	a->f = NULL;
-	if (!rc && rename(a->tmp, a->path) != 0)
-		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
-	if (rc) {
-		unlink(a->tmp);
-		release(a);
-		return rc;
-	}
-	/* make the rename itself durable */
-	char *dcopy = strdup(a->path);
+	if (rc)
+		dl_afile_abort(a);
+	return rc;
+}
+
+/* Makes the rename of path durable: fsync its folder. */
+static void sync_dir(const char *path)
+{
+	char *dcopy = strdup(path);
 	if (dcopy) {
 		int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
 		if (dfd >= 0) {
@@ -96,8 +107,82 @@ int dl_afile_commit(dl_afile *a, dl_err *err)
 		}
 		free(dcopy);
 	}
+}
+
+int dl_afile_commit(dl_afile *a, dl_err *err)
+{
+	if (a->f == stdout) {
+		int bad = fflush(stdout) != 0 || ferror(stdout);
+		release(a);
+		return bad ? dl_fail_errno(err, DL_EIO, "stdout: write failed") : 0;
+	}
+	int rc = dl_afile_finish(a, err);
+	if (rc)
+		return rc;
+	if (!a->tmp) {   /* written in place */
+		release(a);
+		return 0;
+	}
+	if (rename(a->tmp, a->path) != 0) {
+		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
+		dl_afile_abort(a);
+		return rc;
+	}
+	sync_dir(a->path);
 	release(a);
 	return 0;
+}
+
+int dl_afile_commit_pair(dl_afile *a, dl_afile *b, dl_err *err)
+{
+	int rc = dl_afile_finish(a, err);
+	if (!rc)
+		rc = dl_afile_finish(b, err);
+	if (rc || a->f == stdout || b->f == stdout || !a->tmp || !b->tmp) {
+		if (!rc) {   /* a pair on stdout is not atomic anyway */
+			rc = dl_afile_commit(a, err);
+			int rb = dl_afile_commit(b, err);
+			rc = rc ? rc : rb;
+		}
+		dl_afile_abort(a);
+		dl_afile_abort(b);
+		return rc;
+	}
+	/* keep a's old file under a temp name (swept if we die) until b is in */
+	char *keep = dl_tmp_template(a->path);
+	int kept = 0;
+	if (!keep) {
+		rc = dl_fail(err, DL_EFAIL, "out of memory");
+	} else {
+		int fd = mkstemp(keep);   /* reserve a unique name, then link over it */
+		if (fd >= 0) {
+			close(fd);
+			unlink(keep);
+			kept = link(a->path, keep) == 0;
+		}
+		if (!kept && errno != ENOENT && access(a->path, F_OK) == 0)
+			rc = dl_fail_errno(err, DL_EIO, "%s: cannot keep the old file while replacing it", a->path);
+	}
+	if (!rc && rename(a->tmp, a->path) != 0)
+		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", a->path);
+	else if (!rc && rename(b->tmp, b->path) != 0) {
+		rc = dl_fail_errno(err, DL_EIO, "%s: cannot rename into place", b->path);
+		if (kept ? rename(keep, a->path) : unlink(a->path)) { /* best effort: the old a back */ }
+		kept = 0;
+	}
+	if (kept)
+		unlink(keep);
+	free(keep);
+	if (!rc) {
+		sync_dir(a->path);
+		sync_dir(b->path);
+		release(a);
+		release(b);
+		return 0;
+	}
+	dl_afile_abort(a);
+	dl_afile_abort(b);
+	return rc;
 }
 
 int dl_mkdir_p(const char *path, dl_err *err)

@@ -349,7 +349,7 @@ int dl_opt_parse_std(const dl_cmd *cmd, int argc, char **argv, int *npos, dl_err
 		return rc;
 	if (what == DL_OPT_HELP) {
 		dl_opt_help(cmd, stdout);
-		return DL_OPT_DONE;
+		return dl_stdout_check(err) ? DL_EIO : DL_OPT_DONE;
 	}
 	if (what == DL_OPT_VERSION) {
 		/* "dl-prep idx" -> "dl-prep" */
@@ -357,8 +357,15 @@ int dl_opt_parse_std(const dl_cmd *cmd, int argc, char **argv, int *npos, dl_err
 		snprintf(prog, sizeof prog, "%s", cmd->prog);
 		prog[strcspn(prog, " ")] = '\0';
 		dl_print_version(prog, stdout);
-		return DL_OPT_DONE;
+		return dl_stdout_check(err) ? DL_EIO : DL_OPT_DONE;
 	}
+	return 0;
+}
+
+int dl_stdout_check(dl_err *err)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return dl_fail_errno(err, DL_EIO, "stdout: write failed");
 	return 0;
 }
 

@@ -152,6 +152,9 @@ const char *dl_opt_choice_name(const dl_opt_choice *table, int value);
 /* The common tail of a tool's main(): print "prog: msg" to stderr (and a
  * hint to --help for usage errors) and return the code to exit with. */
 int dl_tool_fail(const char *prog, const dl_err *err);
+/* Flushes stdout: 0, or DL_EIO "stdout: write failed: ..." (a full disk, a
+ * closed pipe).  Every tool calls it before exiting 0 after printing. */
+int dl_stdout_check(dl_err *err);
 
 /* Writes the version line for prog. */
 void dl_print_version(const char *prog, FILE *out);

@@ -286,7 +286,10 @@ static CURLcode attempt(const char *url, const dl_http_opts *o, xfer *x, const c
 		}
 		x->range_sent = 1;
 	}
-	long long left = o->max_bytes - (x->range_sent ? x->offset : 0);
+	/* curl's own cap sees whole responses: a server that ignores Range sends
+	 * the whole file (200, then the part restarts), so the cap stays
+	 * max_bytes; on_body holds a 206 to max_bytes - offset */
+	long long left = o->max_bytes;
 	CURLcode c = CURLE_OK;
 	/* each setopt can only fail on bad arguments or an old libcurl; stop at the first */
 	if (!c) c = curl_easy_setopt(h, CURLOPT_URL, url);

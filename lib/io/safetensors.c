@@ -511,6 +511,14 @@ static void build_header(const dl_st_writer *w, dl_buf *h)
 
 int dl_st_write(dl_st_writer *w, const char *path, dl_err *err)
 {
+	dl_afile a;
+	int rc = dl_st_write_open(w, path, &a, err);
+	return rc ? rc : dl_afile_commit(&a, err);
+}
+
+int dl_st_write_open(dl_st_writer *w, const char *path, dl_afile *a, dl_err *err)
+{
+	memset(a, 0, sizeof *a);
 	if (w->oom)
 		return dl_fail(err, DL_EFAIL, "%s: out of memory building tensors", path);
 	dl_buf h;
@@ -532,8 +540,7 @@ int dl_st_write(dl_st_writer *w, const char *path, dl_err *err)
 	}
 	dl_json_free(check);
 
-	dl_afile a;
-	int rc = dl_afile_open(&a, path, err);
+	int rc = dl_afile_open(a, path, err);
 	if (rc) {
 		dl_buf_release(&h);
 		return rc;
@@ -541,15 +548,15 @@ int dl_st_write(dl_st_writer *w, const char *path, dl_err *err)
 	unsigned char len8[8];
 	for (int i = 0; i < 8; i++)
 		len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-	int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(h.p, 1, h.len, a.f) == h.len;
+	int ok = fwrite(len8, 1, 8, a->f) == 8 && fwrite(h.p, 1, h.len, a->f) == h.len;
 	for (int i = 0; i < w->n && ok; i++)
 		ok = w->t[i].nbytes == 0 ||
-		     fwrite(w->t[i].data, 1, w->t[i].nbytes, a.f) == w->t[i].nbytes;
+		     fwrite(w->t[i].data, 1, w->t[i].nbytes, a->f) == w->t[i].nbytes;
 	dl_buf_release(&h);
 	if (!ok) {
 		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", path);
-		dl_afile_abort(&a);
+		dl_afile_abort(a);
 		return rc;
 	}
-	return dl_afile_commit(&a, err);
+	return 0;
 }

@@ -102,6 +102,11 @@ int dl_st_add(dl_st_writer *w, const char *name, dl_dtype dtype, int ndim,
 int dl_st_add_meta(dl_st_writer *w, const char *key, const char *value, dl_err *err);
 /* Writes atomically to path ("-" = stdout). */
 int dl_st_write(dl_st_writer *w, const char *path, dl_err *err);
+/* Opens *a on path and writes the file into it without committing: the
+ * caller commits (dl_afile_commit, or _commit_pair for two files that must
+ * appear together).  On failure *a is aborted. */
+struct dl_afile;
+int dl_st_write_open(dl_st_writer *w, const char *path, struct dl_afile *a, dl_err *err);
 void dl_st_writer_release(dl_st_writer *w);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <archive.h>
 #include <archive_entry.h>
+#include "core/tmpname.h"
 
 enum { CHUNK = 1 << 16, MAX_DEPTH = 256 };
 
@@ -348,7 +349,7 @@ int dl_unpack(const char *archive, const char *shown, dl_unpack_kind k, const ch
 	u.root = -1;
 	char *tmp = NULL;
 	int fd = -1, rc = 0;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", dest) < 0)
+	if (!(tmp = dl_tmp_template(dest)))   /* DEST.tmp.PID.XXXXXX: core/tmpname.h */
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	u.buf = malloc(CHUNK);
 	if (!u.buf)
@@ -362,6 +363,12 @@ int dl_unpack(const char *archive, const char *shown, dl_unpack_kind k, const ch
 			rc = dl_fail_errno(err, DL_EIO, "%s: cannot create temporary folder", dest);
 		else if ((u.root = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 			rc = dl_fail_errno(err, DL_EIO, "%s: cannot open", tmp);
+		else {   /* mkdtemp gives 0700: the folder gets the umask's mode like any mkdir */
+			mode_t um = umask(0);
+			umask(um);
+			if (fchmod(u.root, 0777 & ~um) != 0)
+				rc = dl_fail_errno(err, DL_EIO, "%s: cannot set its mode", tmp);
+		}
 	}
 	int made = !rc;
 	if (!rc)

@@ -52,8 +52,9 @@ static void train_json(dl_buf *t, const dl_optim *o, const dl_train_state *st)
 	for (int i = 0; i < DL_LOSS_NSTATS; i++)
 		dl_buf_printf(t, "%s%.9g", i ? ", " : "", (double)st->stats[i]);
 	/* %.17g keeps every bit of a double */
-	dl_buf_printf(t, "], \"best\": %.17g, \"best_epoch\": %d, \"bad_epochs\": %d}",
+	dl_buf_printf(t, "], \"best\": %.17g, \"best_epoch\": %d, \"bad_epochs\": %d",
 		      st->best_epoch ? st->best : 0.0, st->best_epoch, st->bad_epochs);
+	dl_buf_printf(t, ", \"loss0\": %.17g}", st->loss0);
 }
 
 int dl_checkpoint_save(const char *path, const dl_model *m, const dl_optim *o,
@@ -178,6 +179,11 @@ static int parse_position(const dl_json *j, dl_train_state *st)
 	st->best_epoch = (int)be;
 	st->bad_epochs = (int)bad;
 	st->best = best->number;
+	/* optional (newer checkpoints): the divergence rule's reference */
+	const dl_json *l0 = dl_json_get(j, "loss0");
+	if (l0 && (l0->type != DL_JSON_NUMBER || !(l0->number >= 0) || isinf(l0->number)))
+		return -1;
+	st->loss0 = l0 ? l0->number : 0;
 	return 0;
 }
 
@@ -243,6 +249,23 @@ static int parse_train(const char *path, const char *s, dl_checkpoint *ck, dl_op
 	}
 	dl_json_free(j);
 	return 0;
+}
+
+/* dl.classes, when present, is a JSON list of strings: every reader
+ * (dl-eval, predict, the exports) may rely on it. */
+static int check_classes(const char *path, const char *classes, dl_err *err)
+{
+	if (!classes)
+		return 0;
+	dl_json *j;
+	dl_err jerr;
+	if (dl_json_parse(classes, strlen(classes), "dl.classes", &j, &jerr))
+		return dl_fail(err, DL_EDATA, "%s: metadata dl.classes is not valid JSON: %s", path, jerr.msg);
+	int ok = j->type == DL_JSON_ARRAY;
+	for (size_t i = 0; ok && i < j->len; i++)
+		ok = j->items[i].type == DL_JSON_STRING;
+	dl_json_free(j);
+	return ok ? 0 : dl_fail(err, DL_EDATA, "%s: metadata dl.classes is not a list of names", path);
 }
 
 int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *o,
@@ -343,6 +366,8 @@ int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *
 		goto out;
 	}
 	const char *run = dl_st_meta_get(&f, "dl.run");
+	if ((rc = check_classes(path, classes, err)))
+		goto out;
 	if ((classes && !(ck->classes_json = strdup(classes))) ||
 	    (run && !(ck->run_json = strdup(run))))
 		rc = dl_fail(err, DL_EFAIL, "out of memory");

@@ -39,6 +39,7 @@ typedef struct dl_train_state {
 	double best;        /* best monitored metric (valid when best_epoch > 0) */
 	int best_epoch;     /* epoch that reached it, 0: none yet */
 	int bad_epochs;     /* epochs since the best (early stopping) */
+	double loss0;       /* mean training loss of step 1 (divergence rule), 0: unknown */
 	const char *run;    /* dl.run JSON to save (borrowed, may be NULL) */
 } dl_train_state;
 

@@ -105,6 +105,25 @@ static int diverged(loop *L, dl_err *err)
 		       L->st->epoch + 1);
 }
 
+/* The divergence rule (dl_train_opts.diverge_factor), after sync_stats. */
+static int too_large(loop *L, dl_err *err)
+{
+	const dl_train_opts *o = L->opts;
+	dl_train_state *st = L->st;
+	if (!(o->diverge_factor > 0) || !st->seen)
+		return 0;
+	dl_metrics t;
+	dl_metrics_from(st->stats, st->seen, L->k, L->tdd.targets != NULL, &t);
+	if (st->loss0 == 0 && st->step == 1)
+		st->loss0 = t.loss;
+	double bound = o->diverge_factor * (st->loss0 > 1 ? st->loss0 : 1);
+	if (st->loss0 == 0 || t.loss <= bound)
+		return 0;
+	return dl_fail(err, DL_EDIVERGED, "training diverged at step %ld (epoch %d): loss %.4g is over "
+		       "--diverge-factor %g times the first step's %.4g; the last good checkpoint is kept",
+		       st->step, st->epoch + 1, t.loss, o->diverge_factor, st->loss0);
+}
+
 static int save(loop *L, const char *path, dl_err *err)
 {
 	if (!path)
@@ -146,8 +165,7 @@ static int epoch_report(loop *L, int partial, dl_metrics *va, dl_err *err)
 		.train = &tr, .val = L->has_val ? va : NULL, .seconds = secs,
 		.images_per_s = secs > 0 ? (double)(st->seen - L->seen0) / secs : 0, .partial = partial,
 	};
-	dl_log_epoch(o, &r);
-	return 0;
+	return dl_log_epoch(o, &r, err);
 }
 
 /* After a full epoch with validation: best model and early stopping. */
@@ -220,10 +238,16 @@ static int run(loop *L, dl_stop_reason *why, dl_err *err)
 		dl_stop_reason b = budget(L);
 		int last = st->step == L->total;
 		int every = o->checkpoint_every > 0 && st->step % o->checkpoint_every == 0;
-		if (!(at_end || interrupted || b || last || every))
+		/* step 1 always syncs: its loss is the divergence rule's reference */
+		int first = st->step == 1 && st->loss0 == 0 && o->diverge_factor > 0;
+		if (!(at_end || interrupted || b || last || every || first))
 			continue;
 		if (sync_stats(L))
 			return diverged(L, err);
+		if ((rc = too_large(L, err)))
+			return rc;
+		if (!(at_end || interrupted || b || last || every))
+			continue;
 		dl_metrics va;
 		if (at_end) {
 			st->epoch++;

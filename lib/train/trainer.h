@@ -65,6 +65,12 @@ typedef struct dl_train_opts {
 	FILE *csv;                /* CSV, one row per epoch, may be NULL */
 	FILE *progress;           /* human epoch lines (stderr), may be NULL */
 	int bar;                  /* draw a progress bar on `progress` (a terminal) */
+	/* Divergence: stop with DL_EDIVERGED when the epoch's mean training
+	 * loss exceeds diverge_factor * max(loss of step 1, 1) (0: only the
+	 * non-finite check). */
+	double diverge_factor;
+	/* Names of log and csv for messages (a failed write: DL_EIO). */
+	const char *log_name, *csv_name;
 } dl_train_opts;
 
 typedef struct dl_metrics {

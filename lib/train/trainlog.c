@@ -69,7 +69,7 @@ void dl_log_csv_header(FILE *f, int regression)
 		regression ? "val_mae,val_rmse" : "val_accuracy");
 }
 
-void dl_log_epoch(const dl_train_opts *o, const dl_epoch_report *r)
+int dl_log_epoch(const dl_train_opts *o, const dl_epoch_report *r, dl_err *err)
 {
 	if (o->progress) {
 		if (o->bar)
@@ -80,6 +80,12 @@ void dl_log_epoch(const dl_train_opts *o, const dl_epoch_report *r)
 		json(o->log, r);
 	if (o->csv)
 		csv(o->csv, r);
+	/* json() and csv() flush: a full disk shows here, not at the end */
+	if (o->log && ferror(o->log))
+		return dl_fail(err, DL_EIO, "%s: write failed", o->log_name ? o->log_name : "log");
+	if (o->csv && ferror(o->csv))
+		return dl_fail(err, DL_EIO, "%s: write failed", o->csv_name ? o->csv_name : "CSV log");
+	return 0;
 }
 
 void dl_log_bar(FILE *f, long pos, long per_epoch, double secs, double loss)

@@ -16,7 +16,8 @@ typedef struct dl_epoch_report {
 	int partial;          /* the run stopped inside the epoch */
 } dl_epoch_report;
 
-void dl_log_epoch(const dl_train_opts *o, const dl_epoch_report *r);
+/* Returns 0, or DL_EIO when a write to the log or the CSV failed. */
+int dl_log_epoch(const dl_train_opts *o, const dl_epoch_report *r, dl_err *err);
 /* "\r  37/469 [=====>        ] - 3s - loss 0.4321" (loss < 0: not shown) */
 void dl_log_bar(FILE *f, long pos, long per_epoch, double secs, double loss);
 void dl_log_bar_clear(FILE *f);

@@ -107,6 +107,9 @@ static int close_all(const float *a, const double *b, size_t n)
  * gradients come from the reference as sums over the same taps. */
 static int conv_props(dl_backend *be, const dl_conv_geom *g, dl_rng *r)
 {
+	dl_err rerr;
+	if (be->ops->conv2d_reserve(be, g, &rerr))   /* scratch, as dl_model_plan reserves it */
+		return 0;
 	int cg = g->c / g->groups;
 	size_t nx = (size_t)g->n * g->h * g->w * g->c, nw = (size_t)g->k * g->kh * g->kw * cg;
 	size_t ny = (size_t)g->n * g->oh * g->ow * g->k;

@@ -6,12 +6,14 @@
  *   dl-eval predict CKPT IMG...   classes of image files (predict.c)
  *   dl-eval plot LOG -o PNG       training curves (plot.c)
  * The subcommands are entries of the option table (DL_OPT_SUBCMD). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
 #include "core/buf.h"
+#include "core/guard.h"
 #include "core/opt.h"
 #include "eval.h"
 #include "eval/infer.h"
@@ -29,6 +31,16 @@ static int write_logits(const char *path, const float *logits, int n, int k, dl_
 		rc = dl_st_write(&w, path, err);
 	dl_st_writer_release(&w);
 	return rc;
+}
+
+/* NaN/Inf outputs (a broken checkpoint): exit 9, never "nan" in JSON. */
+static int check_finite(const char *ckpt, const float *out, size_t n, dl_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(out[i]))
+			return dl_fail(err, DL_EDIVERGED, "%s: the model's outputs are not finite (NaN/Inf) "
+				       "(output %zu)", ckpt, i);
+	return 0;
 }
 
 static void json_cls(dl_buf *b, const dl_cls_metrics *c)
@@ -129,6 +141,7 @@ int main(int argc, char **argv)
 	dl_reg_metrics rm = { 0 };
 	float *out = NULL;
 	dl_buf b;
+	dl_guard g = { 0 };
 	dl_buf_init(&b);
 	if (dl_opt_subcmd(&cmd, argc, argv, &rc))
 		return rc;
@@ -139,6 +152,10 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	const char *ckpt = argv[1], *data = argv[2];
+	const dl_iofile ins[] = { { "CHECKPOINT", ckpt }, { "DATASET", data } };
+	const dl_iofile outs[] = { { "--logits", logits_path }, { "--plot", plot_path } };
+	if ((rc = dl_guard_begin(&g, DL_GUARD_DIE, ins, 2, outs, 2, &err)))
+		goto fail;
 	if ((rc = dl_backend_open(&be, device, (int)threads, &err)) ||
 	    (rc = dl_checkpoint_load(ckpt, &m, be, NULL, &ck, &err)) ||
 	    (rc = dl_dataset_open(&d, data, &err)))
@@ -167,6 +184,7 @@ int main(int argc, char **argv)
 	}
 	m.max_plan_bytes = (size_t)(max_memory * (1 << 30));
 	if ((rc = dl_infer(&m, d.images, d.n, &ck.norm, (int)batch, out, &err)) ||
+	    (rc = check_finite(ckpt, out, (size_t)d.n * (size_t)k, &err)) ||
 	    (reg ? (rc = dl_reg_metrics_compute(&rm, out, d.targets, d.n, k, &m.loss, &err))
 		 : (rc = dl_cls_metrics_compute(&cm, out, d.labels, d.n, k,
 						(int)(topk < k ? topk : k), &err))))
@@ -232,5 +250,6 @@ done:
 	dl_checkpoint_release(&ck);
 	dl_model_release(&m);
 	dl_backend_close(be);
+	dl_guard_end(&g);
 	return rc;
 }

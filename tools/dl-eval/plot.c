@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "canvas.h"
+#include "core/guard.h"
 #include "core/json.h"
 #include "core/opt.h"
 #include "core/readall.h"
@@ -171,12 +172,16 @@ int plot_main(int argc, char **argv, const void *data)
 	int npos, rc;
 	series s[4] = { { 0 } };
 	dl_image c = { 0 };
+	dl_guard g = { 0 };
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
+	const dl_iofile ins[] = { { "LOG", argv[1] } }, outs[] = { { "-o", out } };
 	if (npos != 1)
 		rc = dl_fail(&err, DL_EUSAGE, "expected one LOG.jsonl, got %d arguments", npos);
 	else if (!out)
 		rc = dl_fail(&err, DL_EUSAGE, "missing -o FILE.png");
+	else
+		rc = dl_guard_begin(&g, DL_GUARD_DIE, ins, 1, outs, 1, &err);
 	if (!rc && !(rc = read_log(argv[1], s, &err)) &&
 	    !(rc = canvas_init(&c, (int)width, (int)height, WHITE, &err))) {
 		const char *t = title ? title : argv[1];
@@ -194,6 +199,7 @@ int plot_main(int argc, char **argv, const void *data)
 		free(s[k].x);
 		free(s[k].y);
 	}
+	dl_guard_end(&g);
 	return rc ? dl_tool_fail("dl-eval", &err) : 0;
 }
 

@@ -5,7 +5,9 @@
  * checkpoint's dl.input says, then classified in batches.  Output: TSV
  * "path, class, probability" (top-k: more class/probability pairs), or JSON
  * lines; regression models print their outputs.  A file that cannot be
- * read is reported on stderr and skipped; the exit code is then 3. */
+ * read is reported on stderr and skipped; the exit code is then 3.  An image
+ * whose outputs are NaN/Inf (a broken checkpoint) gets no line, a message on
+ * stderr, and exit 9. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@ typedef struct pctx {
 	char **paths;               /* the batch's paths (owned copies) */
 	int n;                      /* images in the batch */
 	long bad;                   /* files that could not be read */
+	long nonfinite;             /* images whose outputs were NaN/Inf */
 } pctx;
 
 /* Decodes path into slot p->n of the batch; 0 or a dl_err code. */
@@ -74,6 +77,14 @@ static int flush_batch(pctx *p, dl_err *err)
 	dl_buf_init(&b);
 	for (int i = 0; i < p->n && !rc; i++) {
 		float *z = p->out + (size_t)i * (size_t)k;
+		int finite = 1;
+		for (int j = 0; j < k; j++)
+			finite &= isfinite(z[j]) != 0;
+		if (!finite) {   /* no line (TSV/JSON stay valid); exit 9 at the end */
+			fprintf(stderr, "dl-eval: %s: the model's outputs are not finite (NaN/Inf)\n", p->paths[i]);
+			p->nonfinite++;
+			continue;
+		}
 		if (p->json) {
 			dl_buf_puts(&b, "{\"path\": ");
 			dl_buf_json_string(&b, p->paths[i]);
@@ -122,7 +133,7 @@ static int flush_batch(pctx *p, dl_err *err)
 	}
 	if (!rc && b.oom)
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
-	if (!rc && (fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout)))
+	if (!rc && b.len && (fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout)))
 		rc = dl_fail_errno(err, DL_EIO, "stdout: write failed");
 	dl_buf_release(&b);
 	for (int i = 0; i < p->n; i++)
@@ -227,6 +238,9 @@ int predict_main(int argc, char **argv, const void *data)
 	}
 	if (!rc)
 		rc = flush_batch(&p, &err);
+	if (!rc && p.nonfinite)
+		rc = dl_fail(&err, DL_EDIVERGED, "%s: %ld image%s gave non-finite outputs (NaN/Inf weights?)",
+			     argv[1], p.nonfinite, p.nonfinite == 1 ? "" : "s");
 	if (!rc && p.bad)
 		rc = dl_fail(&err, DL_EDATA, "%ld image file%s could not be read (see above)", p.bad,
 			     p.bad == 1 ? "" : "s");

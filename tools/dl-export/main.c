@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "core/guard.h"
 #include "core/opt.h"
 #include "export.h"
 
@@ -70,7 +71,8 @@ int main(int argc, char **argv)
 	dl_model m = { 0 };
 	dl_checkpoint ck = { 0 };
 	float *host = NULL, *bufs = NULL;
-	char pfx[64];
+	char pfx[64], *hpath = NULL;
+	dl_guard g = { 0 };
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-export", &err);
 	if (npos != 1)
@@ -81,6 +83,13 @@ int main(int argc, char **argv)
 		rc = dl_fail(&err, DL_EUSAGE, "--format c writes two files: give -o FILE.c");
 	else if (fmt == FMT_C && (strlen(out) < 3 || strcmp(out + strlen(out) - 2, ".c")))
 		rc = dl_fail(&err, DL_EUSAGE, "--format c: -o must name a .c file, got '%s'", out);
+	if (!rc && fmt == 2 && (hpath = strdup(out)))   /* FILE.c -> FILE.h */
+		hpath[strlen(hpath) - 1] = 'h';
+	if (!rc) {
+		const dl_iofile ins[] = { { "CHECKPOINT", argv[1] } };
+		const dl_iofile outs[] = { { "-o", out }, { "-o (header)", hpath } };
+		rc = dl_guard_begin(&g, DL_GUARD_DIE, ins, 1, outs, 2, &err);
+	}
 	if (rc || (rc = dl_backend_open(&be, "cpu", 1, &err)) ||
 	    (rc = dl_checkpoint_load(argv[1], &m, be, NULL, &ck, &err)))
 		goto fail;
@@ -114,5 +123,7 @@ done:
 	dl_checkpoint_release(&ck);
 	dl_model_release(&m);
 	dl_backend_close(be);
+	dl_guard_end(&g);
+	free(hpath);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/guard.h"
 #include "core/opt.h"
 #include "io/http.h"
 #include "fetch.h"
@@ -119,6 +120,27 @@ static void setup_http(const args *a, fetch_req *rq)
 	rq->unpack_opts.max_entries = a->max_entries;
 }
 
+/* Outputs never destroy inputs: DIR/NAME may be neither the manifest nor
+ * the --from copy it is made from (a bad copy would be deleted). */
+static int check_io(const args *a, const fetch_dataset *ds, const char *dir, dl_err *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < ds->nfiles && !rc; i++) {
+		char *out = NULL, *src = NULL;
+		if (asprintf(&out, "%s/%s", dir, ds->files[i].name) < 0 ||
+		    (a->from && asprintf(&src, "%s/%s", a->from, ds->files[i].name) < 0)) {
+			free(out);
+			return dl_fail(err, DL_EFAIL, "out of memory");
+		}
+		const dl_iofile in[] = { { "-f", a->manifest }, { "--from", src } };
+		const dl_iofile o[] = { { "-d", out } };
+		rc = dl_io_check(in, 2, o, 1, err);
+		free(out);
+		free(src);
+	}
+	return rc;
+}
+
 static int run(args *a, const fetch_dataset *ds, const char *file, dl_err *err)
 {
 	int rc = check_args(a, ds, file, err);
@@ -153,7 +175,17 @@ static int run(args *a, const fetch_dataset *ds, const char *file, dl_err *err)
 	rq.prog = prog;
 	setup_http(a, &rq);
 	fetch_report rep;
+	memset(&rep, 0, sizeof rep);
+	/* temps (DIR/NAME.tmp.PID.*: copies, unpacked trees) go on a signal;
+	 * NAME.part stays for the next run to resume */
+	dl_guard g;
 	int use_net = !a->offline && !a->from;
+	if ((rc = check_io(a, ds, dir, err)) || (rc = dl_guard_start(&g, DL_GUARD_DIE, err)) ||
+	    (rc = dl_guard_output(&g, dir, 1, err))) {
+		dl_guard_end(&g);
+		free(cache);
+		return rc;
+	}
 	rc = use_net ? dl_http_global_init(err) : 0;
 	if (!rc)
 		rc = fetch_run(&rq, &rep, err);
@@ -167,6 +199,7 @@ static int run(args *a, const fetch_dataset *ds, const char *file, dl_err *err)
 		if (rep.files[i].selected)
 			rc = report_stream(rep.files[i].path, stdout, err);
 	fetch_report_release(&rep);
+	dl_guard_end(&g);
 	free(cache);
 	return rc;
 }

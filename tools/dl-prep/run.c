@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/afile.h"
 #include "core/buf.h"
 #include "core/rng.h"
 #include "image/image.h"
@@ -474,13 +475,16 @@ int prep_run(prep_set *s, const prep_opts *o, dl_err *err)
 		goto out;
 	}
 	const char *sk = nskipped ? skipped.p : NULL;
-	if (o->val_out && (rc = prep_write(o->val_out, parts[0].images, (int)parts[0].n, h, w, c,
-					   parts[0].labels, parts[0].targets, s, sk, nskipped, err)))
-		goto out;
-	if ((rc = prep_write(o->out, parts[1].images, (int)parts[1].n, h, w, c, parts[1].labels,
-			     parts[1].targets, s, sk, nskipped, err))) {
-		if (o->val_out)   /* both files or neither */
-			unlink(o->val_out);
+	/* both files or neither: each is written completely to its temp, then
+	 * both are renamed into place together; an old pair is never lost */
+	dl_afile fv = { 0 }, ft = { 0 };
+	if ((o->val_out && (rc = prep_write(o->val_out, &fv, parts[0].images, (int)parts[0].n, h, w, c,
+					    parts[0].labels, parts[0].targets, s, sk, nskipped, err))) ||
+	    (rc = prep_write(o->out, &ft, parts[1].images, (int)parts[1].n, h, w, c, parts[1].labels,
+			     parts[1].targets, s, sk, nskipped, err)) ||
+	    (rc = o->val_out ? dl_afile_commit_pair(&fv, &ft, err) : dl_afile_commit(&ft, err))) {
+		dl_afile_abort(&fv);
+		dl_afile_abort(&ft);
 		goto out;
 	}
 	fprintf(stderr, "dl-prep: %s: %zu samples %dx%dx%d", o->out, parts[1].n, h, w, c);

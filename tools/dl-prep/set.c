@@ -1,6 +1,7 @@
 /* prep_set building: samples, class names, --classes. */
 #include "set.h"
 
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -69,9 +69,12 @@ int prep_run(prep_set *s, const prep_opts *o, dl_err *err);
 
 /* dataset file writer (write.c); labels / targets may be NULL.  With
  * --skip-bad, skipped_json lists the first PREP_SKIP_LIST_MAX skipped
- * samples (dl.skipped) and nskipped counts all (dl.skipped_count). */
+ * samples (dl.skipped) and nskipped counts all (dl.skipped_count).  The
+ * file is written to a temp (*a) and not committed: run.c commits the train
+ * and val files together (both or neither). */
 #define PREP_SKIP_LIST_MAX 1000
-int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int c,
+struct dl_afile;
+int prep_write(const char *path, struct dl_afile *a, const uint8_t *images, int n, int h, int w, int c,
 	       const int32_t *labels, const float *targets, const prep_set *s,
 	       const char *skipped_json, size_t nskipped, dl_err *err);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/guard.h"
 #include "core/json.h"
 #include "core/opt.h"
 #include "core/rng.h"
@@ -142,7 +143,9 @@ int dl_prep_show_main(int argc, char **argv, const void *data)
 		rc = dl_fail(&err, DL_EUSAGE, "show: expected one FILE, got %d arguments", npos);
 	else if (!out)
 		rc = dl_fail(&err, DL_EUSAGE, "show: -o PNG is required");
-	if (rc)
+	dl_guard g = { 0 };
+	const dl_iofile ins[] = { { "FILE", argv[1] } }, outs[] = { { "-o", out } };
+	if (rc || (rc = dl_guard_begin(&g, DL_GUARD_DIE, ins, 1, outs, 1, &err)))
 		return dl_tool_fail("dl-prep", &err);
 
 	dl_st_file f = { 0 };
@@ -222,5 +225,6 @@ done:
 	free(idx);
 	dl_json_free(s.classes);
 	dl_st_close(&f);
+	dl_guard_end(&g);
 	return rc ? dl_tool_fail("dl-prep", &err) : 0;
 }

@@ -2,6 +2,8 @@
  * all share (source.h). */
 #include "source.h"
 
+#include "core/guard.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,19 @@ static int open_root(dl_fsrc *fs, const char *root, const prep_opts *o, dl_err *
 	return dl_fsrc_open(fs, root, &lim, err);
 }
 
+/* Outputs never destroy inputs, and are guarded against signals
+ * (core/guard.h): the inputs are argv[1..npos], the outputs -o and
+ * --val-out. */
+static int prep_guard(dl_guard *g, const prep_opts *o, int npos, char **argv, dl_err *err)
+{
+	dl_iofile in[16];
+	int nin = 0;
+	for (int i = 1; i <= npos && nin < 16; i++)
+		in[nin++] = (dl_iofile){ "input", argv[i] };
+	const dl_iofile out[] = { { "-o", o->out }, { "--val-out", o->val_out } };
+	return dl_guard_begin(g, DL_GUARD_DIE, in, nin, out, 2, err);
+}
+
 int prep_source_main(int argc, char **argv, const void *source)
 {
 	const prep_source *src = source;
@@ -95,6 +110,7 @@ int prep_source_main(int argc, char **argv, const void *source)
 	prep_opts o;
 	prep_set s;
 	dl_fsrc fs = { 0 };
+	dl_guard g = { 0 };
 	dl_err err = { 0 };
 	int npos, rc;
 	void *cfg = calloc(1, src->cfg_size ? src->cfg_size : 1);
@@ -119,7 +135,7 @@ int prep_source_main(int argc, char **argv, const void *source)
 			     npos);
 		goto fail;
 	}
-	if ((rc = check_opts(&o, src->name, &err)))
+	if ((rc = check_opts(&o, src->name, &err)) || (rc = prep_guard(&g, &o, npos, argv, &err)))
 		goto fail;
 	if (!src->files) {
 		if ((rc = open_root(&fs, argv[1], &o, &err)))
@@ -137,6 +153,7 @@ int prep_source_main(int argc, char **argv, const void *source)
 fail:
 	rc = dl_tool_fail("dl-prep", &err);
 out:
+	dl_guard_end(&g);
 	prep_set_release(&s);
 	if (src->release)
 		src->release(cfg);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/afile.h"
 #include "core/buf.h"
 #include "io/safetensors.h"
 #include "set.h"
@@ -18,7 +19,7 @@ static void json_names(dl_buf *b, char *const *names, int n)
 	dl_buf_puts(b, "]");
 }
 
-int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int c,
+int prep_write(const char *path, dl_afile *a, const uint8_t *images, int n, int h, int w, int c,
 	       const int32_t *labels, const float *targets, const prep_set *s,
 	       const char *skipped_json, size_t nskipped, dl_err *err)
 {
@@ -51,6 +52,7 @@ int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int
 	json_names(&cls, s->classes, s->nclasses);
 	json_names(&tgt, s->target_names, s->ntargets);
 	int rc = 0;
+	memset(a, 0, sizeof *a);
 	if (mean.oom || stdv.oom || cls.oom || tgt.oom) {
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
 		goto out;
@@ -69,7 +71,7 @@ int prep_write(const char *path, const uint8_t *images, int n, int h, int w, int
 	    !(rc = dl_st_add_meta(&wr, "dl.std", stdv.p, err)) &&
 	    !(rc = skipped_json ? dl_st_add_meta(&wr, "dl.skipped", skipped_json, err) : 0) &&
 	    !(rc = skipped_json ? dl_st_add_meta(&wr, "dl.skipped_count", count, err) : 0))
-		rc = dl_st_write(&wr, path, err);
+		rc = dl_st_write_open(&wr, path, a, err);
 	dl_st_writer_release(&wr);
 out:
 	dl_buf_release(&mean);

@@ -2,9 +2,10 @@
  * (the checkpoint), RUNDIR/best.safetensors (best validation) and
  * RUNDIR/log.jsonl.
  *
- * Process state: the one piece is `stop_requested`, a sig_atomic_t that the
- * SIGINT/SIGTERM handler sets and the training loop reads after each step
- * (then it checkpoints and dl-train exits 8). */
+ * Signals (core/guard.h): the first SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/...
+ * sets the guard's stop flag, which the training loop reads after each step
+ * (then it checkpoints and dl-train exits 8); a second one removes the temp
+ * files and ends the process by that signal. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,32 +15,13 @@
 
 #include "backend/backend.h"
 #include "core/afile.h"
+#include "core/guard.h"
+#include "core/guard.h"
 #include "core/opt.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "run.h"
 #include "train/trainer.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-/* First SIGINT/SIGTERM: finish the step, checkpoint, exit 8.  The handler
- * resets itself, so a second signal ends the process at once. */
-static void catch_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESETHAND;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 /* Checks what the option table cannot (ranges and choices are checked
  * there: lib/core/opt.h): arguments, options that go together, defaults
@@ -74,6 +56,8 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 	int rc;
 	if (r->milestones && (rc = dl_schedule_milestones(&r->sched, r->milestones, err)))
 		return rc;
+	if (c->diverge_factor > 0 && c->diverge_factor < 1)
+		return dl_fail(err, DL_EUSAGE, "--diverge-factor must be 0 (off) or a finite number >= 1");
 	if (c->max_cost > 0 && !(c->price > 0))
 		return dl_fail(err, DL_EUSAGE, "--max-cost needs --price-per-hour");
 	if ((rc = run_parse_augment(c->augment, &r->aug, err)))
@@ -90,7 +74,7 @@ int main(int argc, char **argv)
 		.r = { .epochs = 1, .batch = 128, .seed = 1, .lr = NAN, .weight_decay = NAN,
 		       .optim = DL_OPTIM_ADAM, .norm = NORM_01, .monitor = DL_MON_VAL_LOSS },
 		.device = "auto", .schedule = DL_SCHED_CONSTANT, .augment = "none", .step_size = 1,
-		.gamma = 0.1,
+		.gamma = 0.1, .diverge_factor = 1e4,
 	};
 	run_settings *r = &c.r;
 	const dl_opt opts[] = {
@@ -151,6 +135,9 @@ int main(int argc, char **argv)
 		  "stop cleanly once this run has cost DOLLARS at --price-per-hour", DL_MIN(0)),
 		DL_OPT_FLOAT(0, "price-per-hour", &c.price, "P", "machine price in dollars per hour",
 			     DL_MIN(0)),
+		DL_OPT_FLOAT(0, "diverge-factor", &c.diverge_factor, "F",
+		  "exit 9 once the loss exceeds F x max(first step's loss, 1) (default 1e4, 0: off)",
+		  DL_MIN(0), DL_MAX(1e300)),
 		DL_OPT_INT(0, "seed", &r->seed, "S", "seed of initialisation, shuffling, augmentation (default 1)"),
 		DL_OPT_INT('j', "threads", &c.threads, "N", "CPU threads (default: all cores)", DL_MIN(0),
 			   DL_MAX(1024)),
@@ -175,10 +162,11 @@ int main(int argc, char **argv)
 		"on a terminal, JSON lines in the log.  The checkpoint (weights, buffers,\n"
 		"optimizer state, model spec, position in the run) is rewritten atomically\n"
 		"at epoch ends, every --checkpoint-every steps and when the run stops.\n"
-		"SIGINT/SIGTERM: finish the step, checkpoint, exit 8; --resume continues\n"
-		"bit-identically (CPU, same --threads).  Non-finite loss: exit 9, the last\n"
-		"good checkpoint kept.  A CPU run is bit-reproducible for a fixed --seed and\n"
-		"--threads.",
+		"SIGINT/TERM/HUP/QUIT/USR1: finish the step, checkpoint, exit 8 (a second\n"
+		"signal: remove temp files, die by it); --resume continues bit-identically\n"
+		"(CPU, same --threads).  Non-finite loss, or loss above --diverge-factor\n"
+		"times the first step's: exit 9, the last good checkpoint kept.  A CPU run\n"
+		"is bit-reproducible for a fixed --seed and --threads.",
 		opts,
 		"examples:\n"
 		"  dl-train -m lenet --summary\n"
@@ -196,13 +184,14 @@ int main(int argc, char **argv)
 		return dl_backend_list(stdout, &err) ? dl_tool_fail("dl-train", &err) : 0;
 	if ((rc = check_cli(&c, npos, argv, &err)))
 		return dl_tool_fail("dl-train", &err);
-	catch_signals();
-	rc = run_session(&c, &stop_requested, &err);
-	if (rc)
-		return dl_tool_fail("dl-train", &err);
-	if (fflush(stdout)) {
-		dl_fail_errno(&err, DL_EIO, "stdout: write failed");
+	dl_guard g;
+	if ((rc = dl_guard_start(&g, DL_GUARD_STOP, &err)) || (rc = run_io(&c, &g, &err))) {
+		dl_guard_end(&g);
 		return dl_tool_fail("dl-train", &err);
 	}
-	return 0;
+	rc = run_session(&c, &g.stop, &err);
+	if (!rc && (fflush(stdout) || ferror(stdout)))
+		rc = dl_fail_errno(&err, DL_EIO, "stdout: write failed");
+	dl_guard_end(&g);
+	return rc ? dl_tool_fail("dl-train", &err) : 0;
 }

@@ -38,6 +38,7 @@ typedef struct cli {
 	long warmup;
 	long threads, step_size;
 	double gamma, time_limit, max_cost, price;
+	double diverge_factor;    /* --diverge-factor (dl_train_opts) */
 	int summary, quiet, devices;
 	double max_memory;        /* --max-memory GiB of activations (0: physical memory) */
 } cli;
@@ -45,6 +46,12 @@ typedef struct cli {
 /* The whole run after the command line was checked: data, device, model
  * (new or resumed), logs, training, summary.  Returns the exit code. */
 int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err);
+
+/* Outputs never destroy inputs, and every output is guarded against signals
+ * (core/iocheck.h, core/guard.h): checks the run's files (DL_EUSAGE) and
+ * registers its outputs with g, sweeping stale temps (io.c). */
+struct dl_guard;
+int run_io(const cli *c, struct dl_guard *g, dl_err *err);
 
 /* "crop=4,flip", "flip", "crop=2", "none"; DL_EUSAGE. */
 int run_parse_augment(const char *s, dl_aug *aug, dl_err *err);

@@ -184,8 +184,12 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		.best = s->best, .patience = (int)r->patience, .monitor = r->monitor,
 		.time_limit = c->time_limit, .max_cost = c->max_cost, .price_per_hour = c->price,
 		.stop = stop, .progress = c->quiet ? NULL : stderr,
-		.bar = !c->quiet && isatty(STDERR_FILENO),
+		.bar = !c->quiet && isatty(STDERR_FILENO), .diverge_factor = c->diverge_factor,
+		.log_name = c->log_path ? c->log_path : s->logp, .csv_name = c->csv_path,
 	};
+	if (s->ntrows < 1)   /* before the schedule, which would only say "no steps" */
+		return dl_fail(err, DL_EDATA, "%s: no training samples%s", r->train,
+			       s->tr.n ? " left after --val-fraction" : "");
 	to.sched.per_epoch = (s->ntrows + r->batch - 1) / r->batch;
 	to.sched.total = r->steps > 0 ? r->steps : r->epochs * to.sched.per_epoch;
 	if ((rc = dl_schedule_check(&to.sched, err)))
@@ -239,9 +243,12 @@ int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err)
 		return rc;
 	}
 	rc = go(&s, stop, err);
-	if (s.log && s.log != stdout && fclose(s.log) && !rc)
+	/* a failed flush leaves only the error flag: check it as well as fclose */
+	if (s.log && s.log != stdout && (ferror(s.log) | fclose(s.log)) && !rc)
 		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", c->log_path ? c->log_path : s.logp);
-	if (s.csv && fclose(s.csv) && !rc)
+	if (s.log == stdout && (fflush(stdout) || ferror(stdout)) && !rc)
+		rc = dl_fail_errno(err, DL_EIO, "stdout: write failed");
+	if (s.csv && (ferror(s.csv) | fclose(s.csv)) && !rc)
 		rc = dl_fail_errno(err, DL_EIO, "%s: write failed", c->csv_path);
 	free(s.ckpt);
 	free(s.best);

@@ -20,6 +20,11 @@ SHELL := /bin/bash
 
 CC ?= cc
 CUDA ?= auto
+# GPU generations libdl-cuda.so carries machine code for (A100 sm_80 (also
+# sm_86/89 GPUs), H100/H200 sm_90, Blackwell sm_100 and sm_120), plus PTX
+# of the newest for GPUs after those; e.g. make CUDA_ARCH=90 for one.
+CUDA_ARCH ?= 80 90 100 120
+CUDA_PTX ?= $(lastword $(CUDA_ARCH))
 MPI ?= auto
 DNNL ?= auto
 SANITIZE ?= 0
@@ -54,7 +59,7 @@ DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 NVCC_PATH := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
 ifneq ($(NVCC_PATH),)
 NVCC_VER := $(shell $(NVCC_PATH) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
-CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_90 + compute_90 PTX)))
+CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_{$(CUDA_ARCH)} + compute_$(CUDA_PTX) PTX)))
 else
 CUDA_MSG := nvcc not found (CUDA=$(CUDA); CPU only)
 endif
@@ -161,32 +166,58 @@ endif
 endif
 CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC_PATH))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
-NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCC_ARCH ?= $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+	-gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCC_FLAGS := -std=c++17 $(OPT) -g -Ilib $(NVCC_ARCH) -Werror all-warnings \
+	-DDL_CUDA_ARCHS='"$(CUDA_ARCH)"' -DDL_CUDA_PTX='"$(CUDA_PTX)"' \
 	-Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror -MMD -MP
 CUDA_SRC := $(sort $(wildcard lib/backend/cuda/*.cu))
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+
+# the objects are rebuilt when the architecture list changes
+CUDA_STAMP := $(BUILD)/.cuda-arch-$(subst $(eval) ,_,$(strip $(CUDA_ARCH)))-ptx$(CUDA_PTX)
+$(CUDA_OBJ): $(CUDA_STAMP)
+$(CUDA_STAMP):
+	@mkdir -p $(@D) && rm -f $(BUILD)/.cuda-arch-* && touch $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC_PATH) $(NVCC_FLAGS) -c $< -o $@
 
+# No RUNPATH: cuDNN and cuBLAS are found where the user has them
+# (LD_LIBRARY_PATH, ldconfig, or backend.c's search of CUDA and Python
+# site-packages folders, which preloads them before this .so).
 $(BUILD)/lib/libdl-cuda.so: $(CUDA_OBJ)
 	@mkdir -p $(@D)
 	$(NVCC_PATH) -shared -cudart static -o $@ $^ -L$(CUDA_LIBDIR) -lcudnn -lcublas -lcublasLt \
-		-Xlinker -rpath,$(CUDA_LIBDIR) -Xlinker --no-undefined
+		-ldl -Xlinker --no-undefined
 
 all: $(CUDA_SO)
 
 # make check-gpu: tests/gpu/run (needs a CUDA device: fails with "no CUDA
 # device" otherwise); check-gpu-memcheck runs the op suite under
-# compute-sanitizer.  Neither is part of make check.
+# compute-sanitizer.  Neither is part of make check, but make check builds
+# the runner (and, with nvcc, the library) and runs what needs no device
+# (tests/cli/t0710).
 GPU_TEST_SRC := $(sort $(wildcard tests/gpu/*.c))
 GPU_TEST_OBJ := $(GPU_TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/main.o
 GPU_RUNNER := $(BUILD)/tests/gpu-runner
 $(GPU_RUNNER): $(GPU_TEST_OBJ) $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(GPU_TEST_OBJ) $(LIBA) $(LIBS)
+
+# Fakes for the loader tests (tests/cli/t0710): a backend library with a
+# wrong ABI number or a hole in its table, and a driver (libcuda.so.1)
+# that is too old or sees no GPU.  Plain C, no CUDA needed.
+FAKE_DIR := $(BUILD)/tests/fake
+FAKES := $(FAKE_DIR)/libdl-fake-backend.so $(FAKE_DIR)/libcuda.so.1
+FAKE_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -Ilib -shared -fPIC -fvisibility=hidden
+$(FAKE_DIR)/libdl-fake-backend.so: tests/cuda/fake_backend.c lib/backend/backend.h lib/backend/ops.h
+	@mkdir -p $(@D)
+	$(CC) $(FAKE_CFLAGS) -o $@ $<
+$(FAKE_DIR)/libcuda.so.1: tests/cuda/fake_libcuda.c
+	@mkdir -p $(@D)
+	$(CC) $(FAKE_CFLAGS) -Wl,-soname,libcuda.so.1 -o $@ $<
 
 check-gpu: all $(GPU_RUNNER)
 	@tests/gpu/run $(BUILD)
@@ -204,7 +235,7 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory -f pipelines/fashion-mnist.mk demo
 
-check: all $(TEST_BIN)
+check: all $(TEST_BIN) $(GPU_RUNNER) $(FAKES)
 	@tests/run-all $(BUILD)
 
 check-asan:

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 		return predict_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "plot"))
 		return plot_main(argc - 1, argv + 1);
-	const char *device = "auto", *logits_path = NULL, *plot_path = NULL;
+	const char *device = "auto", *logits_path = NULL, *plot_path = NULL, *precision = "fp32";
 	long batch = 256, threads = 0, topk = 5;
 	const double unset = -1e300;   /* gates not given */
 	double min_acc = unset, max_loss = unset, max_mae = unset;
@@ -94,6 +94,8 @@ int main(int argc, char **argv)
 		{ 'b', "batch", DL_OPT_INT, &batch, "N", "samples per forward pass (default 256)" },
 		{ 'j', "threads", DL_OPT_INT, &threads, "N", "CPU threads (default: all cores)" },
 		{ 0, "device", DL_OPT_STRING, &device, "DEV", "auto (default: a GPU when one answers) or cpu" },
+		{ 0, "precision", DL_OPT_STRING, &precision, "P",
+		  "fp32 (default), tf32 or bf16 arithmetic (tf32, bf16: GPU only)" },
 		{ 0, NULL, 0, NULL, NULL, NULL },
 	};
 	const dl_cmd cmd = {
@@ -140,7 +142,7 @@ int main(int argc, char **argv)
 	if (rc)
 		goto fail;
 	const char *ckpt = argv[1], *data = argv[2];
-	if ((rc = dl_backend_open(&be, device, (int)threads, &err)) ||
+	if ((rc = dl_backend_open_prec(&be, device, (int)threads, precision, &err)) ||
 	    (rc = dl_checkpoint_load(ckpt, &m, be, NULL, &ck, &err)) ||
 	    (rc = dl_dataset_open(&d, data, &err)))
 		goto fail;
@@ -185,6 +187,8 @@ int main(int argc, char **argv)
 		dl_buf_puts(&b, ", \"model\": ");
 		dl_buf_json_string(&b, m.name);
 		dl_buf_printf(&b, ", \"task\": \"%s\", \"n\": %d", reg ? "regression" : "classification", d.n);
+		dl_buf_printf(&b, ", \"device\": \"%s\", \"precision\": ", be->ops->name);
+		dl_buf_json_string(&b, precision);
 		if (reg)
 			dl_buf_printf(&b, ", \"loss\": %.6f, \"mse\": %.6f, \"mae\": %.6f, \"r2\": %.6f",
 				      rm.loss, rm.mse, rm.mae, rm.r2);

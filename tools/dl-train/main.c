@@ -173,6 +173,8 @@ int main(int argc, char **argv)
 		{ 'j', "threads", DL_OPT_INT, &c.threads, "N", "CPU threads (default: all cores)" },
 		{ 0, "device", DL_OPT_STRING, &c.device, "DEV", "auto (default), cpu, cuda or cuda:N" },
 		{ 0, "devices", DL_OPT_FLAG, &c.devices, NULL, "list the CPU and CUDA devices and exit" },
+		{ 0, "precision", DL_OPT_STRING, &r->precision, "P",
+		  "fp32 (default), tf32 or bf16 matrix/convolution arithmetic (tf32, bf16: GPU only)" },
 		{ 0, "log", DL_OPT_STRING, &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)" },
 		{ 0, "csv-log", DL_OPT_STRING, &c.csv_path, "FILE", "also log one CSV row per epoch" },
 		{ 0, "save-init", DL_OPT_STRING, &c.save_init, "FILE",

@@ -13,6 +13,9 @@
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
+#   make install    PREFIX=/usr/local DESTDIR=: tools, man pages, models, CUDA backend
+#   make uninstall  removes what make install put there
+#   make device-bundle  build/device-bundle.tar.gz: tools + GPU tests for a GPU machine
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
 SHELL := /bin/bash
@@ -226,6 +229,34 @@ check-gpu-memcheck: all $(GPU_RUNNER)
 	@tests/gpu/run $(BUILD) --memcheck
 
 .PHONY: check-gpu check-gpu-memcheck
+
+# ---- install ----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the five tools in bin/, the
+# CUDA backend (when built) in lib/dl-tools/ (where the tools look:
+# ../lib/dl-tools/ beside their bin/), man pages, and in share/dl-tools/
+# the built-in model specs (also compiled into the tools) and the pipelines.
+PREFIX ?= /usr/local
+INST_BIN := $(DESTDIR)$(PREFIX)/bin
+INST_LIB := $(DESTDIR)$(PREFIX)/lib/dl-tools
+INST_MAN := $(DESTDIR)$(PREFIX)/share/man
+INST_DATA := $(DESTDIR)$(PREFIX)/share/dl-tools
+MAN_PAGES := $(sort $(wildcard man/*.[1-9]))
+install: all
+	install -d $(INST_BIN) $(INST_DATA)/models $(INST_DATA)/pipelines
+	install -m 755 $(TOOL_BINS) $(INST_BIN)/
+	$(if $(CUDA_SO),install -d $(INST_LIB) && install -m 755 $(CUDA_SO) $(INST_LIB)/)
+	$(foreach m,$(MAN_PAGES),install -d $(INST_MAN)/man$(subst .,,$(suffix $(m))) && \
+		install -m 644 $(m) $(INST_MAN)/man$(subst .,,$(suffix $(m)))/ &&) true
+	install -m 644 models/*.spec $(INST_DATA)/models/
+	install -m 644 pipelines/* $(INST_DATA)/pipelines/
+
+uninstall:
+	rm -f $(addprefix $(INST_BIN)/,$(TOOLS)) $(INST_LIB)/libdl-cuda.so
+	rm -f $(foreach m,$(MAN_PAGES),$(INST_MAN)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -rf $(INST_DATA)
+	-rmdir $(INST_LIB) 2>/dev/null; true
+
+.PHONY: install uninstall
 
 # ---- goals ----------------------------------------------------------------
 deps:

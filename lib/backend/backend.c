@@ -5,9 +5,10 @@
  * The tools never link libcudart, cuDNN or cuBLAS, so a binary built with
  * CUDA still runs --device cpu on a machine with no GPU, driver or CUDA
  * libraries.  The library is DL_CUDA_LIB if set, else ../lib/libdl-cuda.so
- * relative to the running executable (/proc/self/exe): build/lib next to
- * build/bin and build/tests, PREFIX/lib next to an installed PREFIX/bin,
- * lib/ next to bin/ in the device bundle.  Its cuDNN and cuBLAS are found
+ * or ../lib/dl-tools/libdl-cuda.so relative to the running executable
+ * (/proc/self/exe): build/lib next to build/bin and build/tests, lib/ next
+ * to bin/ in the device bundle, PREFIX/lib/dl-tools beside an installed
+ * PREFIX/bin (make install).  Its cuDNN and cuBLAS are found
  * by cuda_find.c.  A library is refused unless its ABI number (derived
  * from the op list, backend.h) equals ours, and a backend whose ops table
  * has a NULL entry is refused at open.
@@ -43,7 +44,13 @@ static int cuda_lib_path(char *buf, size_t cap)
 	if (!slash)
 		return -1;
 	*slash = 0;
+	/* build/lib/ and the bundle's lib/ beside bin/; an install's
+	 * PREFIX/lib/dl-tools/ (make install) */
 	snprintf(buf, cap, "%s/../lib/%s", exe, CUDA_SO);
+	if (access(buf, F_OK))
+		snprintf(buf, cap, "%s/../lib/dl-tools/%s", exe, CUDA_SO);
+	if (access(buf, F_OK))
+		snprintf(buf, cap, "%s/../lib/%s", exe, CUDA_SO);   /* named in the error */
 	return 0;
 }
 

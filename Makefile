@@ -228,7 +228,19 @@ check-gpu: all $(GPU_RUNNER)
 check-gpu-memcheck: all $(GPU_RUNNER)
 	@tests/gpu/run $(BUILD) --memcheck
 
-.PHONY: check-gpu check-gpu-memcheck
+# make device-bundle: BUILD/device-bundle.tar.xz, everything a GPU machine
+# without our Debian libraries needs for the one device run (tools, CUDA
+# backend, GPU runner, their libraries with RPATH $ORIGIN, prepared
+# Fashion-MNIST, run.sh): see tests/gpu/README.  Refused over 64 MiB.
+device-bundle: all $(GPU_RUNNER)
+	@scripts/device-bundle $(BUILD) $(BUILD)/device-bundle
+	@tests/gpu/bundle/check-self-contained $(BUILD)/device-bundle
+	@tar -C $(BUILD) -cf - device-bundle | xz -T2 -6 > $(BUILD)/device-bundle.tar.xz.tmp
+	@mv $(BUILD)/device-bundle.tar.xz.tmp $(BUILD)/device-bundle.tar.xz
+	@sz=$$(stat -c %s $(BUILD)/device-bundle.tar.xz); echo "device-bundle: $(BUILD)/device-bundle.tar.xz, $$((sz / 1048576)) MiB"; \
+	  [ $$sz -lt 67108864 ] || { echo "device-bundle: over 64 MiB" >&2; exit 1; }
+
+.PHONY: check-gpu check-gpu-memcheck device-bundle
 
 # ---- install ----------------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: the five tools in bin/, the

@@ -89,19 +89,23 @@ fi
 say "== training images/s (batch 128; ours: dl-train --device cuda, epoch 2..3 of 10-step epochs; pytorch: 10 warm-up + 30 timed steps)  [t=$(elapsed)s]"
 bd=$OUT/bench-data
 mkdir -p "$bd"
-"$PY" - "$bd" "$here/bench" <<'PYEOF'
-import json, os, sys
-sys.path.insert(0, sys.argv[2])
-import numpy as np
-import stio
+"$PY" - "$bd" <<'PYEOF'
+# random images (u8 NHWC) and labels (i32), written as safetensors with the
+# standard library only (no numpy needed)
+import array, json, os, random, struct, sys
 d = sys.argv[1]
 for name, h, w, c, k in (("lenet", 28, 28, 1, 10), ("vgg16", 32, 32, 3, 10), ("resnet50", 64, 64, 3, 200)):
     n = 128 * 10
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
-    y = (np.arange(n) % k).astype(np.int32)
-    stio.save(os.path.join(d, name + ".safetensors"), {"images": x, "labels": y},
-              {"dl.classes": json.dumps([f"c{i}" for i in range(k)])})
+    x = os.urandom(n * h * w * c)
+    rnd = random.Random(1)
+    y = array.array("i", [rnd.randrange(k) for _ in range(n)]).tobytes()
+    hdr = {"images": {"dtype": "U8", "shape": [n, h, w, c], "data_offsets": [0, len(x)]},
+           "labels": {"dtype": "I32", "shape": [n], "data_offsets": [len(x), len(x) + len(y)]},
+           "__metadata__": {"dl.classes": json.dumps([f"c{i}" for i in range(k)])}}
+    hb = json.dumps(hdr).encode()
+    hb += b" " * (-len(hb) % 8)
+    with open(os.path.join(d, name + ".safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(hb)) + hb + x + y)
 PYEOF
 ours_ips() { # LOG: images/s over epochs 2.. (epoch 1 holds cuDNN's choosing and warm-up)
 	"$PY" - "$1" <<'PYEOF'

@@ -14,6 +14,9 @@
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #   make fuzz-ci    run each fuzz target FUZZ_SECONDS (15) under ASan+UBSan
+#   make install    PREFIX=/usr/local DESTDIR=: tools, man pages, models, CUDA backend
+#   make uninstall  removes what make install put there
+#   make device-bundle  build/device-bundle.tar.gz: tools + GPU tests for a GPU machine
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
 SHELL := /bin/bash
@@ -21,6 +24,11 @@ SHELL := /bin/bash
 
 CC ?= cc
 CUDA ?= auto
+# GPU generations libdl-cuda.so carries machine code for (A100 sm_80 (also
+# sm_86/89 GPUs), H100/H200 sm_90, Blackwell sm_100 and sm_120), plus PTX
+# of the newest for GPUs after those; e.g. make CUDA_ARCH=90 for one.
+CUDA_ARCH ?= 80 90 100 120
+CUDA_PTX ?= $(lastword $(CUDA_ARCH))
 MPI ?= auto
 DNNL ?= auto
 SANITIZE ?= 0
@@ -55,7 +63,7 @@ DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 NVCC_PATH := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
 ifneq ($(NVCC_PATH),)
 NVCC_VER := $(shell $(NVCC_PATH) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
-CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_90 + compute_90 PTX)))
+CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_{$(CUDA_ARCH)} + compute_$(CUDA_PTX) PTX)))
 else
 CUDA_MSG := nvcc not found (CUDA=$(CUDA); CPU only)
 endif
@@ -162,26 +170,39 @@ endif
 endif
 CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC_PATH))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
-NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCC_ARCH ?= $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+	-gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCC_FLAGS := -std=c++17 $(OPT) -g -Ilib $(NVCC_ARCH) -Werror all-warnings \
+	-DDL_CUDA_ARCHS='"$(CUDA_ARCH)"' -DDL_CUDA_PTX='"$(CUDA_PTX)"' \
 	-Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror -MMD -MP
 CUDA_SRC := $(sort $(wildcard lib/backend/cuda/*.cu))
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+
+# the objects are rebuilt when the architecture list changes
+CUDA_STAMP := $(BUILD)/.cuda-arch-$(subst $(eval) ,_,$(strip $(CUDA_ARCH)))-ptx$(CUDA_PTX)
+$(CUDA_OBJ): $(CUDA_STAMP)
+$(CUDA_STAMP):
+	@mkdir -p $(@D) && rm -f $(BUILD)/.cuda-arch-* && touch $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC_PATH) $(NVCC_FLAGS) -c $< -o $@
 
+# No RUNPATH: cuDNN and cuBLAS are found where the user has them
+# (LD_LIBRARY_PATH, ldconfig, or backend.c's search of CUDA and Python
+# site-packages folders, which preloads them before this .so).
 $(BUILD)/lib/libdl-cuda.so: $(CUDA_OBJ)
 	@mkdir -p $(@D)
 	$(NVCC_PATH) -shared -cudart static -o $@ $^ -L$(CUDA_LIBDIR) -lcudnn -lcublas -lcublasLt \
-		-Xlinker -rpath,$(CUDA_LIBDIR) -Xlinker --no-undefined
+		-ldl -Xlinker --no-undefined
 
 all: $(CUDA_SO)
 
 # make check-gpu: tests/gpu/run (needs a CUDA device: fails with "no CUDA
 # device" otherwise); check-gpu-memcheck runs the op suite under
-# compute-sanitizer.  Neither is part of make check.
+# compute-sanitizer.  Neither is part of make check, but make check builds
+# the runner (and, with nvcc, the library) and runs what needs no device
+# (tests/cli/t0710).
 GPU_TEST_SRC := $(sort $(wildcard tests/gpu/*.c))
 GPU_TEST_OBJ := $(GPU_TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/main.o
 GPU_RUNNER := $(BUILD)/tests/gpu-runner
@@ -189,13 +210,66 @@ $(GPU_RUNNER): $(GPU_TEST_OBJ) $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(GPU_TEST_OBJ) $(LIBA) $(LIBS)
 
+# Fakes for the loader tests (tests/cli/t0710): a backend library with a
+# wrong ABI number or a hole in its table, and a driver (libcuda.so.1)
+# that is too old or sees no GPU.  Plain C, no CUDA needed.
+FAKE_DIR := $(BUILD)/tests/fake
+FAKES := $(FAKE_DIR)/libdl-fake-backend.so $(FAKE_DIR)/libcuda.so.1
+FAKE_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -Ilib -shared -fPIC -fvisibility=hidden
+$(FAKE_DIR)/libdl-fake-backend.so: tests/cuda/fake_backend.c lib/backend/backend.h lib/backend/ops.h
+	@mkdir -p $(@D)
+	$(CC) $(FAKE_CFLAGS) -o $@ $<
+$(FAKE_DIR)/libcuda.so.1: tests/cuda/fake_libcuda.c
+	@mkdir -p $(@D)
+	$(CC) $(FAKE_CFLAGS) -Wl,-soname,libcuda.so.1 -o $@ $<
+
 check-gpu: all $(GPU_RUNNER)
 	@tests/gpu/run $(BUILD)
 
 check-gpu-memcheck: all $(GPU_RUNNER)
 	@tests/gpu/run $(BUILD) --memcheck
 
-.PHONY: check-gpu check-gpu-memcheck
+# make device-bundle: BUILD/device-bundle.tar.xz, everything a GPU machine
+# without our Debian libraries needs for the one device run (tools, CUDA
+# backend, GPU runner, their libraries with RPATH $ORIGIN, prepared
+# Fashion-MNIST, run.sh): see tests/gpu/README.  Refused over 64 MiB.
+device-bundle: all $(GPU_RUNNER)
+	@scripts/device-bundle $(BUILD) $(BUILD)/device-bundle
+	@tests/gpu/bundle/check-self-contained $(BUILD)/device-bundle
+	@tar -C $(BUILD) -cf - device-bundle | xz -T2 -6 > $(BUILD)/device-bundle.tar.xz.tmp
+	@mv $(BUILD)/device-bundle.tar.xz.tmp $(BUILD)/device-bundle.tar.xz
+	@sz=$$(stat -c %s $(BUILD)/device-bundle.tar.xz); echo "device-bundle: $(BUILD)/device-bundle.tar.xz, $$((sz / 1048576)) MiB"; \
+	  [ $$sz -lt 67108864 ] || { echo "device-bundle: over 64 MiB" >&2; exit 1; }
+
+.PHONY: check-gpu check-gpu-memcheck device-bundle
+
+# ---- install ----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the five tools in bin/, the
+# CUDA backend (when built) in lib/dl-tools/ (where the tools look:
+# ../lib/dl-tools/ beside their bin/), man pages, and in share/dl-tools/
+# the built-in model specs (also compiled into the tools) and the pipelines.
+PREFIX ?= /usr/local
+INST_BIN := $(DESTDIR)$(PREFIX)/bin
+INST_LIB := $(DESTDIR)$(PREFIX)/lib/dl-tools
+INST_MAN := $(DESTDIR)$(PREFIX)/share/man
+INST_DATA := $(DESTDIR)$(PREFIX)/share/dl-tools
+MAN_PAGES := $(sort $(wildcard man/*.[1-9]))
+install: all
+	install -d $(INST_BIN) $(INST_DATA)/models $(INST_DATA)/pipelines
+	install -m 755 $(TOOL_BINS) $(INST_BIN)/
+	$(if $(CUDA_SO),install -d $(INST_LIB) && install -m 755 $(CUDA_SO) $(INST_LIB)/)
+	$(foreach m,$(MAN_PAGES),install -d $(INST_MAN)/man$(subst .,,$(suffix $(m))) && \
+		install -m 644 $(m) $(INST_MAN)/man$(subst .,,$(suffix $(m)))/ &&) true
+	install -m 644 models/*.spec $(INST_DATA)/models/
+	install -m 644 pipelines/* $(INST_DATA)/pipelines/
+
+uninstall:
+	rm -f $(addprefix $(INST_BIN)/,$(TOOLS)) $(INST_LIB)/libdl-cuda.so
+	rm -f $(foreach m,$(MAN_PAGES),$(INST_MAN)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -rf $(INST_DATA)
+	-rmdir $(INST_LIB) 2>/dev/null; true
+
+.PHONY: install uninstall
 
 # ---- goals ----------------------------------------------------------------
 deps:
@@ -205,7 +279,7 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory -f pipelines/fashion-mnist.mk demo
 
-check: all $(TEST_BIN)
+check: all $(TEST_BIN) $(GPU_RUNNER) $(FAKES)
 	@tests/run-all $(BUILD)
 
 check-asan:

@@ -1,16 +1,22 @@
 /* Opening a backend by device name, and listing devices.
  *
- * The CUDA backend is a shared object (build/lib/libdl-cuda.so) loaded with
- * dlopen() only when a GPU is asked for ("cuda", "cuda:N") or may be used
- * ("auto").  The tools never link libcudart, cuDNN or cuBLAS, so a binary
- * built with CUDA still runs --device cpu on a machine with no GPU, driver
- * or CUDA libraries.  The library is DL_CUDA_LIB if set, else
- * ../lib/libdl-cuda.so relative to the running executable
- * (/proc/self/exe), i.e. build/lib next to build/bin and build/tests.
+ * The CUDA backend is a shared object (libdl-cuda.so) loaded with dlopen()
+ * only when a GPU is asked for ("cuda", "cuda:N") or may be used ("auto").
+ * The tools never link libcudart, cuDNN or cuBLAS, so a binary built with
+ * CUDA still runs --device cpu on a machine with no GPU, driver or CUDA
+ * libraries.  The library is DL_CUDA_LIB if set, else ../lib/libdl-cuda.so
+ * or ../lib/dl-tools/libdl-cuda.so relative to the running executable
+ * (/proc/self/exe): build/lib next to build/bin and build/tests, lib/ next
+ * to bin/ in the device bundle, PREFIX/lib/dl-tools beside an installed
+ * PREFIX/bin (make install).  Its cuDNN and cuBLAS are found
+ * by cuda_find.c.  A library is refused unless its ABI number (derived
+ * from the op list, backend.h) equals ours, and a backend whose ops table
+ * has a NULL entry is refused at open.
  * The handle is never closed: the CUDA libraries keep process-wide state
  * (and dlopen counts references, so opening again is cheap).
  */
 #include "backend/backend.h"
+#include "backend/cuda_find.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,7 +44,13 @@ static int cuda_lib_path(char *buf, size_t cap)
 	if (!slash)
 		return -1;
 	*slash = 0;
+	/* build/lib/ and the bundle's lib/ beside bin/; an install's
+	 * PREFIX/lib/dl-tools/ (make install) */
 	snprintf(buf, cap, "%s/../lib/%s", exe, CUDA_SO);
+	if (access(buf, F_OK))
+		snprintf(buf, cap, "%s/../lib/dl-tools/%s", exe, CUDA_SO);
+	if (access(buf, F_OK))
+		snprintf(buf, cap, "%s/../lib/%s", exe, CUDA_SO);   /* named in the error */
 	return 0;
 }
 
@@ -64,18 +76,20 @@ static int cuda_load(cuda_api *api, int *absent, dl_err *err)
 		return dl_fail(err, DL_EUSAGE, "this build has no CUDA backend (%s: %s)", path,
 			       strerror(errno));
 	}
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		const char *why = dlerror();
-		return dl_fail(err, DL_EUSAGE, "cannot load the CUDA backend: %s",
-			       why ? why : path);
-	}
+	char why[PATH_MAX + 512];
+	void *h = dl_cuda_find_open(path, why, sizeof why, NULL);
+	if (!h)
+		return dl_fail(err, DL_EUSAGE, "cannot load the CUDA backend: %s", why);
 	dl_cuda_abi_fn abi = (dl_cuda_abi_fn)dlsym(h, "dl_cuda_abi");
 	api->open = (dl_cuda_open_fn)dlsym(h, "dl_cuda_open");
 	api->list = (dl_cuda_list_fn)dlsym(h, "dl_cuda_list");
-	if (!abi || !api->open || !api->list || abi() != DL_CUDA_ABI)
-		return dl_fail(err, DL_EUSAGE, "%s does not match this program (rebuild with make)",
-			       path);
+	if (!abi || !api->open || !api->list)
+		return dl_fail(err, DL_EUSAGE, "%s is not a dl-tools backend library (no dl_cuda_abi, "
+			       "dl_cuda_open, dl_cuda_list)", path);
+	int theirs = abi(), ours = DL_CUDA_ABI;
+	if (theirs != ours)
+		return dl_fail(err, DL_EUSAGE, "%s was built from another op list (ABI %d, this "
+			       "program %d): rebuild it with make", path, theirs, ours);
 	return 0;
 }
 
@@ -98,8 +112,16 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 			 const char *precision, dl_err *err)
 {
 	*out = NULL;
-	if (!strcmp(name, "cpu"))
+	int prec32 = !precision || !strcmp(precision, "fp32");
+	if (!prec32 && strcmp(precision, "tf32") && strcmp(precision, "bf16"))
+		return dl_fail(err, DL_EUSAGE, "unknown precision '%s' (expected fp32, tf32 or bf16)",
+			       precision);
+	if (!strcmp(name, "cpu")) {
+		if (!prec32)
+			return dl_fail(err, DL_EUSAGE, "precision %s needs a GPU: the CPU backend computes "
+				       "in fp32 only (use --precision fp32 or --device cuda)", precision);
 		return dl_backend_cpu_open(out, threads, err);
+	}
 	int auto_dev = !strcmp(name, "auto");
 	int dev = auto_dev ? 0 : cuda_index(name);
 	if (!auto_dev && !strncmp(name, "cuda", 4) && dev < 0)
@@ -111,6 +133,13 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 	int absent, rc = cuda_load(&api, &absent, err);
 	if (!rc)
 		rc = api.open(out, dev, precision, err);
+	const char *hole = !rc ? dl_backend_ops_missing((*out)->ops) : NULL;
+	if (hole) {
+		/* not released: its release may be the hole */
+		*out = NULL;
+		rc = dl_fail(err, DL_EUSAGE, "the CUDA backend's ops table lacks '%s' (a stale or "
+			     "foreign libdl-cuda.so): rebuild it with make", hole);
+	}
 	if (!rc || !auto_dev) {
 		if (rc) {
 			/* prefix the device name unless the message starts with it */
@@ -125,6 +154,9 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 	 * build, no driver, no device: the normal case on a CPU machine, and
 	 * --quiet and one-line errors must stay so); a GPU setup that exists
 	 * but fails (cuDNN or cuBLAS missing, a broken driver) says why, once. */
+	if (!prec32)
+		return dl_fail(err, rc, "precision %s needs a GPU, and --device auto found none "
+			       "usable (%s)", precision, err->msg);
 	if (!absent && !strstr(err->msg, DL_CUDA_NO_DEVICE))
 		fprintf(stderr, "dl: note: --device auto: %s; using the CPU\n", err->msg);
 	dl_err_clear(err);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "core/error.h"
+#include "backend/ops.h"
 
 typedef struct dl_backend dl_backend;
 
@@ -117,148 +118,13 @@ typedef struct dl_norm {
 	float std[DL_NORM_MAX_C];
 } dl_norm;
 
+/* One function pointer per op of lib/backend/ops.h, in its order; the
+ * contract of each op is written there. */
 typedef struct dl_backend_ops {
 	const char *name;                       /* "cpu", "cuda" */
-	void (*release)(dl_backend *be);        /* frees be too */
-
-	/* memory */
-	void *(*alloc)(dl_backend *be, size_t bytes);   /* 64-byte aligned, zeroed */
-	void (*free)(dl_backend *be, void *p);
-	void (*to_device)(dl_backend *be, void *dst, const void *src, size_t bytes);
-	void (*to_host)(dl_backend *be, void *dst, const void *src, size_t bytes);
-	void (*zero)(dl_backend *be, void *p, size_t bytes);
-	void (*sync)(dl_backend *be);
-
-	/* C[m,n] = alpha * op(A) op(B) + beta * C, row-major; op(A) is [m,k],
-	 * op(B) is [k,n]; ta/tb nonzero means the stored matrix is transposed. */
-	void (*gemm)(dl_backend *be, int ta, int tb, int m, int n, int k,
-		     float alpha, const float *a, int lda, const float *b, int ldb,
-		     float beta, float *c, int ldc);
-	/* y[r, j] += b[j] for r < rows, j < cols */
-	void (*bias_add)(dl_backend *be, float *y, const float *b, int rows, int cols);
-	/* db[j] += sum_r dy[r, j] */
-	void (*bias_grad)(dl_backend *be, float *db, const float *dy, int rows, int cols);
-
-	/* Allocates once what the three conv ops below need for geometry g
-	 * with up to g->n samples (the CPU's per-thread im2col and partial
-	 * gradient scratch), so they never allocate; dl_model_plan calls it
-	 * for every conv layer.  DL_EFAIL when out of memory.  NULL: the
-	 * backend needs nothing.  Calling a conv op on a geometry larger than
-	 * the reserved one is a caller bug (the CPU backend aborts naming it). */
-	int (*conv2d_reserve)(dl_backend *be, const dl_conv_geom *g, dl_err *err);
-	/* y [n,oh,ow,k] = conv(x [n,h,w,c], w [k,kh,kw,c]) + b [k] (b may be NULL) */
-	void (*conv2d_fwd)(dl_backend *be, const dl_conv_geom *g, const float *x,
-			   const float *w, const float *b, float *y);
-	/* dx [n,h,w,c] = conv_transpose(dy, w)   (written) */
-	void (*conv2d_bwd_data)(dl_backend *be, const dl_conv_geom *g, const float *dy,
-				const float *w, float *dx);
-	/* dw [k,kh,kw,c] += corr(x, dy); db [k] += sum dy (db may be NULL) */
-	void (*conv2d_bwd_filter)(dl_backend *be, const dl_conv_geom *g, const float *x,
-				  const float *dy, float *dw, float *db);
-
-	/* y [n,oh,ow,c] = max over each window of x [n,h,w,c] */
-	void (*maxpool_fwd)(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
-	/* dx (written) routes dy to the first max of each window (x, y as in fwd) */
-	void (*maxpool_bwd)(dl_backend *be, const dl_pool_geom *g, const float *x,
-			    const float *y, const float *dy, float *dx);
-	/* y = mean over each window, padding cells counted (PyTorch's
-	 * count_include_pad=True: divisor kh*kw).  Global average pooling is
-	 * the window kh = h, kw = w. */
-	void (*avgpool_fwd)(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
-	/* dx (written) = dy spread evenly over each window */
-	void (*avgpool_bwd)(dl_backend *be, const dl_pool_geom *g, const float *dy, float *dx);
-
-	/* Batch norm over x [rows, c] (rows = n*h*w, NHWC), per channel.
-	 * Training: batch mean and biased variance normalise; save_mean and
-	 * save_invstd [c] (written) keep them for backward; running stats are
-	 * updated as PyTorch does: r = (1 - momentum) r + momentum * s, with
-	 * the unbiased variance (rows / (rows - 1)) for run_var. */
-	void (*bn_fwd_train)(dl_backend *be, int rows, int c, const float *x,
-			     const float *gamma, const float *beta, float eps, float momentum,
-			     float *run_mean, float *run_var, float *save_mean,
-			     float *save_invstd, float *y);
-	/* Inference: y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta */
-	void (*bn_fwd_infer)(dl_backend *be, int rows, int c, const float *x,
-			     const float *gamma, const float *beta, const float *run_mean,
-			     const float *run_var, float eps, float *y);
-	/* dx (written; NULL: only the parameter gradients); dgamma, dbeta [c]
-	 * accumulate (+=). */
-	void (*bn_bwd)(dl_backend *be, int rows, int c, const float *x, const float *dy,
-		       const float *gamma, const float *save_mean, const float *save_invstd,
-		       float *dx, float *dgamma, float *dbeta);
-
-	/* Inverted dropout: y[i] = x[i] / (1 - p) if dl_hash_uniform(seed, i)
-	 * >= p, else 0.  Backward is the same call on dy with the same seed.
-	 * y may equal x. */
-	void (*dropout)(dl_backend *be, size_t n, const float *x, float *y, float p,
-			uint64_t seed);
-	/* y = alpha * x + beta * y  (beta == 0: y is only written) */
-	void (*axpby)(dl_backend *be, size_t n, float alpha, const float *x, float beta,
-		      float *y);
-	/* For r < rows, j < cols: dst[r*dld + j] = src[r*sld + j], or += when
-	 * acc (channel concat and its backward in NHWC). */
-	void (*copy2d)(dl_backend *be, int rows, int cols, const float *src, int sld,
-		       float *dst, int dld, int acc);
-
-	/* y = f(x), elementwise over n; y may equal x */
-	void (*act_fwd)(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
-			float *y);
-	/* dx = f'(x) * dy, given x and y = f(x); dx may equal dy (then x or y
-	 * may be the same buffer only if the kind does not need it) */
-	void (*act_bwd)(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
-			const float *y, const float *dy, float *dx);
-
-	/* Softmax cross-entropy over logits [n, k] with labels [n] in [0, k),
-	 * with label smoothing s (PyTorch's label_smoothing: the target is
-	 * (1 - s) onehot + s / k).  stats[0] += sum of losses, stats[1] +=
-	 * count of argmax == label.  If dlogits is not NULL:
-	 * dlogits = (softmax - target) * grad_scale. */
-	void (*softmax_xent)(dl_backend *be, int n, int k, const float *logits,
-			     const int32_t *labels, float smoothing, float grad_scale,
-			     float *dlogits, float *stats);
-	/* Regression loss over pred, target [n, k], elementwise e = p - t:
-	 * MSE l = e^2; HUBER l = e^2 / 2 if |e| < delta else delta (|e| - delta/2)
-	 * (PyTorch's HuberLoss).  stats[0] += sum l, stats[1] += sum |e|,
-	 * stats[2] += sum e^2.  If dpred is not NULL: dpred = dl/dp * grad_scale. */
-	void (*regress_loss)(dl_backend *be, dl_reg_kind kind, int n, int k, const float *pred,
-			     const float *target, float delta, float grad_scale, float *dpred,
-			     float *stats);
-	/* probs [n,k] = softmax(logits [n,k]) */
-	void (*softmax)(dl_backend *be, int n, int k, const float *logits, float *probs);
-
-	/* Optimizer updates over a flat parameter block of n floats (PyTorch's
-	 * formulas, dampening 0).
-	 * SGD:  d = g + wd * p; v = momentum * v + d; p -= lr * (nesterov ?
-	 *       d + momentum * v : v)   (v may be NULL when momentum == 0).
-	 * Adam: m, v moments; bc1 = 1 - b1^t, bc2 = 1 - b2^t computed by the
-	 *       caller; decoupled: AdamW (p -= lr * wd * p), else Adam's L2
-	 *       (g += wd * p before the moments). */
-	void (*sgd_update)(dl_backend *be, size_t n, float *p, const float *g, float *v,
-			   float lr, float momentum, float wd, int nesterov);
-	void (*adam_update)(dl_backend *be, size_t n, float *p, const float *g, float *m,
-			    float *v, float lr, float b1, float b2, float eps, float wd,
-			    int decoupled, float bc1, float bc2);
-	/* out[0] = sum of x[i]^2 (device scalar, written) */
-	void (*sumsq)(dl_backend *be, size_t n, const float *x, float *out);
-	/* Gradient clipping by global norm without a host round trip:
-	 * x *= min(1, max_norm / (sqrt(sumsq[0]) + 1e-6)) (PyTorch's
-	 * clip_grad_norm_). */
-	void (*clip_scale)(dl_backend *be, size_t n, float *x, const float *sumsq,
-			   float max_norm);
-
-	/* Batch assembly from a device-resident dataset.
-	 * out [n, h, w, c] floats = normalised src[idx[i]] where src is u8
-	 * [N, h, w, c]; idx is in device memory; norm NULL: raw values;
-	 * aug NULL: no augmentation (see dl_aug). */
-	void (*gather_u8)(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n,
-			  int h, int w, int c, const dl_norm *norm, const dl_aug *aug,
-			  float *out);
-	/* out[i] = src[idx[i]] */
-	void (*gather_i32)(dl_backend *be, const int32_t *src, const uint32_t *idx, int n,
-			   int32_t *out);
-	/* out[i, :] = src[idx[i], :] for rows of k floats (regression targets) */
-	void (*gather_f32)(dl_backend *be, const float *src, const uint32_t *idx, int n, int k,
-			   float *out);
+#define DL_OP_FIELD(P, ret, op, params) DL_OP_FIELD_(P, ret, op, params)
+	DL_BACKEND_OPS(DL_OP_FIELD, ~)
+#undef DL_OP_FIELD
 } dl_backend_ops;
 
 struct dl_backend {
@@ -275,8 +141,11 @@ struct dl_backend {
  * unknown name and for a CUDA device that is not available (no backend
  * library, driver, device, cuDNN or cuBLAS), with a one-line reason. */
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err);
-/* The same with a precision for the GPU: "fp32" (default, as the CPU),
- * "tf32" (tensor-core matmul and convolution); NULL means fp32. */
+/* The same with a precision: "fp32" (default, as the CPU), "tf32"
+ * (tensor-core matmul and convolution) or "bf16"; NULL means fp32.  tf32
+ * and bf16 need a GPU: the CPU backend (asked for, or auto's fallback)
+ * refuses them (DL_EUSAGE), as does the CUDA backend for bf16 until it
+ * implements it. */
 int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 			 const char *precision, dl_err *err);
 void dl_backend_close(dl_backend *be);
@@ -285,9 +154,36 @@ void dl_backend_close(dl_backend *be);
 int dl_backend_list(FILE *f, dl_err *err);
 
 /* What libdl-cuda.so exports (resolved with dlsym by backend.c).  The ABI
- * number changes whenever this header's structs change, so a stale .so is
- * refused with a message instead of crashing. */
-#define DL_CUDA_ABI (1000 + (int)sizeof(dl_backend_ops) + (int)sizeof(dl_err))
+ * number is derived from the op list itself: an FNV-1a hash of the
+ * stringified DL_BACKEND_OPS (every op's name, return and parameter types,
+ * as written) mixed with the sizes of the structs the ops and the entry
+ * points pass.  A .so built from a list that differs in any signature
+ * returns another number and is refused with a message, not run.
+ * (Computed at run time on both sides: C has no constexpr; it costs one
+ * pass over a few KiB at open.) */
+static inline int dl_backend_abi(void)
+{
+	static const char sig[] = DL_BACKEND_SIGNATURE;
+	uint32_t h = 2166136261u;
+	for (const char *s = sig; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	const size_t sizes[] = { sizeof(dl_backend_ops), sizeof(dl_backend), sizeof(dl_err),
+				 sizeof(dl_conv_geom), sizeof(dl_pool_geom), sizeof(dl_norm),
+				 sizeof(dl_aug) };
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+		h = (h ^ (uint32_t)sizes[i]) * 16777619u;
+	return (int)(h & 0x7fffffff);
+}
+#define DL_CUDA_ABI dl_backend_abi()
+/* The name of the first NULL op in a table, or NULL when every op is
+ * there (backend.c refuses a backend whose table has a hole). */
+static inline const char *dl_backend_ops_missing(const dl_backend_ops *o)
+{
+#define DL_OP_CHECK(P, ret, op, params) if (!o->op) return #op;
+	DL_BACKEND_OPS(DL_OP_CHECK, ~)
+#undef DL_OP_CHECK
+	return NULL;
+}
 /* In dl_cuda_open's message when the machine has no usable GPU (no
  * driver, no device): auto then falls back to the CPU silently. */
 #define DL_CUDA_NO_DEVICE "no CUDA device"

@@ -34,6 +34,8 @@ int dl_infer(dl_model *m, const uint8_t *images, long n, const dl_norm *norm, in
 		be->ops->to_host(be, out + (size_t)s * (size_t)k, dl_model_output(m),
 				 sizeof(float) * (size_t)b * (size_t)k);
 	}
+	if (!rc)
+		rc = be->ops->error(be, err);
 out:
 	if (px)
 		be->ops->free(be, px);

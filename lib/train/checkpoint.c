@@ -79,6 +79,12 @@ int dl_checkpoint_save(const char *path, const dl_model *m, const dl_optim *o,
 		be->ops->to_host(be, hbuf, m->buffers, m->nbuffers * sizeof(float));
 	if (nstate)
 		be->ops->to_host(be, hstate, o->state, nstate * sizeof(float));
+	int brc = be->ops->error(be, err);   /* never write numbers a device fault spoiled */
+	if (brc) {
+		free(host);
+		free(names);
+		return brc;
+	}
 
 	dl_st_writer w;
 	dl_st_writer_init(&w);

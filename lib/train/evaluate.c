@@ -183,7 +183,7 @@ int dl_eval_device(dl_model *m, const dl_device_data *dd, const dl_norm *norm, i
 	dl_metrics_from(h, dd->n, k, dd->targets != NULL, out);
 	free(order);
 	dl_scratch_free(&s, be);
-	return 0;
+	return be->ops->error(be, err);
 }
 
 int dl_evaluate(dl_model *m, const dl_dataset *d, const dl_norm *norm, int batch,

@@ -100,6 +100,10 @@ static int sync_stats(loop *L)
 
 static int diverged(loop *L, dl_err *err)
 {
+	/* a device error poisons the stats with NaN: report it, not divergence */
+	int rc = L->m->be->ops->error(L->m->be, err);
+	if (rc)
+		return rc;
 	return dl_fail(err, DL_EDIVERGED, "training diverged at step %ld (epoch %d): the loss or the "
 		       "weights are not finite; the last good checkpoint is kept", L->st->step,
 		       L->st->epoch + 1);

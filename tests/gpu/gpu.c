@@ -1,14 +1,65 @@
 /* Helpers of the GPU suite; see gpu.h. */
 #include "gpu.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
+
+/* Read once before any test (a constructor): a bad DL_GPU_SEED is a usage
+ * error of the runner (exit 2) before anything runs. */
+static uint64_t suite_seed;
+
+__attribute__((constructor)) static void seed_init(void)
+{
+	const char *s = getenv("DL_GPU_SEED");
+	if (s && *s) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (*end || errno || *s == '-') {
+			fprintf(stderr, "gpu-runner: DL_GPU_SEED=%s: expected a non-negative integer\n", s);
+			exit(2);
+		}
+		suite_seed = v;
+	} else {
+		suite_seed = (uint64_t)time(NULL);
+	}
+	fprintf(stderr, "gpu suite: seed %llu (DL_GPU_SEED=%llu repeats this run)\n",
+		(unsigned long long)suite_seed, (unsigned long long)suite_seed);
+}
+
+uint64_t gpu_seed(void)
+{
+	return suite_seed;
+}
+
+void gpu_check_error(dl_test_ctx *t, gpu_pair *p)
+{
+	dl_err err = { 0 };
+	if (p->gpu && p->gpu->ops->error(p->gpu, &err)) {
+		fprintf(stderr, "  %s: %s\n", t->name, err.msg);
+		t->failed = 1;
+	}
+}
+
+void gpu_fill_nan(gpu_pair *p, gpu_buf *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		b->h[i] = NAN;
+	p->cpu->ops->to_device(p->cpu, b->c, b->h, b->n * sizeof(float));
+	p->gpu->ops->to_device(p->gpu, b->g, b->h, b->n * sizeof(float));
+}
 
 int gpu_open(dl_test_ctx *t, gpu_pair *p, const char *precision)
 {
 	dl_err err = { 0 };
 	memset(p, 0, sizeof *p);
-	p->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)t->name;
+	/* per test: the seed and the test's name (not its address: ASLR) */
+	uint64_t h = 1469598103934665603ull;
+	for (const char *c = t->name; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	p->rng = dl_hash_u64(suite_seed, h);
 	if (dl_backend_open(&p->cpu, "cpu", 0, &err) ||
 	    dl_backend_open_prec(&p->gpu, "cuda", 0, precision, &err)) {
 		fprintf(stderr, "  %s: %s\n", t->name, err.msg);
@@ -21,6 +72,9 @@ int gpu_open(dl_test_ctx *t, gpu_pair *p, const char *precision)
 
 void gpu_close(gpu_pair *p)
 {
+	dl_err err = { 0 };
+	if (p->gpu && p->gpu->ops->error(p->gpu, &err))
+		fprintf(stderr, "gpu suite: %s\n", err.msg);
 	dl_backend_close(p->gpu);
 	dl_backend_close(p->cpu);
 	p->gpu = p->cpu = NULL;

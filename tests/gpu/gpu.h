@@ -5,7 +5,13 @@
  * an unwritten element makes it infinite: outputs are poisoned with NaN
  * before each op), on fresh random inputs.  fp32 must stay under
  * GPU_TOL_FP32; tf32 under GPU_TOL_TF32 (10-bit operand mantissas: about
- * 1e-3 relative per product, documented in docs/DESIGN.md). */
+ * 1e-3 relative per product, documented in docs/DESIGN.md) and, for a
+ * matrix product with k = 512, above GPU_TOL_TF32_MIN: fp32 lands near
+ * 1e-7 there, so an error over 2e-5 proves the tensor cores rounded (TF32
+ * is on).  Whole models: see test_gpu_models.c for the bounds.
+ *
+ * The inputs come from a seed printed at start ("gpu suite: seed N");
+ * DL_GPU_SEED=N repeats a run (default: from the clock). */
 #ifndef DL_TESTS_GPU_H
 #define DL_TESTS_GPU_H
 
@@ -16,6 +22,9 @@
 
 #define GPU_TOL_FP32 1e-4
 #define GPU_TOL_TF32 5e-3
+#define GPU_TOL_TF32_MIN 2e-5
+#define GPU_TOL_MODEL_FWD 1e-3
+#define GPU_TOL_MODEL_GRAD 1e-2
 
 typedef struct gpu_pair {
 	dl_backend *cpu, *gpu;
@@ -32,6 +41,12 @@ typedef struct gpu_buf {
  * test failed with the reason and returns -1. */
 int gpu_open(dl_test_ctx *t, gpu_pair *p, const char *precision);
 void gpu_close(gpu_pair *p);
+/* The suite's seed (DL_GPU_SEED or the clock; printed once). */
+uint64_t gpu_seed(void);
+/* Fails the test with the GPU backend's error, if it recorded one. */
+void gpu_check_error(dl_test_ctx *t, gpu_pair *p);
+/* Refills both sides of b with NaN. */
+void gpu_fill_nan(gpu_pair *p, gpu_buf *b);
 
 float gpu_rand(gpu_pair *p, float lo, float hi);
 /* n random floats in [lo, hi) uploaded to both backends. */

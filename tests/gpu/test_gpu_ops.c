@@ -28,6 +28,28 @@ TEST(gpu_cuda_available)
 	if (gpu_open(t, &p, "fp32"))
 		return;
 	CHECK(!strcmp(p.gpu->ops->name, "cuda"));
+	CHECK(dl_backend_ops_missing(p.gpu->ops) == NULL);
+	gpu_close(&p);
+}
+
+/* A NaN gradient norm: clipping scales by NaN as the CPU does (the old
+ * kernel skipped the scaling, hiding the divergence). */
+TEST(gpu_clip_nan_norm)
+{
+	gpu_pair p;
+	if (gpu_open(t, &p, "fp32"))
+		return;
+	size_t n = 1000;
+	gpu_buf g = gpu_rand_buf(&p, n, -1, 1), ss = gpu_nan_buf(&p, 1);
+	EACH(&p, clip_scale, be->ops->clip_scale(be, n, B(g), B(ss), 1.0f));
+	float h[4];
+	p.gpu->ops->to_host(p.gpu, h, g.g, sizeof h);
+	CHECK(isnan(h[0]) && isnan(h[3]));
+	p.cpu->ops->to_host(p.cpu, h, g.c, sizeof h);
+	CHECK(isnan(h[0]) && isnan(h[3]));
+	gpu_buf_free(&p, &g);
+	gpu_buf_free(&p, &ss);
+	gpu_check_error(t, &p);
 	gpu_close(&p);
 }
 
@@ -147,6 +169,10 @@ TEST(gpu_conv_gemm_tf32)
 	gpu_buf c = gpu_nan_buf(&p, (size_t)m * n);
 	EACH(&p, gemm, be->ops->gemm(be, 0, 0, m, n, k, 1, B(a), k, B(b), n, 0, B(c), n));
 	CHECK_REL(&p, &c, GPU_TOL_TF32);
+	/* TF32 is on: the error is well above fp32 rounding (lower bound) */
+	double e = gpu_relerr(&p, &c);
+	fprintf(stderr, "  tf32 gemm k=%d: relative error %.3g (fp32 would be ~1e-7)\n", k, e);
+	CHECK(e > GPU_TOL_TF32_MIN);
 	gpu_buf_free(&p, &a);
 	gpu_buf_free(&p, &b);
 	gpu_buf_free(&p, &c);
@@ -234,16 +260,22 @@ TEST(gpu_elementwise)
 	EACH(&p, dropout, be->ops->dropout(be, n, B(x), B(d), 0.3f, seed));
 	CHECK_INT(gpu_zero_mismatch(&p, &d), 0);   /* the same mask, bit for bit */
 	CHECK_REL(&p, &d, GPU_TOL_FP32);
-	for (int k = DL_ACT_RELU; k <= DL_ACT_HARDSWISH; k++) {
-		EACH(&p, act_fwd, be->ops->act_fwd(be, (dl_act_kind)k, 0.1f, n, B(x), B(y)));
-		EACH(&p, act_bwd, be->ops->act_bwd(be, (dl_act_kind)k, 0.1f, n, B(x), B(y), B(dy),
+	for (int k = DL_ACT_RELU; k <= DL_ACT_HARDSWISH + 1; k++) {
+		/* last pass: leaky relu with a negative slope, y NULL (ops.h) */
+		int neg = k > DL_ACT_HARDSWISH;
+		dl_act_kind kind = neg ? DL_ACT_LEAKY_RELU : (dl_act_kind)k;
+		float al = neg ? -0.3f : 0.1f;
+		EACH(&p, act_fwd, be->ops->act_fwd(be, kind, al, n, B(x), B(y)));
+		EACH(&p, act_bwd, be->ops->act_bwd(be, kind, al, n, B(x), neg ? NULL : B(y), B(dy),
 						   B(dx)));
 		CHECK_REL(&p, &y, GPU_TOL_FP32);
 		CHECK_REL(&p, &dx, GPU_TOL_FP32);
 		if (t->failed)
 			fprintf(stderr, "  activation kind %d\n", k);
 	}
-	EACH(&p, axpby, be->ops->axpby(be, n, 0.5f, B(x), 0, B(dx)));   /* NaN y, beta 0 */
+	gpu_fill_nan(&p, &dx);   /* beta 0 must not read y: y is all NaN */
+	EACH(&p, axpby, be->ops->axpby(be, n, 0.5f, B(x), 0, B(dx)));
+	CHECK_REL(&p, &dx, GPU_TOL_FP32);
 	EACH(&p, axpby, be->ops->axpby(be, n, -1.5f, B(dy), 0.25f, B(dx)));
 	CHECK_REL(&p, &dx, GPU_TOL_FP32);
 	int rows = 50, cols = 37, sld = 101, dld = 90;

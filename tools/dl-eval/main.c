@@ -82,7 +82,7 @@ static void text_per_class(dl_buf *b, const dl_cls_metrics *c)
 
 int main(int argc, char **argv)
 {
-	const char *device = "auto", *logits_path = NULL, *plot_path = NULL;
+	const char *device = "auto", *logits_path = NULL, *plot_path = NULL, *precision = "fp32";
 	long batch = 256, threads = 0, topk = 5;
 	const double unset = -1e300;   /* gates not given */
 	double min_acc = unset, max_loss = unset, max_mae = unset, max_memory = 0;
@@ -111,6 +111,8 @@ int main(int argc, char **argv)
 		DL_OPT_INT('j', "threads", &threads, "N", "CPU threads (default: all cores)", DL_MIN(0),
 			   DL_MAX(1024)),
 		DL_OPT_STRING(0, "device", &device, "DEV", "auto (default: a GPU when one answers) or cpu"),
+		DL_OPT_STRING(0, "precision", &precision, "P",
+		  "fp32 (default), tf32 (GPU) or bf16 arithmetic (GPU; CPUs with AVX512-BF16)"),
 		DL_OPT_SUBCMD("predict", predict_main, NULL, "CHECKPOINT [IMAGE...]",
 			      "classes of image files, TSV or JSON"),
 		DL_OPT_SUBCMD("plot", plot_main, NULL, "LOG.jsonl -o PNG", "training curves from a dl-train log"),
@@ -156,7 +158,7 @@ int main(int argc, char **argv)
 	const dl_iofile outs[] = { { "--logits", logits_path }, { "--plot", plot_path } };
 	if ((rc = dl_guard_begin(&g, DL_GUARD_DIE, ins, 2, outs, 2, &err)))
 		goto fail;
-	if ((rc = dl_backend_open(&be, device, (int)threads, &err)) ||
+	if ((rc = dl_backend_open_prec(&be, device, (int)threads, precision, &err)) ||
 	    (rc = dl_checkpoint_load(ckpt, &m, be, NULL, &ck, &err)) ||
 	    (rc = dl_dataset_open(&d, data, &err)))
 		goto fail;
@@ -203,6 +205,8 @@ int main(int argc, char **argv)
 		dl_buf_puts(&b, ", \"model\": ");
 		dl_buf_json_string(&b, m.name);
 		dl_buf_printf(&b, ", \"task\": \"%s\", \"n\": %d", reg ? "regression" : "classification", d.n);
+		dl_buf_printf(&b, ", \"device\": \"%s\", \"precision\": ", be->ops->name);
+		dl_buf_json_string(&b, precision);
 		if (reg)
 			dl_buf_printf(&b, ", \"loss\": %.6f, \"mse\": %.6f, \"mae\": %.6f, \"r2\": %.6f",
 				      rm.loss, rm.mse, rm.mae, rm.r2);

@@ -142,6 +142,8 @@ int main(int argc, char **argv)
 		DL_OPT_INT('j', "threads", &c.threads, "N", "CPU threads (default: all cores)", DL_MIN(0),
 			   DL_MAX(1024)),
 		DL_OPT_STRING(0, "device", &c.device, "DEV", "auto (default), cpu, cuda or cuda:N"),
+		DL_OPT_STRING(0, "precision", &r->precision, "P",
+		  "fp32 (default), tf32 (GPU) or bf16 (GPU; CPUs with AVX512-BF16) matrix/convolution arithmetic"),
 		DL_OPT_FLAG(0, "devices", &c.devices, "list the CPU and CUDA devices and exit"),
 		DL_OPT_STRING(0, "log", &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)"),
 		DL_OPT_STRING(0, "csv-log", &c.csv_path, "FILE", "also log one CSV row per epoch"),

@@ -92,7 +92,9 @@ void run_json(const run_settings *r, dl_buf *b)
 	jstr(b, "milestones", r->milestones);
 	dl_buf_printf(b, ", \"warmup\": %ld, \"augment\": {\"crop\": %d, \"flip\": %d}, "
 		      "\"normalize\": \"%s\", \"checkpoint_every\": %ld, \"early_stop\": %ld, "
-		      "\"monitor\": \"%s\"}", r->sched.warmup, r->aug.pad, r->aug.flip,
+		      "\"monitor\": \"%s\"", r->sched.warmup, r->aug.pad, r->aug.flip,
 		      run_norm_name(r->norm), r->checkpoint_every, r->patience,
 		      dl_monitor_name(r->monitor));
+	jstr(b, "precision", r->precision ? r->precision : "fp32");
+	dl_buf_puts(b, "}");
 }

@@ -28,6 +28,7 @@ typedef struct run_settings {
 	norm_mode norm;
 	long checkpoint_every, patience;
 	dl_monitor monitor;
+	const char *precision;    /* fp32 (default), tf32, bf16: --precision */
 } run_settings;
 
 /* Everything on dl-train's command line. */

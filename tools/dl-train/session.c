@@ -147,9 +147,9 @@ static void summary(session *s, const dl_train_result *res)
 	else if (!c->quiet)
 		fprintf(stderr, "dl-train: wrote %s\n", s->ckpt);
 	fprintf(s->log, "{\"event\": \"done\", \"stop\": \"%s\", \"epochs\": %d, \"step\": %ld, "
-		"\"device\": \"%s\", \"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.1f",
-		stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name, s->be->threads,
-		res->seconds, ips);
+		"\"device\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"seconds\": %.3f, "
+		"\"images_per_s\": %.1f", stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name,
+		s->be->threads, s->c->r.precision ? s->c->r.precision : "fp32", res->seconds, ips);
 	if (c->price > 0)
 		fprintf(s->log, ", \"cost\": %.6f", cost);
 	fputs("}\n", s->log);
@@ -166,7 +166,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	run_json(r, &s->run);
 	if (s->run.oom)
 		return dl_fail(err, DL_EFAIL, "out of memory");
-	if ((rc = open_data(s, err)) || (rc = dl_backend_open(&s->be, c->device, (int)c->threads, err)))
+	if ((rc = open_data(s, err)) || (rc = dl_backend_open_prec(&s->be, c->device, (int)c->threads, r->precision, err)))
 		return rc;
 	if (c->resume)
 		rc = resume(s, err);
@@ -213,10 +213,10 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	s->st.run = s->run.p;
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
-			"batch %ld, %s with %d threads\n", c->resume ? "resuming" : "training", s->m.name,
-			s->m.nparams, s->ntrows, r->val ? s->va.n : s->nvrows, dl_optim_name(s->o.kind),
-			(double)s->o.lr, dl_schedule_name(to.sched.kind), r->batch, s->be->ops->name,
-			s->be->threads);
+			"batch %ld, %s with %d threads, precision %s\n", c->resume ? "resuming" : "training",
+			s->m.name, s->m.nparams, s->ntrows, r->val ? s->va.n : s->nvrows,
+			dl_optim_name(s->o.kind), (double)s->o.lr, dl_schedule_name(to.sched.kind), r->batch,
+			s->be->ops->name, s->be->threads, r->precision ? r->precision : "fp32");
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: input = %s\n", s->norm_note);
 	dl_data tdata = { &s->tr, s->trows, s->ntrows };

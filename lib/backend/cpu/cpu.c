@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void cpu_release(dl_backend *be)
+void cpu_release(dl_backend *be)
 {
 	cpu_impl *im = be->impl;
 	if (im) {
@@ -26,76 +26,50 @@ static void cpu_release(dl_backend *be)
 	free(be);
 }
 
-static void *cpu_alloc(dl_backend *be, size_t bytes)
+void *cpu_alloc(dl_backend *be, size_t bytes)
 {
 	(void)be;
 	return cpu_aligned_alloc(bytes);
 }
 
-static void cpu_free(dl_backend *be, void *p)
+void cpu_free(dl_backend *be, void *p)
 {
 	(void)be;
 	free(p);
 }
 
-static void cpu_copy(dl_backend *be, void *dst, const void *src, size_t bytes)
+void cpu_to_device(dl_backend *be, void *dst, const void *src, size_t bytes)
 {
 	(void)be;
 	if (bytes)
 		memmove(dst, src, bytes);
 }
 
-static void cpu_zero(dl_backend *be, void *p, size_t bytes)
+void cpu_to_host(dl_backend *be, void *dst, const void *src, size_t bytes)
+{
+	cpu_to_device(be, dst, src, bytes);
+}
+
+void cpu_zero(dl_backend *be, void *p, size_t bytes)
 {
 	(void)be;
 	if (bytes)
 		memset(p, 0, bytes);
 }
 
-static void cpu_sync(dl_backend *be)
+void cpu_sync(dl_backend *be)
 {
 	(void)be;
 }
 
-static const dl_backend_ops cpu_ops = {
-	.name = "cpu",
-	.release = cpu_release,
-	.alloc = cpu_alloc,
-	.free = cpu_free,
-	.to_device = cpu_copy,
-	.to_host = cpu_copy,
-	.zero = cpu_zero,
-	.sync = cpu_sync,
-	.gemm = cpu_gemm,
-	.bias_add = cpu_bias_add,
-	.bias_grad = cpu_bias_grad,
-	.conv2d_reserve = cpu_conv2d_reserve,
-	.conv2d_fwd = cpu_conv2d_fwd,
-	.conv2d_bwd_data = cpu_conv2d_bwd_data,
-	.conv2d_bwd_filter = cpu_conv2d_bwd_filter,
-	.maxpool_fwd = cpu_maxpool_fwd,
-	.maxpool_bwd = cpu_maxpool_bwd,
-	.avgpool_fwd = cpu_avgpool_fwd,
-	.avgpool_bwd = cpu_avgpool_bwd,
-	.bn_fwd_train = cpu_bn_fwd_train,
-	.bn_fwd_infer = cpu_bn_fwd_infer,
-	.bn_bwd = cpu_bn_bwd,
-	.dropout = cpu_dropout,
-	.axpby = cpu_axpby,
-	.copy2d = cpu_copy2d,
-	.act_fwd = cpu_act_fwd,
-	.act_bwd = cpu_act_bwd,
-	.softmax_xent = cpu_softmax_xent,
-	.softmax = cpu_softmax,
-	.regress_loss = cpu_regress_loss,
-	.sgd_update = cpu_sgd_update,
-	.adam_update = cpu_adam_update,
-	.sumsq = cpu_sumsq,
-	.clip_scale = cpu_clip_scale,
-	.gather_u8 = cpu_gather_u8,
-	.gather_i32 = cpu_gather_i32,
-	.gather_f32 = cpu_gather_f32,
-};
+int cpu_error(dl_backend *be, dl_err *err)
+{
+	(void)be;
+	(void)err;
+	return 0;
+}
+
+static const dl_backend_ops cpu_ops = DL_BACKEND_TABLE(cpu, "cpu");
 
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err)
 {

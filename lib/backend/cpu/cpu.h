@@ -80,21 +80,10 @@ int cpu_scratch_col(cpu_scratch *s, size_t floats);
 int cpu_scratch_part(cpu_scratch *s, size_t floats);
 void *cpu_aligned_alloc(size_t bytes);
 
-/* gemm.c */
-void cpu_gemm(dl_backend *be, int ta, int tb, int m, int n, int k,
-	      float alpha, const float *a, int lda, const float *b, int ldb,
-	      float beta, float *c, int ldc);
-void cpu_bias_add(dl_backend *be, float *y, const float *b, int rows, int cols);
-void cpu_bias_grad(dl_backend *be, float *db, const float *dy, int rows, int cols);
-
-/* conv.c */
-int cpu_conv2d_reserve(dl_backend *be, const dl_conv_geom *g, dl_err *err);
-void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
-		    const float *w, const float *b, float *y);
-void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
-			 const float *w, float *dx);
-void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
-			   const float *dy, float *dw, float *db);
+/* Every op of lib/backend/ops.h as cpu_<op> (memory ops in cpu.c; gemm and
+ * bias in gemm.c; conv*.c; pool.c; act.c; bn.c; elementwise.c; loss.c;
+ * optim.c; gather.c). */
+DL_BACKEND_PROTOTYPES(cpu)
 
 /* conv_dnnl.c: oneDNN convolutions.  Built without -DDL_HAVE_DNNL it reports
  * oneDNN absent and every call returns -1, so conv.c always runs im2col.
@@ -125,61 +114,5 @@ void cpu_conv_dw_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy
 			  const float *w, float *dx);
 void cpu_conv_dw_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
 			    const float *dy, float *dw, float *db);
-
-/* pool.c */
-void cpu_maxpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
-void cpu_maxpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *x,
-		     const float *y, const float *dy, float *dx);
-void cpu_avgpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
-void cpu_avgpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *dy, float *dx);
-
-/* act.c */
-void cpu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
-		 float *y);
-void cpu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
-		 const float *y, const float *dy, float *dx);
-
-/* bn.c */
-void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
-		      const float *beta, float eps, float momentum, float *run_mean,
-		      float *run_var, float *save_mean, float *save_invstd, float *y);
-void cpu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const float *gamma,
-		      const float *beta, const float *run_mean, const float *run_var, float eps,
-		      float *y);
-void cpu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
-		const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
-		float *dgamma, float *dbeta);
-
-/* elementwise.c */
-void cpu_dropout(dl_backend *be, size_t n, const float *x, float *y, float p, uint64_t seed);
-void cpu_axpby(dl_backend *be, size_t n, float alpha, const float *x, float beta, float *y);
-void cpu_copy2d(dl_backend *be, int rows, int cols, const float *src, int sld, float *dst,
-		int dld, int acc);
-
-/* loss.c */
-void cpu_softmax_xent(dl_backend *be, int n, int k, const float *logits,
-		      const int32_t *labels, float smoothing, float grad_scale,
-		      float *dlogits, float *stats);
-void cpu_softmax(dl_backend *be, int n, int k, const float *logits, float *probs);
-void cpu_regress_loss(dl_backend *be, dl_reg_kind kind, int n, int k, const float *pred,
-		      const float *target, float delta, float grad_scale, float *dpred,
-		      float *stats);
-
-/* optim.c */
-void cpu_sgd_update(dl_backend *be, size_t n, float *p, const float *g, float *v,
-		    float lr, float momentum, float wd, int nesterov);
-void cpu_adam_update(dl_backend *be, size_t n, float *p, const float *g, float *m,
-		     float *v, float lr, float b1, float b2, float eps, float wd,
-		     int decoupled, float bc1, float bc2);
-void cpu_sumsq(dl_backend *be, size_t n, const float *x, float *out);
-void cpu_clip_scale(dl_backend *be, size_t n, float *x, const float *sumsq, float max_norm);
-
-/* gather.c */
-void cpu_gather_u8(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n,
-		   int h, int w, int c, const dl_norm *norm, const dl_aug *aug, float *out);
-void cpu_gather_i32(dl_backend *be, const int32_t *src, const uint32_t *idx, int n,
-		    int32_t *out);
-void cpu_gather_f32(dl_backend *be, const float *src, const uint32_t *idx, int n, int k,
-		    float *out);
 
 #endif

@@ -16,9 +16,10 @@ __global__ void scale2d_k(float *c, int ldc, int n, size_t total, float beta)
 void cu_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a,
 	     int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "gemm");
 	if (m <= 0 || n <= 0)
 		return;
-	cu_impl *im = cu_of(be);
 	if (k <= 0) {
 		/* an empty product: C = beta C (beta 0 writes zeros, NaN or not) */
 		size_t total = (size_t)m * (size_t)n;
@@ -41,10 +42,12 @@ __global__ void bias_add_k(float *y, const float *b, size_t total, int cols)
 /* y[r, j] += b[j] */
 void cu_bias_add(dl_backend *be, float *y, const float *b, int rows, int cols)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "bias_add");
 	size_t total = (size_t)rows * (size_t)cols;
 	if (!total)
 		return;
-	bias_add_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(y, b, total, cols);
+	bias_add_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(y, b, total, cols);
 	CU_LAUNCHED();
 }
 
@@ -69,9 +72,12 @@ struct bias_acc {
 void cu_bias_grad(dl_backend *be, float *db, const float *dy, int rows, int cols)
 {
 	cu_impl *im = cu_of(be);
+	CU_OP(im, "bias_grad");
 	if (cols <= 0)
 		return;
 	double *part = (double *)cu_scratch(im, cu_colsum_bytes(rows, cols, 1));
+	if (!part)
+		return;
 	cu_colsum<1>(im, rows, cols, bias_term{ dy, cols }, bias_acc{ db }, part);
 }
 

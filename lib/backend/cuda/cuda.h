@@ -16,9 +16,17 @@
  * on one GPU.  The results are not bit-equal to the CPU's (other summation
  * order); tests/gpu/ compares within tolerances.
  *
- * Errors: geometry was validated by the layers, so a failing CUDA call
- * inside an op is a device fault (illegal address, lost device): it is
- * reported as one line naming file and line, then the process aborts.
+ * Errors: no op aborts.  A failing CUDA, cuBLAS or cuDNN call inside an
+ * op (a lost device, out of memory for a workspace, a kernel fault) is
+ * recorded in the backend once, as one line naming the op, the file and
+ * line, the call and the library's message; every later op then does
+ * nothing, and the caller reads the error through the `error` op (the
+ * trainer at each sync, evaluation and checkpoint writing before they
+ * trust the numbers).  Kernels fault asynchronously: a fault surfaces at
+ * the next synchronising call (to_host, sync) and is reported there with
+ * the last op enqueued; DL_CUDA_SYNC=1 synchronises after every op, so
+ * the op that faulted is the one named.  cu_release reports an error
+ * nobody read on stderr rather than dropping it.
  */
 #ifndef DL_BACKEND_CUDA_H
 #define DL_BACKEND_CUDA_H
@@ -66,6 +74,12 @@ struct cu_impl {
 	cu_algo algos[CU_ALGO_CACHE];
 	int algo_next;           /* round-robin slot once the cache is full */
 	int memstats;            /* DL_CUDA_MEMSTATS set: report peak at release */
+	int sync_each;           /* DL_CUDA_SYNC=1: synchronise after every op */
+	size_t ws_limit;         /* cuDNN workspace cap (DL_CUDA_WS_MB, default 1 GiB) */
+	const char *op;          /* the op running or last enqueued */
+	int failed;              /* an error is recorded in msg */
+	int reported;            /* it was handed to the caller (error op) */
+	char msg[sizeof(((dl_err *)0)->msg)];
 };
 
 static inline cu_impl *cu_of(dl_backend *be)
@@ -73,21 +87,29 @@ static inline cu_impl *cu_of(dl_backend *be)
 	return (cu_impl *)be->impl;
 }
 
-/* Reports a failed call (file:line, the call, the library's message) on
- * stderr and aborts: see "Errors" above. */
-[[noreturn]] void cu_fatal(const char *file, int line, const char *call, const char *msg);
+/* Records a failed call (the first one only; see "Errors" above). */
+void cu_fail(cu_impl *im, const char *file, int line, const char *call, const char *msg);
 
+/* The checks need `im` (the cu_impl) in scope; after a failure the op
+ * goes on to its end but every later op returns at CU_OP. */
 #define CU_CHECK(x) do { cudaError_t e_ = (x); \
-	if (e_ != cudaSuccess) cu_fatal(__FILE__, __LINE__, #x, cudaGetErrorString(e_)); } while (0)
+	if (e_ != cudaSuccess) cu_fail(im, __FILE__, __LINE__, #x, cudaGetErrorString(e_)); } while (0)
 #define CU_LAUNCHED() CU_CHECK(cudaGetLastError())
 #define DNN_CHECK(x) do { cudnnStatus_t s_ = (x); \
-	if (s_ != CUDNN_STATUS_SUCCESS) cu_fatal(__FILE__, __LINE__, #x, cudnnGetErrorString(s_)); } while (0)
+	if (s_ != CUDNN_STATUS_SUCCESS) cu_fail(im, __FILE__, __LINE__, #x, cudnnGetErrorString(s_)); } while (0)
 #define BLAS_CHECK(x) do { cublasStatus_t s_ = (x); \
-	if (s_ != CUBLAS_STATUS_SUCCESS) cu_fatal(__FILE__, __LINE__, #x, cublasGetStatusString(s_)); } while (0)
+	if (s_ != CUBLAS_STATUS_SUCCESS) cu_fail(im, __FILE__, __LINE__, #x, cublasGetStatusString(s_)); } while (0)
+
+/* Every op begins with CU_OP(im, "name"): with DL_CUDA_SYNC=1 the previous
+ * op is waited for first (a fault is then its own); the op is named for
+ * the error messages; an op after a failure returns at once. */
+void cu_op_begin(cu_impl *im, const char *op);
+#define CU_OP(im, name) do { cu_op_begin((im), (name)); if ((im)->failed) return; } while (0)
 
 /* Workspace of at least `bytes` (grown on the stream; the old one is
  * freed in stream order, so earlier ops still using it are safe).  Any
- * later call may move it: carve all of an op's scratch from one call. */
+ * later call may move it: carve all of an op's scratch from one call.
+ * NULL (and the backend failed) when the device is out of memory. */
 void *cu_scratch(cu_impl *im, size_t bytes);
 
 /* Blocks for a grid-stride loop over n items, threads per block t. */
@@ -185,57 +207,9 @@ void cu_colsum(cu_impl *im, int rows, int cols, F f, E epi, double *part)
  * *dst += sum; one block, fixed order (losses, sumsq). */
 void cu_sum_to_scalar(cu_impl *im, const double *src, int n, int stride, float *dst, int acc);
 
-/* ops, one group per file */
-void cu_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a,
-	     int lda, const float *b, int ldb, float beta, float *c, int ldc);
-void cu_bias_add(dl_backend *be, float *y, const float *b, int rows, int cols);
-void cu_bias_grad(dl_backend *be, float *db, const float *dy, int rows, int cols);
-void cu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x, const float *w,
-		   const float *b, float *y);
-void cu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
-			const float *w, float *dx);
-void cu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
-			  const float *dy, float *dw, float *db);
-void cu_maxpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
-void cu_maxpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *x, const float *y,
-		    const float *dy, float *dx);
-void cu_avgpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y);
-void cu_avgpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *dy, float *dx);
-void cu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
-		     const float *beta, float eps, float momentum, float *run_mean,
-		     float *run_var, float *save_mean, float *save_invstd, float *y);
-void cu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const float *gamma,
-		     const float *beta, const float *run_mean, const float *run_var, float eps,
-		     float *y);
-void cu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
-	       const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
-	       float *dgamma, float *dbeta);
-void cu_dropout(dl_backend *be, size_t n, const float *x, float *y, float p, uint64_t seed);
-void cu_axpby(dl_backend *be, size_t n, float alpha, const float *x, float beta, float *y);
-void cu_copy2d(dl_backend *be, int rows, int cols, const float *src, int sld, float *dst,
-	       int dld, int acc);
-void cu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
-		float *y);
-void cu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
-		const float *y, const float *dy, float *dx);
-void cu_softmax_xent(dl_backend *be, int n, int k, const float *logits, const int32_t *labels,
-		     float smoothing, float grad_scale, float *dlogits, float *stats);
-void cu_regress_loss(dl_backend *be, dl_reg_kind kind, int n, int k, const float *pred,
-		     const float *target, float delta, float grad_scale, float *dpred,
-		     float *stats);
-void cu_softmax(dl_backend *be, int n, int k, const float *logits, float *probs);
-void cu_sgd_update(dl_backend *be, size_t n, float *p, const float *g, float *v, float lr,
-		   float momentum, float wd, int nesterov);
-void cu_adam_update(dl_backend *be, size_t n, float *p, const float *g, float *m, float *v,
-		    float lr, float b1, float b2, float eps, float wd, int decoupled, float bc1,
-		    float bc2);
-void cu_sumsq(dl_backend *be, size_t n, const float *x, float *out);
-void cu_clip_scale(dl_backend *be, size_t n, float *x, const float *sumsq, float max_norm);
-void cu_gather_u8(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n, int h, int w,
-		  int c, const dl_norm *norm, const dl_aug *aug, float *out);
-void cu_gather_i32(dl_backend *be, const int32_t *src, const uint32_t *idx, int n,
-		   int32_t *out);
-void cu_gather_f32(dl_backend *be, const float *src, const uint32_t *idx, int n, int k,
-		   float *out);
+/* Every op of lib/backend/ops.h as cu_<op> (memory in cuda.cu, gemm and
+ * bias in blas.cu, conv.cu, pool.cu, norm.cu, elem.cu, loss.cu, optim.cu,
+ * gather.cu). */
+DL_BACKEND_PROTOTYPES(cu)
 
 #endif

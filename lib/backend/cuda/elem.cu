@@ -26,9 +26,10 @@ __device__ static float act_f(dl_act_kind k, float alpha, float x)
 	return x;
 }
 
-/* f'(x) dy from x or y = f(x): relu, leaky relu, tanh and sigmoid read y
- * only (so an in-place forward, x == y, is fine); gelu and hardswish read
- * x only. */
+/* f'(x) dy from x or y = f(x), reading what the CPU reference reads
+ * (ops.h): relu, tanh and sigmoid read y only; leaky relu, gelu and
+ * hardswish read x only (y may be NULL).  Leaky relu tests x > 0: y > 0 is
+ * wrong for a negative slope, where y = alpha x > 0 when x < 0. */
 __device__ static float act_df(dl_act_kind k, float alpha, const float *x, const float *y,
 			       size_t i, float d)
 {
@@ -36,7 +37,7 @@ __device__ static float act_df(dl_act_kind k, float alpha, const float *x, const
 	case DL_ACT_RELU:
 		return y[i] > 0 ? d : 0.0f;
 	case DL_ACT_LEAKY_RELU:
-		return y[i] > 0 ? d : alpha * d;
+		return x[i] > 0 ? d : alpha * d;
 	case DL_ACT_TANH: {
 		float t = y[i];
 		return d * (1.0f - t * t);
@@ -74,18 +75,22 @@ __global__ void act_bwd_k(dl_act_kind k, float alpha, size_t n, const float *x, 
 
 void cu_act_fwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x, float *y)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "act_fwd");
 	if (!n)
 		return;
-	act_fwd_k<<<cu_blocks(n, CU_T), CU_T, 0, cu_of(be)->stream>>>(k, alpha, n, x, y);
+	act_fwd_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(k, alpha, n, x, y);
 	CU_LAUNCHED();
 }
 
 void cu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const float *x,
 		const float *y, const float *dy, float *dx)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "act_bwd");
 	if (!n)
 		return;
-	act_bwd_k<<<cu_blocks(n, CU_T), CU_T, 0, cu_of(be)->stream>>>(k, alpha, n, x, y, dy, dx);
+	act_bwd_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(k, alpha, n, x, y, dy, dx);
 	CU_LAUNCHED();
 }
 
@@ -100,9 +105,11 @@ __global__ void dropout_k(size_t n, const float *x, float *y, float p, uint64_t 
 
 void cu_dropout(dl_backend *be, size_t n, const float *x, float *y, float p, uint64_t seed)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "dropout");
 	if (!n)
 		return;
-	dropout_k<<<cu_blocks(n, CU_T), CU_T, 0, cu_of(be)->stream>>>(n, x, y, p, seed);
+	dropout_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(n, x, y, p, seed);
 	CU_LAUNCHED();
 }
 
@@ -119,9 +126,11 @@ __global__ void axpby_k(size_t n, float alpha, const float *x, float beta, float
 
 void cu_axpby(dl_backend *be, size_t n, float alpha, const float *x, float beta, float *y)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "axpby");
 	if (!n)
 		return;
-	axpby_k<<<cu_blocks(n, CU_T), CU_T, 0, cu_of(be)->stream>>>(n, alpha, x, beta, y);
+	axpby_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(n, alpha, x, beta, y);
 	CU_LAUNCHED();
 }
 
@@ -139,10 +148,12 @@ __global__ void copy2d_k(size_t total, int cols, const float *src, int sld, floa
 void cu_copy2d(dl_backend *be, int rows, int cols, const float *src, int sld, float *dst,
 	       int dld, int acc)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "copy2d");
 	size_t total = rows > 0 && cols > 0 ? (size_t)rows * (size_t)cols : 0;
 	if (!total)
 		return;
-	copy2d_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(total, cols, src, sld, dst,
+	copy2d_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(total, cols, src, sld, dst,
 									  dld, acc);
 	CU_LAUNCHED();
 }

@@ -55,6 +55,8 @@ __global__ void gather_u8_k(const uint8_t *src, const uint32_t *idx, size_t tota
 void cu_gather_u8(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n, int h, int w,
 		  int c, const dl_norm *norm, const dl_aug *aug, float *out)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "gather_u8");
 	size_t total = n > 0 ? (size_t)n * h * w * c : 0;
 	if (!total)
 		return;
@@ -71,7 +73,7 @@ void cu_gather_u8(dl_backend *be, const uint8_t *src, const uint32_t *idx, int n
 		a.has_aug = 1;
 		a.aug = *aug;
 	}
-	gather_u8_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(src, idx, total, a,
+	gather_u8_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(src, idx, total, a,
 									     out);
 	CU_LAUNCHED();
 }
@@ -84,9 +86,11 @@ __global__ void gather_i32_k(const int32_t *src, const uint32_t *idx, int n, int
 
 void cu_gather_i32(dl_backend *be, const int32_t *src, const uint32_t *idx, int n, int32_t *out)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "gather_i32");
 	if (n <= 0)
 		return;
-	gather_i32_k<<<cu_blocks((size_t)n, CU_T), CU_T, 0, cu_of(be)->stream>>>(src, idx, n, out);
+	gather_i32_k<<<cu_blocks((size_t)n, CU_T), CU_T, 0, im->stream>>>(src, idx, n, out);
 	CU_LAUNCHED();
 }
 
@@ -100,10 +104,12 @@ __global__ void gather_f32_k(const float *src, const uint32_t *idx, size_t total
 void cu_gather_f32(dl_backend *be, const float *src, const uint32_t *idx, int n, int k,
 		   float *out)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "gather_f32");
 	size_t total = n > 0 && k > 0 ? (size_t)n * (size_t)k : 0;
 	if (!total)
 		return;
-	gather_f32_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(src, idx, total, k,
+	gather_f32_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(src, idx, total, k,
 									      out);
 	CU_LAUNCHED();
 }

@@ -86,9 +86,12 @@ void cu_softmax_xent(dl_backend *be, int n, int k, const float *logits, const in
 		     float smoothing, float grad_scale, float *dlogits, float *stats)
 {
 	cu_impl *im = cu_of(be);
+	CU_OP(im, "softmax_xent");
 	if (n <= 0 || k <= 0)
 		return;
 	double *part = (double *)cu_scratch(im, 2 * (size_t)n * sizeof(double));
+	if (!part)
+		return;
 	xent_k<<<(unsigned)(n + WARPS - 1) / WARPS, 32 * WARPS, 0, im->stream>>>(
 		n, k, logits, labels, smoothing, grad_scale, dlogits, part);
 	CU_LAUNCHED();
@@ -116,9 +119,11 @@ __global__ void softmax_k(int n, int k, const float *logits, float *probs)
 
 void cu_softmax(dl_backend *be, int n, int k, const float *logits, float *probs)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "softmax");
 	if (n <= 0 || k <= 0)
 		return;
-	softmax_k<<<(unsigned)(n + WARPS - 1) / WARPS, 32 * WARPS, 0, cu_of(be)->stream>>>(
+	softmax_k<<<(unsigned)(n + WARPS - 1) / WARPS, 32 * WARPS, 0, im->stream>>>(
 		n, k, logits, probs);
 	CU_LAUNCHED();
 }
@@ -169,6 +174,7 @@ void cu_regress_loss(dl_backend *be, dl_reg_kind kind, int n, int k, const float
 		     float *stats)
 {
 	cu_impl *im = cu_of(be);
+	CU_OP(im, "regress_loss");
 	size_t total = n > 0 && k > 0 ? (size_t)n * (size_t)k : 0;
 	if (!total)
 		return;
@@ -176,6 +182,8 @@ void cu_regress_loss(dl_backend *be, dl_reg_kind kind, int n, int k, const float
 	if (blocks > 1024)
 		blocks = 1024;
 	double *part = (double *)cu_scratch(im, 3 * (size_t)blocks * sizeof(double));
+	if (!part)
+		return;
 	regress_k<<<blocks, RB, 0, im->stream>>>(kind, total, pred, target, delta, grad_scale,
 						 dpred, part);
 	CU_LAUNCHED();

@@ -58,9 +58,12 @@ void cu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const floa
 		     float *run_var, float *save_mean, float *save_invstd, float *y)
 {
 	cu_impl *im = cu_of(be);
+	CU_OP(im, "bn_fwd_train");
 	if (c <= 0)
 		return;
 	double *part = (double *)cu_scratch(im, cu_colsum_bytes(rows, c, 2));
+	if (!part)
+		return;
 	bn_stats_epi epi = { rows, eps, momentum, run_mean, run_var, save_mean, save_invstd };
 	cu_colsum<2>(im, rows, c, bn_sums_x{ x, c }, epi, part);
 	size_t total = (size_t)rows * (size_t)c;
@@ -86,10 +89,12 @@ void cu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const floa
 		     const float *beta, const float *run_mean, const float *run_var, float eps,
 		     float *y)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "bn_fwd_infer");
 	size_t total = (size_t)rows * (size_t)c;
 	if (!total)
 		return;
-	bn_infer_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(
+	bn_infer_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
 		total, c, x, gamma, beta, run_mean, run_var, eps, y);
 	CU_LAUNCHED();
 }
@@ -142,10 +147,13 @@ void cu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
 	       float *dgamma, float *dbeta)
 {
 	cu_impl *im = cu_of(be);
+	CU_OP(im, "bn_bwd");
 	if (c <= 0)
 		return;
 	size_t pbytes = (cu_colsum_bytes(rows, c, 2) + 255) & ~(size_t)255;
 	char *ws = (char *)cu_scratch(im, pbytes + 2 * (size_t)c * sizeof(float));
+	if (!ws)
+		return;
 	float *coef = (float *)(ws + pbytes);
 	bn_grad_epi epi = { rows, save_invstd, dgamma, dbeta, coef, c };
 	cu_colsum<2>(im, rows, c, bn_sums_dy{ x, dy, save_mean, c }, epi, (double *)ws);

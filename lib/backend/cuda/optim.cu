@@ -25,9 +25,11 @@ __global__ void sgd_k(size_t n, float *p, const float *g, float *v, float lr, fl
 void cu_sgd_update(dl_backend *be, size_t n, float *p, const float *g, float *v, float lr,
 		   float momentum, float wd, int nesterov)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "sgd_update");
 	if (!n)
 		return;
-	sgd_k<<<cu_blocks(n, CU_T), CU_T, 0, cu_of(be)->stream>>>(n, p, g, v, lr, momentum, wd,
+	sgd_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(n, p, g, v, lr, momentum, wd,
 								   nesterov);
 	CU_LAUNCHED();
 }
@@ -51,9 +53,11 @@ void cu_adam_update(dl_backend *be, size_t n, float *p, const float *g, float *m
 		    float lr, float b1, float b2, float eps, float wd, int decoupled, float bc1,
 		    float bc2)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "adam_update");
 	if (!n)
 		return;
-	adam_k<<<cu_blocks(n, CU_T), CU_T, 0, cu_of(be)->stream>>>(n, p, g, m, v, lr, b1, b2, eps,
+	adam_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(n, p, g, m, v, lr, b1, b2, eps,
 								    wd, decoupled, bc1, bc2);
 	CU_LAUNCHED();
 }
@@ -82,20 +86,25 @@ __global__ void sumsq_k(size_t n, const float *x, double *part)
 void cu_sumsq(dl_backend *be, size_t n, const float *x, float *out)
 {
 	cu_impl *im = cu_of(be);
+	CU_OP(im, "sumsq");
 	unsigned blocks = cu_blocks(n, SB);
 	if (blocks > SBLOCKS)
 		blocks = SBLOCKS;
 	double *part = (double *)cu_scratch(im, (size_t)blocks * sizeof(double));
+	if (!part)
+		return;
 	sumsq_k<<<blocks, SB, 0, im->stream>>>(n, x, part);
 	CU_LAUNCHED();
 	cu_sum_to_scalar(im, part, (int)blocks, 1, out, 0);
 }
 
-/* x *= min(1, max_norm / (sqrt(sumsq) + 1e-6)), the scale read on the device */
+/* x *= min(1, max_norm / (sqrt(sumsq) + 1e-6)), the scale read on the
+ * device; a NaN coefficient (a NaN or Inf norm) scales by NaN as the CPU
+ * does, so divergence shows instead of an unclipped step. */
 __global__ void clip_k(size_t n, float *x, const float *sumsq, float max_norm)
 {
 	float c = max_norm / (sqrtf(*sumsq) + 1e-6f);
-	if (!(c < 1.0f))
+	if (!(c < 1.0f) && !isnan(c))
 		return;
 	GRID_LOOP(i, n)
 		x[i] *= c;
@@ -103,8 +112,10 @@ __global__ void clip_k(size_t n, float *x, const float *sumsq, float max_norm)
 
 void cu_clip_scale(dl_backend *be, size_t n, float *x, const float *sumsq, float max_norm)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "clip_scale");
 	if (!n)
 		return;
-	clip_k<<<cu_blocks(n, CU_T), CU_T, 0, cu_of(be)->stream>>>(n, x, sumsq, max_norm);
+	clip_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(n, x, sumsq, max_norm);
 	CU_LAUNCHED();
 }

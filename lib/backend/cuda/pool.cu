@@ -133,38 +133,46 @@ __global__ void avgpool_bwd_k(dl_pool_geom g, const float *dy, float *dx, size_t
 
 void cu_maxpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "maxpool_fwd");
 	size_t total = (size_t)g->n * g->oh * g->ow * g->c;
 	if (!total)
 		return;
-	maxpool_fwd_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(*g, x, y, total);
+	maxpool_fwd_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(*g, x, y, total);
 	CU_LAUNCHED();
 }
 
 void cu_maxpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *x, const float *y,
 		    const float *dy, float *dx)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "maxpool_bwd");
 	size_t total = (size_t)g->n * g->h * g->w * g->c;
 	if (!total)
 		return;
-	maxpool_bwd_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(*g, x, y, dy, dx,
+	maxpool_bwd_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(*g, x, y, dy, dx,
 									       total);
 	CU_LAUNCHED();
 }
 
 void cu_avgpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, float *y)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "avgpool_fwd");
 	size_t total = (size_t)g->n * g->oh * g->ow * g->c;
 	if (!total)
 		return;
-	avgpool_fwd_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(*g, x, y, total);
+	avgpool_fwd_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(*g, x, y, total);
 	CU_LAUNCHED();
 }
 
 void cu_avgpool_bwd(dl_backend *be, const dl_pool_geom *g, const float *dy, float *dx)
 {
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "avgpool_bwd");
 	size_t total = (size_t)g->n * g->h * g->w * g->c;
 	if (!total)
 		return;
-	avgpool_bwd_k<<<cu_blocks(total, CU_T), CU_T, 0, cu_of(be)->stream>>>(*g, dy, dx, total);
+	avgpool_bwd_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(*g, dy, dx, total);
 	CU_LAUNCHED();
 }

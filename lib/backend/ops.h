@@ -1,0 +1,182 @@
+/* The op contract written once: every op of a backend as one line of an
+ * X-macro, DL_BACKEND_OPS(X, P), expanded into
+ *   - the ops struct (backend.h: one function pointer per op),
+ *   - each backend's prototypes, DL_BACKEND_PROTOTYPES(cpu) declares
+ *     `cpu_gemm(...)` and so on (cpu.h; cuda.h with cu),
+ *   - each backend's table, DL_BACKEND_TABLE(cpu, "cpu"), a positional
+ *     initialiser naming P_op for every op in order (C and C++ alike),
+ *   - the ABI signature, the list stringified (dl_backend_abi() in
+ *     backend.h hashes it), so a .so built from another list is refused.
+ * A backend that lacks an op fails to link; one whose definition differs
+ * from the line here fails to compile (C) or to link (C++: an overload);
+ * dl_backend_ops_missing() refuses a table with a NULL entry at open.
+ *
+ * Each entry is X(P, return type, name, (parameters)); the comments give
+ * the contract of each op (conventions in backend.h).  Only block
+ * comments here: a line comment would swallow the continuation. */
+#ifndef DL_BACKEND_OPS_H
+#define DL_BACKEND_OPS_H
+
+#define DL_BACKEND_OPS(X, P)                                                              \
+	/* frees be too */                                                                \
+	X(P, void, release, (dl_backend *be))                                              \
+	/* memory: 64-byte aligned, zeroed; NULL when out of memory */                     \
+	X(P, void *, alloc, (dl_backend *be, size_t bytes))                                \
+	X(P, void, free, (dl_backend *be, void *p))                                        \
+	X(P, void, to_device, (dl_backend *be, void *dst, const void *src, size_t bytes))  \
+	X(P, void, to_host, (dl_backend *be, void *dst, const void *src, size_t bytes))    \
+	X(P, void, zero, (dl_backend *be, void *p, size_t bytes))                          \
+	X(P, void, sync, (dl_backend *be))                                                 \
+	/* 0, or the first error the backend met since open (a failed device call,          \
+	 * an asynchronous fault found at a sync) as a one-line message in err              \
+	 * naming the op; after one, ops do nothing.  The CPU never fails here. */          \
+	X(P, int, error, (dl_backend *be, dl_err *err))                                    \
+	/* C[m,n] = alpha * op(A) op(B) + beta * C, row-major; op(A) is [m,k],             \
+	 * op(B) is [k,n]; ta/tb nonzero means the stored matrix is transposed.            \
+	 * beta == 0: C is only written (it may hold NaN). */                              \
+	X(P, void, gemm, (dl_backend *be, int ta, int tb, int m, int n, int k, float alpha, \
+			  const float *a, int lda, const float *b, int ldb, float beta,    \
+			  float *c, int ldc))                                              \
+	/* y[r, j] += b[j] for r < rows, j < cols */                                       \
+	X(P, void, bias_add, (dl_backend *be, float *y, const float *b, int rows, int cols)) \
+	/* db[j] += sum_r dy[r, j] */                                                      \
+	X(P, void, bias_grad, (dl_backend *be, float *db, const float *dy, int rows,      \
+			       int cols))                                                  \
+	/* Allocates once what the three conv ops below need for geometry g with up       \
+	 * to g->n samples (the CPU's per-thread im2col and partial-gradient               \
+	 * scratch), so they never allocate; dl_model_plan calls it for every conv         \
+	 * layer.  DL_EFAIL when out of memory.  A conv op on a geometry larger than       \
+	 * the reserved one is a caller bug (the CPU backend aborts naming it). */        \
+	X(P, int, conv2d_reserve, (dl_backend *be, const dl_conv_geom *g, dl_err *err))    \
+	/* y [n,oh,ow,k] = conv(x [n,h,w,c], w [k,kh,kw,c]) + b [k] (b may be NULL) */     \
+	X(P, void, conv2d_fwd, (dl_backend *be, const dl_conv_geom *g, const float *x,    \
+				const float *w, const float *b, float *y))                 \
+	/* dx [n,h,w,c] = conv_transpose(dy, w)   (written) */                             \
+	X(P, void, conv2d_bwd_data, (dl_backend *be, const dl_conv_geom *g,               \
+				     const float *dy, const float *w, float *dx))          \
+	/* dw [k,kh,kw,c] += corr(x, dy); db [k] += sum dy (db may be NULL) */             \
+	X(P, void, conv2d_bwd_filter, (dl_backend *be, const dl_conv_geom *g,             \
+				       const float *x, const float *dy, float *dw,         \
+				       float *db))                                         \
+	/* y [n,oh,ow,c] = max over each window of x [n,h,w,c] */                          \
+	X(P, void, maxpool_fwd, (dl_backend *be, const dl_pool_geom *g, const float *x,   \
+				 float *y))                                                \
+	/* dx (written) routes dy to the first max of each window (x, y as in fwd) */      \
+	X(P, void, maxpool_bwd, (dl_backend *be, const dl_pool_geom *g, const float *x,   \
+				 const float *y, const float *dy, float *dx))              \
+	/* y = mean over each window, padding cells counted (PyTorch's                     \
+	 * count_include_pad=True: divisor kh*kw).  Global average pooling is              \
+	 * the window kh = h, kw = w. */                                                   \
+	X(P, void, avgpool_fwd, (dl_backend *be, const dl_pool_geom *g, const float *x,   \
+				 float *y))                                                \
+	/* dx (written) = dy spread evenly over each window */                             \
+	X(P, void, avgpool_bwd, (dl_backend *be, const dl_pool_geom *g, const float *dy,  \
+				 float *dx))                                               \
+	/* Batch norm over x [rows, c] (rows = n*h*w, NHWC), per channel.                  \
+	 * Training: batch mean and biased variance normalise; save_mean and               \
+	 * save_invstd [c] (written) keep them for backward; running stats are             \
+	 * updated as PyTorch does: r = (1 - momentum) r + momentum * s, with              \
+	 * the unbiased variance (rows / (rows - 1)) for run_var. */                       \
+	X(P, void, bn_fwd_train, (dl_backend *be, int rows, int c, const float *x,        \
+				  const float *gamma, const float *beta, float eps,        \
+				  float momentum, float *run_mean, float *run_var,         \
+				  float *save_mean, float *save_invstd, float *y))         \
+	/* Inference: y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta */           \
+	X(P, void, bn_fwd_infer, (dl_backend *be, int rows, int c, const float *x,        \
+				  const float *gamma, const float *beta,                   \
+				  const float *run_mean, const float *run_var, float eps,  \
+				  float *y))                                               \
+	/* dx (written; NULL: only the parameter gradients); dgamma, dbeta [c]             \
+	 * accumulate (+=). */                                                             \
+	X(P, void, bn_bwd, (dl_backend *be, int rows, int c, const float *x,              \
+			    const float *dy, const float *gamma, const float *save_mean,   \
+			    const float *save_invstd, float *dx, float *dgamma,            \
+			    float *dbeta))                                                 \
+	/* Inverted dropout: y[i] = x[i] / (1 - p) if dl_hash_uniform(seed, i)             \
+	 * >= p, else 0.  Backward is the same call on dy with the same seed.              \
+	 * y may equal x. */                                                               \
+	X(P, void, dropout, (dl_backend *be, size_t n, const float *x, float *y, float p, \
+			     uint64_t seed))                                               \
+	/* y = alpha * x + beta * y  (beta == 0: y is only written, never read) */         \
+	X(P, void, axpby, (dl_backend *be, size_t n, float alpha, const float *x,         \
+			   float beta, float *y))                                          \
+	/* For r < rows, j < cols: dst[r*dld + j] = src[r*sld + j], or += when             \
+	 * acc (channel concat and its backward in NHWC). */                               \
+	X(P, void, copy2d, (dl_backend *be, int rows, int cols, const float *src, int sld, \
+			    float *dst, int dld, int acc))                                 \
+	/* y = f(x), elementwise over n; y may equal x */                                  \
+	X(P, void, act_fwd, (dl_backend *be, dl_act_kind k, float alpha, size_t n,        \
+			     const float *x, float *y))                                    \
+	/* dx = f'(x) * dy, given x and y = f(x); dx may equal dy.  relu, tanh and        \
+	 * sigmoid read y only (x may be NULL); leaky relu (x > 0 ? dy : alpha dy,          \
+	 * right for any slope) and gelu read x only (y may be NULL). */                   \
+	X(P, void, act_bwd, (dl_backend *be, dl_act_kind k, float alpha, size_t n,        \
+			     const float *x, const float *y, const float *dy, float *dx))  \
+	/* Softmax cross-entropy over logits [n, k] with labels [n] in [0, k),             \
+	 * with label smoothing s (PyTorch's label_smoothing: the target is                \
+	 * (1 - s) onehot + s / k).  stats[0] += sum of losses, stats[1] +=                \
+	 * count of argmax == label.  If dlogits is not NULL:                              \
+	 * dlogits = (softmax - target) * grad_scale. */                                   \
+	X(P, void, softmax_xent, (dl_backend *be, int n, int k, const float *logits,      \
+				  const int32_t *labels, float smoothing, float grad_scale, \
+				  float *dlogits, float *stats))                           \
+	/* Regression loss over pred, target [n, k], elementwise e = p - t:                \
+	 * MSE l = e^2; HUBER l = e^2 / 2 if |e| < delta else delta (|e| - delta/2)        \
+	 * (PyTorch's HuberLoss).  stats[0] += sum l, stats[1] += sum |e|,                 \
+	 * stats[2] += sum e^2.  If dpred is not NULL: dpred = dl/dp * grad_scale. */      \
+	X(P, void, regress_loss, (dl_backend *be, dl_reg_kind kind, int n, int k,         \
+				  const float *pred, const float *target, float delta,     \
+				  float grad_scale, float *dpred, float *stats))           \
+	/* probs [n,k] = softmax(logits [n,k]) */                                          \
+	X(P, void, softmax, (dl_backend *be, int n, int k, const float *logits,           \
+			     float *probs))                                                \
+	/* Optimizer updates over a flat parameter block of n floats (PyTorch's            \
+	 * formulas, dampening 0).                                                         \
+	 * SGD:  d = g + wd * p; v = momentum * v + d; p -= lr * (nesterov ?               \
+	 *       d + momentum * v : v)   (v may be NULL when momentum == 0).               \
+	 * Adam: m, v moments; bc1 = 1 - b1^t, bc2 = 1 - b2^t computed by the              \
+	 *       caller; decoupled: AdamW (p -= lr * wd * p), else Adam's L2               \
+	 *       (g += wd * p before the moments). */                                      \
+	X(P, void, sgd_update, (dl_backend *be, size_t n, float *p, const float *g,       \
+				float *v, float lr, float momentum, float wd,              \
+				int nesterov))                                             \
+	X(P, void, adam_update, (dl_backend *be, size_t n, float *p, const float *g,      \
+				 float *m, float *v, float lr, float b1, float b2,         \
+				 float eps, float wd, int decoupled, float bc1, float bc2)) \
+	/* out[0] = sum of x[i]^2 (device scalar, written) */                              \
+	X(P, void, sumsq, (dl_backend *be, size_t n, const float *x, float *out))          \
+	/* Gradient clipping by global norm without a host round trip:                     \
+	 * x *= min(1, max_norm / (sqrt(sumsq[0]) + 1e-6)) (PyTorch's                      \
+	 * clip_grad_norm_: a NaN or Inf norm scales by NaN, so the step is                \
+	 * visibly poisoned rather than silently unclipped). */                            \
+	X(P, void, clip_scale, (dl_backend *be, size_t n, float *x, const float *sumsq,   \
+				float max_norm))                                           \
+	/* Batch assembly from a device-resident dataset.                                  \
+	 * out [n, h, w, c] floats = normalised src[idx[i]] where src is u8                \
+	 * [N, h, w, c]; idx is in device memory; norm NULL: raw values;                   \
+	 * aug NULL: no augmentation (see dl_aug). */                                      \
+	X(P, void, gather_u8, (dl_backend *be, const uint8_t *src, const uint32_t *idx,   \
+			       int n, int h, int w, int c, const dl_norm *norm,            \
+			       const dl_aug *aug, float *out))                             \
+	/* out[i] = src[idx[i]] */                                                         \
+	X(P, void, gather_i32, (dl_backend *be, const int32_t *src, const uint32_t *idx,  \
+				int n, int32_t *out))                                      \
+	/* out[i, :] = src[idx[i], :] for rows of k floats (regression targets) */         \
+	X(P, void, gather_f32, (dl_backend *be, const float *src, const uint32_t *idx,    \
+				int n, int k, float *out))
+
+#define DL_OP_FIELD_(P, ret, op, params) ret (*op) params;
+#define DL_OP_PROTO_(P, ret, op, params) ret P##_##op params;
+#define DL_OP_ENTRY_(P, ret, op, params) P##_##op,
+#define DL_OP_SIG_(P, ret, op, params) #ret " " #op #params ";"
+#define DL_OP_COUNT_(P, ret, op, params) +1
+
+/* Declares P_op for every op (e.g. DL_BACKEND_PROTOTYPES(cpu)). */
+#define DL_BACKEND_PROTOTYPES(P) DL_BACKEND_OPS(DL_OP_PROTO_, P)
+/* The initialiser of a dl_backend_ops naming P_op for every op. */
+#define DL_BACKEND_TABLE(P, NAME) { NAME, DL_BACKEND_OPS(DL_OP_ENTRY_, P) }
+/* The number of ops, and the signature string the ABI number hashes. */
+#define DL_BACKEND_NOPS (0 DL_BACKEND_OPS(DL_OP_COUNT_, ~))
+#define DL_BACKEND_SIGNATURE DL_BACKEND_OPS(DL_OP_SIG_, ~)
+
+#endif

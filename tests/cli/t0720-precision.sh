@@ -1,0 +1,63 @@
+#!/bin/bash
+# --precision fp32|tf32|bf16 on dl-train and dl-eval: fp32 everywhere
+# (recorded in the checkpoint's dl.run, the log's done event and dl-eval
+# --json); tf32 and bf16 only on a GPU: the CPU (asked for, or auto's
+# fallback) refuses them with one line, exit 2, before any run dir exists.
+. "$(dirname "$0")/lib.sh"
+TRAIN=$DL_BIN/dl-train
+EVAL=$DL_BIN/dl-eval
+PREP=$DL_BIN/dl-prep
+FIX=$TEST_TMP/fix
+mkdir -p "$FIX"
+/usr/bin/python3 - "$FIX" <<'PY'
+import gzip, os, struct, sys
+d = sys.argv[1]
+n = 8
+with gzip.open(os.path.join(d, "img.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 28 * 28))
+with gzip.open(os.path.join(d, "lab.gz"), "wb") as f:
+    f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+PY
+D=$FIX/tiny.st
+"$PREP" idx "$FIX/img.gz" "$FIX/lab.gz" -o "$D" 2>/dev/null
+"$TRAIN" --devices >"$FIX/devices" 2>&1
+GPU=0
+grep -q '^cuda:[0-9]' "$FIX/devices" && GPU=1
+
+test_case 'default fp32: recorded in dl.run, the log, the start line and dl-eval --json' '
+	test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run --device cpu 2>err &&
+	grep -q "precision fp32" err &&
+	head -c 8192 run/model.safetensors | grep -a -q "precision.\": .\"fp32" &&
+	grep -q "\"event\": \"done\".*\"precision\": \"fp32\"" run/log.jsonl &&
+	"$EVAL" --json --device cpu run/model.safetensors "$D" >ev &&
+	grep -q "\"device\": \"cpu\", \"precision\": \"fp32\"" ev
+'
+
+test_case 'tf32 and bf16 on the CPU: one line, exit 2, no run dir' '
+	test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run --device cpu --precision tf32 2>err &&
+	grep -q "^dl-train: precision tf32 needs a GPU: the CPU backend computes in fp32 only" err &&
+	[ "$(grep -c "^dl-train: " err)" -eq 1 ] && [ ! -e run ] &&
+	test_expect_code 2 "$EVAL" --device cpu --precision bf16 x.st "$D" 2>err &&
+	grep -q "precision bf16 needs a GPU" err
+'
+
+test_case 'an unknown precision: exit 2 naming the choices' '
+	test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run --precision fp8 2>err &&
+	grep -q "unknown precision .fp8. (expected fp32, tf32 or bf16)" err && [ ! -e run ]
+'
+
+if [ "$GPU" = 0 ]; then
+	test_case 'no GPU: auto with tf32 refuses rather than training in fp32' '
+		test_expect_code 2 "$TRAIN" -m mlp --train "$D" -o run --precision tf32 2>err &&
+		grep -q "precision tf32 needs a GPU, and --device auto found none usable" err &&
+		[ ! -e run ]
+	'
+fi
+
+test_case 'resuming with another precision is refused (the run recorded fp32)' '
+	"$TRAIN" -q -m mlp --train "$D" -o run --device cpu --epochs 1 &&
+	test_expect_code 2 "$TRAIN" --resume run -m mlp --train "$D" --epochs 2 --precision tf32 \
+		--device cpu 2>err && grep -q "precision" err
+'
+
+test_done

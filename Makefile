@@ -12,6 +12,7 @@
 #   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
+#   make bench-roofline  fp32/bf16 matmul GFLOP/s of the best kernel here, 1 and 2 threads
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
@@ -231,6 +232,11 @@ bench-dnnl: $(LIBA)
 	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) $(if $(DNNL_OK),,-ldnnl -lgomp)
 	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
 
+# this machine's fp32/bf16 matmul ceiling (oneDNN, OpenBLAS), per thread count
+bench-roofline:
+	$(CC) $(CFLAGS) bench/bench-roofline.c -o $(BUILD)/bench-roofline $(BLAS_LIBS) -ldnnl -lgomp
+	@$(BUILD)/bench-roofline $(or $(N),2048) $(or $(THREADS),1 2)
+
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
@@ -261,7 +267,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl bench-roofline ort-node fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

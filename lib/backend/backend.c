@@ -99,7 +99,7 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 {
 	*out = NULL;
 	if (!strcmp(name, "cpu"))
-		return dl_backend_cpu_open(out, threads, err);
+		return dl_backend_cpu_open_prec(out, threads, precision, err);
 	int auto_dev = !strcmp(name, "auto");
 	int dev = auto_dev ? 0 : cuda_index(name);
 	if (!auto_dev && !strncmp(name, "cuda", 4) && dev < 0)
@@ -128,7 +128,7 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 	if (!absent && !strstr(err->msg, DL_CUDA_NO_DEVICE))
 		fprintf(stderr, "dl: note: --device auto: %s; using the CPU\n", err->msg);
 	dl_err_clear(err);
-	return dl_backend_cpu_open(out, threads, err);
+	return dl_backend_cpu_open_prec(out, threads, precision, err);
 }
 
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err)

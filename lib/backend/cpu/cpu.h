@@ -49,6 +49,7 @@ typedef struct cpu_impl {
 	void *arg;
 	cpu_scratch *scratch;    /* nt */
 	int conv_mode;           /* CPU_CONV_*, from DL_CONV at open */
+	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
 } cpu_impl;
 
@@ -106,6 +107,9 @@ enum { CPU_DNNL_FWD = 1, CPU_DNNL_BWD_DATA, CPU_DNNL_BWD_W };
 #define CPU_DNNL_MIN_CH 16   /* auto: channels per group for oneDNN */
 #endif
 int cpu_dnnl_available(void);
+/* 1 if bf16 convolutions can run here (oneDNN built in, AVX512-BF16 in
+ * cpuid and in oneDNN's ISA), else 0 with the reason in why. */
+int cpu_dnnl_bf16_support(char *why, size_t n);
 int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db);
 void cpu_dnnl_release(cpu_impl *im);

@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "core/buf.h"
+#include "core/ompenv.h"
 #include "core/opt.h"
 #include "eval.h"
 #include "eval/infer.h"
@@ -69,6 +70,7 @@ static void text_per_class(dl_buf *b, const dl_cls_metrics *c)
 
 int main(int argc, char **argv)
 {
+	dl_omp_passive(argv);   /* oneDNN's OpenMP threads sleep, not spin */
 	if (argc > 1 && !strcmp(argv[1], "predict"))
 		return predict_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "plot"))

@@ -211,7 +211,7 @@ check: all $(TEST_BIN)
 check-asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 check
 
-bench-cpu: all
+bench-cpu: all $(BUILD)/bench-roofline
 	@bench/bench-cpu $(BUILD)
 
 bench-prep: all
@@ -233,9 +233,11 @@ bench-dnnl: $(LIBA)
 	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
 
 # this machine's fp32/bf16 matmul ceiling (oneDNN, OpenBLAS), per thread count
-bench-roofline:
-	$(CC) $(CFLAGS) bench/bench-roofline.c -o $(BUILD)/bench-roofline $(BLAS_LIBS) -ldnnl -lgomp
+bench-roofline: $(BUILD)/bench-roofline
 	@$(BUILD)/bench-roofline $(or $(N),2048) $(or $(THREADS),1 2)
+$(BUILD)/bench-roofline: bench/bench-roofline.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ $(BLAS_LIBS) -ldnnl -lgomp
 
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.

@@ -199,3 +199,57 @@ TEST(backend_cpu_bf16_refusals)
 	CHECK_INT(cpu_of(be)->bf16, 0);
 	dl_backend_close(be);
 }
+
+/* gemm (dense layers): forward y = x w^T, backward dx = dy w and the +=
+ * of dw = dy^T x, plus alpha != 1, against OpenBLAS fp32 with the same
+ * derived bound (S = the same gemm on |A|, |B|). */
+static int check_gemm(dl_test_ctx *t, dl_backend *ref, dl_backend *bf, dl_rng *r, int ta, int tb,
+		      int m, int n, int k, float alpha, float beta)
+{
+	int lda = ta ? m : k, ldb = tb ? k : n;
+	size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+	float *a = randv(r, na, 0), *b = randv(r, nb, 0), *c0 = randv(r, nc, 0);
+	float *aa = absv(a, na), *ab = absv(b, nb);
+	float *c1 = malloc(nc * 4), *c2 = malloc(nc * 4), *cs = malloc(nc * 4), *c3 = malloc(nc * 4);
+	if (!c1 || !c2 || !cs || !c3)
+		abort();
+	memcpy(c1, c0, nc * 4), memcpy(c2, c0, nc * 4), memcpy(c3, c0, nc * 4);
+	ref->ops->gemm(ref, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c1, n);
+	bf->ops->gemm(bf, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c2, n);
+	bf->ops->gemm(bf, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c3, n);
+	ref->ops->gemm(ref, ta, tb, m, n, k, fabsf(alpha), aa, lda, ab, ldb, 0.0f, cs, n);
+	double e = within(t, "bf16 gemm", c2, c1, cs, beta != 0 ? c0 : NULL, nc, k);
+	CHECK(!memcmp(c2, c3, nc * 4));
+	float *bufs[] = { a, b, c0, aa, ab, c1, c2, cs, c3 };
+	for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+		free(bufs[i]);
+	return e > 0;
+}
+
+TEST(backend_cpu_bf16_gemm_dense_shapes)
+{
+	char why[160];
+	if (!cpu_dnnl_bf16_support(why, sizeof why)) {
+		fprintf(stderr, "  skipped: %s\n", why);
+		return;
+	}
+	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
+	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	dl_rng r;
+	dl_rng_seed(&r, 17);
+	/* batch 32: mlp 784 -> 128 -> 10, vgg16's 512 -> 512, lenet's dense */
+	static const int dense[][2] = { { 784, 128 }, { 128, 10 }, { 512, 512 }, { 400, 120 } };
+	int ran = 0, cases = 0;
+	for (size_t i = 0; i < sizeof dense / sizeof *dense; i++) {
+		int in = dense[i][0], out = dense[i][1], nb = 32;
+		ran += check_gemm(t, ref, bf, &r, 0, 1, nb, out, in, 1.0f, 0.0f);   /* y = x w^T */
+		ran += check_gemm(t, ref, bf, &r, 1, 0, out, in, nb, 1.0f, 1.0f);   /* dw += dy^T x */
+		ran += check_gemm(t, ref, bf, &r, 0, 0, nb, in, out, 1.0f, 0.0f);   /* dx = dy w */
+		cases += 3;
+	}
+	ran += check_gemm(t, ref, bf, &r, 1, 1, 40, 24, 72, -0.5f, 0.25f);
+	cases++;
+	CHECK_INT(ran, cases);
+	dl_backend_close(ref);
+	dl_backend_close(bf);
+}

@@ -16,6 +16,7 @@ static void cpu_release(dl_backend *be)
 	if (im) {
 		cpu_pool_stop(im);
 		cpu_dnnl_release(im);
+		cpu_dnnl_gemm_release(im);
 		for (int i = 0; im->scratch && i < im->nt; i++) {
 			free(im->scratch[i].col);
 			free(im->scratch[i].part);

@@ -51,6 +51,7 @@ typedef struct cpu_impl {
 	int conv_mode;           /* CPU_CONV_*, from DL_CONV at open */
 	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
+	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16), NULL until used */
 } cpu_impl;
 
 /* How convolutions run (DL_CONV=auto|im2col|dnnl; conv_dnnl.c). */
@@ -86,6 +87,13 @@ void cpu_gemm(dl_backend *be, int ta, int tb, int m, int n, int k,
 	      float beta, float *c, int ldc);
 void cpu_bias_add(dl_backend *be, float *y, const float *b, int rows, int cols);
 void cpu_bias_grad(dl_backend *be, float *db, const float *dy, int rows, int cols);
+
+/* gemm_dnnl.c: gemm with bf16 inputs and fp32 accumulation and output on
+ * oneDNN's matmul when cpu_impl.bf16; 0 if done, -1 (nothing written) for
+ * OpenBLAS to run it in fp32. */
+int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void cpu_dnnl_gemm_release(cpu_impl *im);
 
 /* conv.c */
 void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,

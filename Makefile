@@ -12,6 +12,7 @@
 #   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
+#   make bench-roofline  fp32/bf16 matmul GFLOP/s of the best kernel here, 1 and 2 threads
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #   make fuzz-ci    run each fuzz target FUZZ_SECONDS (15) under ASan+UBSan
 #   make install    PREFIX=/usr/local DESTDIR=: tools, man pages, models, CUDA backend
@@ -285,7 +286,7 @@ check: all $(TEST_BIN) $(GPU_RUNNER) $(FAKES)
 check-asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 check
 
-bench-cpu: all
+bench-cpu: all $(BUILD)/bench-roofline
 	@bench/bench-cpu $(BUILD)
 
 bench-prep: all
@@ -305,6 +306,13 @@ bench-accuracy: all
 bench-dnnl: $(LIBA)
 	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) $(if $(DNNL_OK),,-ldnnl -lgomp)
 	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
+
+# this machine's fp32/bf16 matmul ceiling (oneDNN, OpenBLAS), per thread count
+bench-roofline: $(BUILD)/bench-roofline
+	@$(BUILD)/bench-roofline $(or $(N),2048) $(or $(THREADS),1 2)
+$(BUILD)/bench-roofline: bench/bench-roofline.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ $(BLAS_LIBS) -ldnnl -lgomp
 
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
@@ -356,7 +364,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz fuzz-ci clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl bench-roofline ort-node fuzz fuzz-ci clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

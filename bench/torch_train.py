@@ -86,6 +86,32 @@ def evaluate(model, x, y, batch=1000):
     return tot / n, correct / n
 
 
+def train_flops_per_image(model, hwc):
+    """Multiply-adds of conv and linear layers for one image, times 2 (a
+    multiply-add is two flops) times 3 (forward, backward-data, backward-
+    weights: the usual training estimate; the first layer's backward-data is
+    counted although no one needs it)."""
+    macs = [0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            macs[0] += out[0].numel() * k
+        elif isinstance(mod, nn.Linear):
+            macs[0] += mod.in_features * mod.out_features
+
+    hs = [m.register_forward_hook(hook) for m in model.modules()
+          if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, hwc[2], hwc[0], hwc[1]))
+    model.train(was)
+    for h in hs:
+        h.remove()
+    return 6 * macs[0]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-m", "--model", required=True,
@@ -108,6 +134,9 @@ def main(argv=None):
                    help="sample order: torch.randperm (default) or exactly dl-train's (bench/dlrng.py)")
     p.add_argument("--init", help="initial state_dict (safetensors in PyTorch names/layouts, e.g. "
                    "dl-export of a dl-train --save-init checkpoint), so both sides start equal")
+    p.add_argument("--autocast-bf16", action="store_true",
+                   help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16): "
+                   "PyTorch's bf16 mixed precision (fp32 weights and optimizer)")
     a = p.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -173,7 +202,11 @@ def main(argv=None):
         t0 = time.perf_counter()
         xb, yb = x[idx], y[idx]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
+        if a.autocast_bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = loss_fn(model(xb), yb)
+        else:
+            loss = loss_fn(model(xb), yb)
         loss.backward()
         opt.step()
         lv = loss.item()  # also a sync point, so the timing is honest
@@ -202,6 +235,8 @@ def main(argv=None):
         "timed_images": timed_images,
         "mode": f"steps={a.steps}" if a.steps is not None else f"epochs={a.epochs}",
         "torch": torch.__version__,
+        "precision": "bf16-autocast" if a.autocast_bf16 else "fp32",
+        "train_flops_per_image": train_flops_per_image(model, want),
     }
     if a.test:
         ti, tl, _ = stio.load_dataset(a.test)

@@ -116,12 +116,8 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 	if (!prec32 && strcmp(precision, "tf32") && strcmp(precision, "bf16"))
 		return dl_fail(err, DL_EUSAGE, "unknown precision '%s' (expected fp32, tf32 or bf16)",
 			       precision);
-	if (!strcmp(name, "cpu")) {
-		if (!prec32)
-			return dl_fail(err, DL_EUSAGE, "precision %s needs a GPU: the CPU backend computes "
-				       "in fp32 only (use --precision fp32 or --device cuda)", precision);
-		return dl_backend_cpu_open(out, threads, err);
-	}
+	if (!strcmp(name, "cpu"))   /* fp32, or bf16 where the CPU has it (cpu.c) */
+		return dl_backend_cpu_open_prec(out, threads, precision, err);
 	int auto_dev = !strcmp(name, "auto");
 	int dev = auto_dev ? 0 : cuda_index(name);
 	if (!auto_dev && !strncmp(name, "cuda", 4) && dev < 0)
@@ -154,13 +150,13 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 	 * build, no driver, no device: the normal case on a CPU machine, and
 	 * --quiet and one-line errors must stay so); a GPU setup that exists
 	 * but fails (cuDNN or cuBLAS missing, a broken driver) says why, once. */
-	if (!prec32)
+	if (!prec32 && strcmp(precision, "bf16"))   /* tf32: the GPU's alone */
 		return dl_fail(err, rc, "precision %s needs a GPU, and --device auto found none "
 			       "usable (%s)", precision, err->msg);
 	if (!absent && !strstr(err->msg, DL_CUDA_NO_DEVICE))
 		fprintf(stderr, "dl: note: --device auto: %s; using the CPU\n", err->msg);
 	dl_err_clear(err);
-	return dl_backend_cpu_open(out, threads, err);
+	return dl_backend_cpu_open_prec(out, threads, precision, err);
 }
 
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err)

@@ -194,6 +194,12 @@ typedef int (*dl_cuda_list_fn)(FILE *f);
 
 /* CPU backend constructor (lib/backend/cpu/cpu.c). */
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err);
+/* The same with a precision: NULL or "fp32"; "bf16" runs convolutions with
+ * bf16 inputs and fp32 accumulation and outputs where the CPU has
+ * AVX512-BF16 and oneDNN is built in (refused otherwise, DL_EUSAGE);
+ * "tf32" is refused (a GPU format). */
+int dl_backend_cpu_open_prec(dl_backend **out, int threads, const char *precision,
+			     dl_err *err);
 
 /* Output size of a convolution/pool axis; < 1 means the geometry is invalid. */
 static inline int dl_conv_out(int in, int pad_lo, int pad_hi, int k, int s)

@@ -14,6 +14,7 @@
 #include "backend/backend.h"
 #include "core/buf.h"
 #include "core/guard.h"
+#include "core/ompenv.h"
 #include "core/opt.h"
 #include "eval.h"
 #include "eval/infer.h"
@@ -82,6 +83,7 @@ static void text_per_class(dl_buf *b, const dl_cls_metrics *c)
 
 int main(int argc, char **argv)
 {
+	dl_omp_passive(argv);   /* oneDNN's OpenMP threads sleep, not spin */
 	const char *device = "auto", *logits_path = NULL, *plot_path = NULL, *precision = "fp32";
 	long batch = 256, threads = 0, topk = 5;
 	const double unset = -1e300;   /* gates not given */

@@ -16,7 +16,7 @@
 #include "backend/backend.h"
 #include "core/afile.h"
 #include "core/guard.h"
-#include "core/guard.h"
+#include "core/ompenv.h"
 #include "core/opt.h"
 #include "nn/model.h"
 #include "nn/optim.h"
@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 	};
 	dl_err err = { 0 };
 	int npos, rc;
+	dl_omp_passive(argv);   /* oneDNN's OpenMP threads sleep, not spin */
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-train", &err);
 	if (c.devices)

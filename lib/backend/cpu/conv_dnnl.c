@@ -32,6 +32,16 @@
  * after each parallel region unless OMP_WAIT_POLICY=PASSIVE is set in the
  * environment (libgomp reads it at load, so a library cannot set it).
  *
+ * bf16 (cpu_impl.bf16, --precision bf16): every convolution oneDNN has an
+ * optimised bf16 kernel for runs with bf16 inputs and fp32 outputs: x, dy
+ * and w are rounded to bf16 (nearest even) by oneDNN reorders into the
+ * backend's shared bf16 buffers, the products accumulate in fp32, and y, dx,
+ * dw and db come out in fp32, so everything around the convolution (bias,
+ * batch norm, losses, the optimizer and its fp32 master weights) stays fp32.
+ * A geometry with no bf16 kernel (oneDNN offers only "ref") runs in fp32 on
+ * im2col, as before.  cpu_dnnl_bf16_support() checks cpuid and the ISA
+ * oneDNN will use (DNNL_MAX_CPU_ISA can lower it).
+ *
  * Determinism: for a fixed thread count oneDNN's results repeat run to run;
  * across thread counts bwd_weights sums in a different order, so results
  * differ in the last bits (tests that compare thread counts force im2col).
@@ -46,6 +56,12 @@
 
 int cpu_dnnl_available(void)
 {
+	return 0;
+}
+
+int cpu_dnnl_bf16_support(char *why, size_t n)
+{
+	snprintf(why, n, "built without oneDNN (make DNNL=1)");
 	return 0;
 }
 
@@ -91,11 +107,17 @@ typedef struct dnnl_entry {
 	dnnl_memory_t act_in, act_out;  /* nhwc: x/dy in, y/dx out (bwd_w: x, dy) */
 	dnnl_memory_t w_user, w_prim, bias_m;
 	float *w_scratch, *b_scratch;   /* bwd_w: OHWI diff weights, diff bias */
+	/* bf16: the fp32 tensors the caller gave and their reorders into
+	 * act_in / act_out (bwd_w's dy), which then point at bf16 buffers */
+	dnnl_memory_t in_f32, out_f32;
+	dnnl_primitive_t in_cvt, out_cvt;
 } dnnl_entry;
 
 struct cpu_dnnl {
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
+	void *bf[2];              /* bf16: shared activation buffers, grown */
+	size_t bf_cap[2];         /* bytes */
 	unsigned long clock;
 	unsigned long calls;      /* convolutions run here (for tests) */
 	dnnl_entry e[DNNL_CACHE];
@@ -106,13 +128,30 @@ int cpu_dnnl_available(void)
 	return 1;
 }
 
+int cpu_dnnl_bf16_support(char *why, size_t n)
+{
+	unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+	unsigned want = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx512bf16")) {
+		snprintf(why, n, "this CPU has no AVX512-BF16 instructions (cpuid)");
+		return 0;
+	}
+	if ((isa & want) != want) {
+		snprintf(why, n, "oneDNN's CPU ISA 0x%x has no bf16 kernels (DNNL_MAX_CPU_ISA?)", isa);
+		return 0;
+	}
+	return 1;
+}
+
 static void entry_free(dnnl_entry *e)
 {
-	if (e->conv)
-		dnnl_primitive_destroy(e->conv);
-	if (e->wreorder)
-		dnnl_primitive_destroy(e->wreorder);
-	dnnl_memory_t ms[] = { e->act_in, e->act_out, e->w_user, e->w_prim, e->bias_m };
+	dnnl_primitive_t ps[] = { e->conv, e->wreorder, e->in_cvt, e->out_cvt };
+	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+		if (ps[i])
+			dnnl_primitive_destroy(ps[i]);
+	dnnl_memory_t ms[] = { e->act_in, e->act_out, e->w_user, e->w_prim, e->bias_m,
+			       e->in_f32, e->out_f32 };
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
 		if (ms[i])
 			dnnl_memory_destroy(ms[i]);
@@ -128,6 +167,8 @@ void cpu_dnnl_release(cpu_impl *im)
 		return;
 	for (int i = 0; i < DNNL_CACHE; i++)
 		entry_free(&d->e[i]);
+	free(d->bf[0]);
+	free(d->bf[1]);
 	if (d->strm)
 		dnnl_stream_destroy(d->strm);
 	if (d->eng)
@@ -167,22 +208,41 @@ static int auto_wants(const dl_conv_geom *g, int op)
 
 #define TRY(call) do { if ((call) != dnnl_success) goto fail; } while (0)
 
-static int mem_nhwc(dnnl_memory_t *m, dnnl_engine_t eng, int n, int c, int h, int w)
+static int mem_nhwc(dnnl_memory_t *m, dnnl_engine_t eng, int n, int c, int h, int w,
+		    dnnl_data_type_t dt)
 {
 	dnnl_memory_desc_t md;
 	dnnl_dims_t d = { n, c, h, w };
-	if (dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nhwc) != dnnl_success)
+	if (dnnl_memory_desc_init_by_tag(&md, 4, d, dt, dnnl_nhwc) != dnnl_success)
 		return -1;
 	return dnnl_memory_create(m, &md, eng, DNNL_MEMORY_NONE) == dnnl_success ? 0 : -1;
 }
 
+/* bf16: *f32 (the caller's fp32 tensor, handle set per call) and the
+ * reorder that rounds it into the bf16 memory `to`. */
+static int cvt_make(dnnl_memory_t *f32, dnnl_primitive_t *cvt, dnnl_memory_t to,
+		    dnnl_engine_t eng, int n, int c, int h, int w)
+{
+	dnnl_primitive_desc_t rpd;
+	if (mem_nhwc(f32, eng, n, c, h, w, dnnl_f32))
+		return -1;
+	const dnnl_memory_desc_t *fmd, *tmd;
+	if (dnnl_memory_get_memory_desc(*f32, &fmd) != dnnl_success ||
+	    dnnl_memory_get_memory_desc(to, &tmd) != dnnl_success ||
+	    dnnl_reorder_primitive_desc_create(&rpd, fmd, eng, tmd, eng, NULL) != dnnl_success)
+		return -1;
+	int rc = dnnl_primitive_create(cvt, rpd) == dnnl_success ? 0 : -1;
+	dnnl_primitive_desc_destroy(rpd);
+	return rc;
+}
+
 /* Builds e for e->g, e->op, e->bias; ok stays 0 if oneDNN (or the auto
  * rule) says no. */
-static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode)
+static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 {
 	const dl_conv_geom *g = &e->g;
 	int G = groups_of(g);
-	dnnl_memory_desc_t src, wei, bia, dst, wuser;
+	dnnl_memory_desc_t src, wei, bia, dst, wuser, hsrc, hwei, hdst;
 	dnnl_dims_t sd = { g->n, g->c, g->h, g->w }, dd = { g->n, g->k, g->oh, g->ow };
 	dnnl_dims_t wd = { g->k, g->c, g->kh, g->kw };
 	dnnl_dims_t gwd = { G, g->k / G, g->c / G, g->kh, g->kw };
@@ -192,37 +252,47 @@ static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode)
 	dnnl_dims_t pl = { g->pt, g->pl }, pr = { g->pb, g->pr };
 	dnnl_primitive_desc_t fpd = NULL, pd = NULL, rpd = NULL;
 	dnnl_convolution_desc_t fdesc, cdesc;
-	TRY(dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, dnnl_nhwc));
-	TRY(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_nhwc));
+	/* bf16: each op reads bf16 (x, w, dy) and writes fp32 (y, dx, dw);
+	 * the forward hint of the backward ops is all bf16 */
+	dnnl_data_type_t lo = bf16 ? dnnl_bf16 : dnnl_f32;
+	int wdims = G > 1 ? 5 : 4;
+	const int64_t *wshape = G > 1 ? gwd : wd;
+	TRY(dnnl_memory_desc_init_by_tag(&hsrc, 4, sd, lo, dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&hdst, 4, dd, lo, dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&hwei, wdims, wshape, lo, dnnl_format_tag_any));
+	TRY(dnnl_memory_desc_init_by_tag(&src, 4, sd, e->op == CPU_DNNL_BWD_DATA ? dnnl_f32 : lo,
+					 dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&dst, 4, dd, e->op == CPU_DNNL_FWD ? dnnl_f32 : lo,
+					 dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&wei, wdims, wshape, e->op == CPU_DNNL_BWD_W ? dnnl_f32 : lo,
+					 dnnl_format_tag_any));
+	TRY(dnnl_memory_desc_init_by_tag(&wuser, wdims, wshape, dnnl_f32,
+					 G > 1 ? dnnl_gohwi : dnnl_ohwi));
 	TRY(dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_x));
-	if (G > 1) {
-		TRY(dnnl_memory_desc_init_by_tag(&wei, 5, gwd, dnnl_f32, dnnl_format_tag_any));
-		TRY(dnnl_memory_desc_init_by_tag(&wuser, 5, gwd, dnnl_f32, dnnl_gohwi));
-	} else {
-		TRY(dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_f32, dnnl_format_tag_any));
-		TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_ohwi));
-	}
-	int fbias = e->op == CPU_DNNL_FWD ? e->bias : 1;
-	TRY(dnnl_dilated_convolution_forward_desc_init(&fdesc, dnnl_forward_training,
-						       dnnl_convolution_direct, &src, &wei,
-						       fbias ? &bia : NULL, &dst, strides, dil, pl, pr));
-	TRY(dnnl_primitive_desc_create(&fpd, &fdesc, NULL, d->eng, NULL));
 	if (e->op == CPU_DNNL_FWD) {
-		pd = fpd;
-		fpd = NULL;
-	} else if (e->op == CPU_DNNL_BWD_DATA) {
-		TRY(dnnl_dilated_convolution_backward_data_desc_init(
-			&cdesc, dnnl_convolution_direct, &src, &wei, &dst, strides, dil, pl, pr));
-		TRY(dnnl_primitive_desc_create(&pd, &cdesc, NULL, d->eng, fpd));
+		TRY(dnnl_dilated_convolution_forward_desc_init(&fdesc, dnnl_forward_training,
+							       dnnl_convolution_direct, &src, &wei,
+							       e->bias ? &bia : NULL, &dst, strides,
+							       dil, pl, pr));
+		TRY(dnnl_primitive_desc_create(&pd, &fdesc, NULL, d->eng, NULL));
 	} else {
-		TRY(dnnl_dilated_convolution_backward_weights_desc_init(
-			&cdesc, dnnl_convolution_direct, &src, &wei, e->bias ? &bia : NULL, &dst,
-			strides, dil, pl, pr));
+		TRY(dnnl_dilated_convolution_forward_desc_init(&fdesc, dnnl_forward_training,
+							       dnnl_convolution_direct, &hsrc, &hwei,
+							       &bia, &hdst, strides, dil, pl, pr));
+		TRY(dnnl_primitive_desc_create(&fpd, &fdesc, NULL, d->eng, NULL));
+		if (e->op == CPU_DNNL_BWD_DATA)
+			TRY(dnnl_dilated_convolution_backward_data_desc_init(
+				&cdesc, dnnl_convolution_direct, &src, &wei, &dst, strides, dil, pl,
+				pr));
+		else
+			TRY(dnnl_dilated_convolution_backward_weights_desc_init(
+				&cdesc, dnnl_convolution_direct, &src, &wei, e->bias ? &bia : NULL,
+				&dst, strides, dil, pl, pr));
 		TRY(dnnl_primitive_desc_create(&pd, &cdesc, NULL, d->eng, fpd));
 	}
 	const char *impl = NULL;
 	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
-	if (mode == CPU_CONV_AUTO && (!impl || !strncmp(impl, "ref", 3)))
+	if ((mode == CPU_CONV_AUTO || bf16) && (!impl || !strncmp(impl, "ref", 3)))
 		goto fail;
 	TRY(dnnl_primitive_create(&e->conv, pd));
 	int bw = e->op == CPU_DNNL_BWD_W;
@@ -245,8 +315,13 @@ static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode)
 	int out_c = e->op == CPU_DNNL_BWD_DATA ? g->c : g->k;
 	int out_h = e->op == CPU_DNNL_BWD_DATA ? g->h : g->oh;
 	int out_w = e->op == CPU_DNNL_BWD_DATA ? g->w : g->ow;
-	if (mem_nhwc(&e->act_in, d->eng, g->n, in_c, in_h, in_w) ||
-	    mem_nhwc(&e->act_out, d->eng, g->n, out_c, out_h, out_w))
+	int bw_in = bw ? 1 : 0;   /* bwd_w reads both act_in (x) and act_out (dy) */
+	if (mem_nhwc(&e->act_in, d->eng, g->n, in_c, in_h, in_w, lo) ||
+	    mem_nhwc(&e->act_out, d->eng, g->n, out_c, out_h, out_w, bw_in ? lo : dnnl_f32))
+		goto fail;
+	if (bf16 && (cvt_make(&e->in_f32, &e->in_cvt, e->act_in, d->eng, g->n, in_c, in_h, in_w) ||
+		     (bw_in && cvt_make(&e->out_f32, &e->out_cvt, e->act_out, d->eng, g->n, out_c,
+					out_h, out_w))))
 		goto fail;
 	if (e->bias)
 		TRY(dnnl_memory_create(&e->bias_m, &bia, d->eng, DNNL_MEMORY_NONE));
@@ -283,7 +358,7 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 {
 	if (im->conv_mode == CPU_CONV_IM2COL)
 		return NULL;
-	if (im->conv_mode == CPU_CONV_AUTO && !auto_wants(g, op))
+	if (im->conv_mode == CPU_CONV_AUTO && !im->bf16 && !auto_wants(g, op))
 		return NULL;
 	struct cpu_dnnl *d = im->dnnl;
 	if (!d) {
@@ -317,7 +392,7 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 		e->op = op;
 		e->bias = bias;
 		e->used = d->clock;
-		entry_build(d, e, im->conv_mode);
+		entry_build(d, e, im->conv_mode, im->bf16);
 	}
 	e->used = d->clock;
 	return e->ok ? e : NULL;
@@ -333,6 +408,29 @@ static int exec(struct cpu_dnnl *d, dnnl_primitive_t p, int n, const dnnl_exec_a
 static int set(dnnl_memory_t m, const void *p)
 {
 	return dnnl_memory_set_data_handle(m, (void *)p) == dnnl_success ? 0 : -1;
+}
+
+/* bf16: rounds the fp32 tensor src into shared buffer `slot` through the
+ * entry's reorder cvt (from f32 into to) and points `to` at it. */
+static int to_bf16(struct cpu_dnnl *d, int slot, dnnl_primitive_t cvt, dnnl_memory_t f32,
+		   dnnl_memory_t to, const float *src)
+{
+	const dnnl_memory_desc_t *md;
+	if (dnnl_memory_get_memory_desc(to, &md) != dnnl_success)
+		return -1;
+	size_t bytes = dnnl_memory_desc_get_size(md);
+	if (bytes > d->bf_cap[slot]) {
+		void *p = cpu_aligned_alloc(bytes);
+		if (!p)
+			return -1;   /* conv.c runs this one in fp32 on im2col */
+		free(d->bf[slot]);
+		d->bf[slot] = p;
+		d->bf_cap[slot] = bytes;
+	}
+	if (set(f32, src) || set(to, d->bf[slot]))
+		return -1;
+	dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, f32 }, { DNNL_ARG_TO, to } };
+	return exec(d, cvt, 2, ra);
 }
 
 int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
@@ -352,7 +450,11 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 	int na = 0;
 	if (op == CPU_DNNL_BWD_W) {
 		/* a = x, w = dy, out = dw (+=), db (+=) */
-		if (set(e->act_in, a) || set(e->act_out, w) || set(e->w_user, e->w_scratch))
+		if (im->bf16 ? to_bf16(d, 0, e->in_cvt, e->in_f32, e->act_in, a) ||
+				       to_bf16(d, 1, e->out_cvt, e->out_f32, e->act_out, w)
+			     : set(e->act_in, a) || set(e->act_out, w))
+			return -1;
+		if (set(e->w_user, e->w_scratch))
 			return -1;
 		if (bias && set(e->bias_m, e->b_scratch))
 			return -1;
@@ -377,7 +479,9 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		d->calls++;
 		return 0;
 	}
-	if (set(e->act_in, a) || set(e->act_out, out) || set(e->w_user, w))
+	if (im->bf16 ? to_bf16(d, 0, e->in_cvt, e->in_f32, e->act_in, a) : set(e->act_in, a))
+		return -1;
+	if (set(e->act_out, out) || set(e->w_user, w))
 		return -1;
 	if (e->wreorder) {
 		dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, e->w_user }, { DNNL_ARG_TO, e->w_prim } };

@@ -16,6 +16,7 @@ void cpu_release(dl_backend *be)
 	if (im) {
 		cpu_pool_stop(im);
 		cpu_dnnl_release(im);
+		cpu_dnnl_gemm_release(im);
 		for (int i = 0; im->scratch && i < im->nt; i++) {
 			free(im->scratch[i].col);
 			free(im->scratch[i].part);
@@ -71,9 +72,40 @@ int cpu_error(dl_backend *be, dl_err *err)
 
 static const dl_backend_ops cpu_ops = DL_BACKEND_TABLE(cpu, "cpu");
 
+/* --precision on the CPU: fp32, or bf16 convolutions where the CPU and
+ * oneDNN have bf16 kernels (conv_dnnl.c); tf32 is a GPU format.  Returns
+ * 0 and sets *bf16, or an error. */
+static int cpu_precision(const char *precision, const char *conv_env, int *bf16, dl_err *err)
+{
+	*bf16 = 0;
+	if (!precision || !*precision || !strcmp(precision, "fp32"))
+		return 0;
+	if (!strcmp(precision, "tf32"))
+		return dl_fail(err, DL_EUSAGE,
+			       "--precision tf32: TF32 is a GPU tensor-core format; the CPU runs fp32 or bf16");
+	if (strcmp(precision, "bf16"))
+		return dl_fail(err, DL_EUSAGE, "--precision %s: expected fp32, tf32 or bf16", precision);
+	char why[160];
+	if (!cpu_dnnl_bf16_support(why, sizeof why))
+		return dl_fail(err, DL_EUSAGE, "--precision bf16 on the CPU: %s", why);
+	if (conv_env && !strcmp(conv_env, "im2col"))
+		return dl_fail(err, DL_EUSAGE,
+			       "--precision bf16 on the CPU runs convolutions on oneDNN: unset DL_CONV=im2col");
+	*bf16 = 1;
+	return 0;
+}
+
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err)
 {
+	return dl_backend_cpu_open_prec(out, threads, NULL, err);
+}
+
+int dl_backend_cpu_open_prec(dl_backend **out, int threads, const char *precision, dl_err *err)
+{
 	*out = NULL;
+	int bf16, rc = cpu_precision(precision, getenv("DL_CONV"), &bf16, err);
+	if (rc)
+		return rc;
 	if (threads <= 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (int)n : 1;
@@ -103,6 +135,7 @@ int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err)
 			: !strcmp(mode, "im2col") ? CPU_CONV_IM2COL : CPU_CONV_DNNL;
 	if (!cpu_dnnl_available())
 		im->conv_mode = CPU_CONV_IM2COL;
+	im->bf16 = bf16;
 	be->ops = &cpu_ops;
 	be->threads = threads;
 	im->nt = threads;

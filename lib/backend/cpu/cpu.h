@@ -50,7 +50,9 @@ typedef struct cpu_impl {
 	void *arg;
 	cpu_scratch *scratch;    /* nt */
 	int conv_mode;           /* CPU_CONV_*, from DL_CONV at open */
+	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
+	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16), NULL until used */
 } cpu_impl;
 
 /* How convolutions run (DL_CONV=auto|im2col|dnnl; conv_dnnl.c). */
@@ -85,6 +87,13 @@ void *cpu_aligned_alloc(size_t bytes);
  * optim.c; gather.c). */
 DL_BACKEND_PROTOTYPES(cpu)
 
+/* gemm_dnnl.c: gemm with bf16 inputs and fp32 accumulation and output on
+ * oneDNN's matmul when cpu_impl.bf16; 0 if done, -1 (nothing written) for
+ * OpenBLAS to run it in fp32. */
+int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void cpu_dnnl_gemm_release(cpu_impl *im);
+
 /* conv_dnnl.c: oneDNN convolutions.  Built without -DDL_HAVE_DNNL it reports
  * oneDNN absent and every call returns -1, so conv.c always runs im2col.
  * cpu_dnnl_conv runs op on oneDNN if cpu_impl.conv_mode and the geometry
@@ -97,6 +106,9 @@ enum { CPU_DNNL_FWD = 1, CPU_DNNL_BWD_DATA, CPU_DNNL_BWD_W };
 #define CPU_DNNL_MIN_CH 16   /* auto: channels per group for oneDNN */
 #endif
 int cpu_dnnl_available(void);
+/* 1 if bf16 convolutions can run here (oneDNN built in, AVX512-BF16 in
+ * cpuid and in oneDNN's ISA), else 0 with the reason in why. */
+int cpu_dnnl_bf16_support(char *why, size_t n);
 int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db);
 void cpu_dnnl_release(cpu_impl *im);

@@ -1,0 +1,266 @@
+/* gemm in bf16 through oneDNN's matmul (--precision bf16; gemm.c calls it
+ * first and runs OpenBLAS sgemm when it returns -1).
+ *
+ * C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C with A and B rounded to
+ * bf16 (nearest even) by oneDNN reorders, products accumulated in fp32 and
+ * C in fp32: the arithmetic of the bf16 convolutions (conv_dnnl.c).  The
+ * transposes are strides of the fp32 memory descriptors, alpha an output
+ * scale and beta a sum post-op, so any call the contract allows maps onto
+ * one matmul.  A's bf16 copy is row-major, B's is in the layout the matmul
+ * picks (format any), both in two buffers shared by every entry.
+ *
+ * Primitives are made once per (shape, strides, alpha, beta) and kept in a
+ * small least-recently-used cache, like the convolutions'.  For a fixed
+ * thread count the results repeat bit for bit.
+ */
+#include "backend/cpu/cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef DL_HAVE_DNNL
+
+int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	(void)be, (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)a;
+	(void)lda, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
+	return -1;
+}
+
+void cpu_dnnl_gemm_release(cpu_impl *im)
+{
+	(void)im;
+}
+
+#else
+
+#include <oneapi/dnnl/dnnl.h>
+
+void omp_set_num_threads(int n);
+
+#define MM_CACHE 32
+
+typedef struct mm_key {
+	int ta, tb, m, n, k, lda, ldb, ldc;
+	float alpha, beta;
+} mm_key;
+
+typedef struct mm_entry {
+	mm_key key;
+	unsigned long used;        /* LRU clock; 0 = empty */
+	int ok;
+	dnnl_primitive_t mm, cvt_a, cvt_b;
+	dnnl_memory_t a32, b32, a16, b16, c;
+} mm_entry;
+
+struct cpu_dnnl_mm {
+	dnnl_engine_t eng;
+	dnnl_stream_t strm;
+	void *buf[2];              /* bf16 A, B */
+	size_t cap[2];             /* bytes */
+	unsigned long clock;
+	mm_entry e[MM_CACHE];
+};
+
+static void entry_free(mm_entry *e)
+{
+	dnnl_primitive_t ps[] = { e->mm, e->cvt_a, e->cvt_b };
+	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+		if (ps[i])
+			dnnl_primitive_destroy(ps[i]);
+	dnnl_memory_t ms[] = { e->a32, e->b32, e->a16, e->b16, e->c };
+	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+		if (ms[i])
+			dnnl_memory_destroy(ms[i]);
+	memset(e, 0, sizeof *e);
+}
+
+void cpu_dnnl_gemm_release(cpu_impl *im)
+{
+	struct cpu_dnnl_mm *d = im->dnnl_mm;
+	if (!d)
+		return;
+	for (int i = 0; i < MM_CACHE; i++)
+		entry_free(&d->e[i]);
+	free(d->buf[0]);
+	free(d->buf[1]);
+	if (d->strm)
+		dnnl_stream_destroy(d->strm);
+	if (d->eng)
+		dnnl_engine_destroy(d->eng);
+	free(d);
+	im->dnnl_mm = NULL;
+}
+
+#define TRY(call) do { if ((call) != dnnl_success) goto fail; } while (0)
+
+/* A reorder from memory `from` into a new memory of descriptor md (handle
+ * set per call). */
+static int cvt_make(dnnl_engine_t eng, dnnl_memory_t from, const dnnl_memory_desc_t *md,
+		    dnnl_memory_t *to, dnnl_primitive_t *cvt)
+{
+	const dnnl_memory_desc_t *fmd;
+	dnnl_primitive_desc_t rpd;
+	if (dnnl_memory_create(to, md, eng, DNNL_MEMORY_NONE) != dnnl_success ||
+	    dnnl_memory_get_memory_desc(from, &fmd) != dnnl_success ||
+	    dnnl_reorder_primitive_desc_create(&rpd, fmd, eng, md, eng, NULL) != dnnl_success)
+		return -1;
+	int rc = dnnl_primitive_create(cvt, rpd) == dnnl_success ? 0 : -1;
+	dnnl_primitive_desc_destroy(rpd);
+	return rc;
+}
+
+static void entry_build(struct cpu_dnnl_mm *d, mm_entry *e)
+{
+	const mm_key *q = &e->key;
+	dnnl_memory_desc_t a32, b32, a16, b16, c32;
+	dnnl_dims_t ad = { q->m, q->k }, bd = { q->k, q->n }, cd = { q->m, q->n };
+	dnnl_dims_t as = { q->ta ? 1 : q->lda, q->ta ? q->lda : 1 };
+	dnnl_dims_t bs = { q->tb ? 1 : q->ldb, q->tb ? q->ldb : 1 };
+	dnnl_dims_t cs = { q->ldc, 1 };
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t po = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_matmul_desc_t md;
+	TRY(dnnl_memory_desc_init_by_strides(&a32, 2, ad, dnnl_f32, as));
+	TRY(dnnl_memory_desc_init_by_strides(&b32, 2, bd, dnnl_f32, bs));
+	TRY(dnnl_memory_desc_init_by_strides(&c32, 2, cd, dnnl_f32, cs));
+	TRY(dnnl_memory_desc_init_by_tag(&a16, 2, ad, dnnl_bf16, dnnl_ab));
+	TRY(dnnl_memory_desc_init_by_tag(&b16, 2, bd, dnnl_bf16, dnnl_format_tag_any));
+	TRY(dnnl_primitive_attr_create(&attr));
+	if (q->alpha != 1.0f) {
+		float s = q->alpha;
+		TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s));
+	}
+	if (q->beta != 0.0f) {
+		TRY(dnnl_post_ops_create(&po));
+		TRY(dnnl_post_ops_append_sum(po, q->beta));
+		TRY(dnnl_primitive_attr_set_post_ops(attr, po));
+	}
+	TRY(dnnl_matmul_desc_init(&md, &a16, &b16, NULL, &c32));
+	TRY(dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL));
+	const char *impl = NULL;
+	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
+	if (!impl || !strncmp(impl, "ref", 3))
+		goto fail;   /* no bf16 kernel: OpenBLAS in fp32 */
+	const dnnl_memory_desc_t *bw = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+	if (!bw)
+		goto fail;
+	TRY(dnnl_primitive_create(&e->mm, pd));
+	TRY(dnnl_memory_create(&e->a32, &a32, d->eng, DNNL_MEMORY_NONE));
+	TRY(dnnl_memory_create(&e->b32, &b32, d->eng, DNNL_MEMORY_NONE));
+	TRY(dnnl_memory_create(&e->c, &c32, d->eng, DNNL_MEMORY_NONE));
+	if (cvt_make(d->eng, e->a32, &a16, &e->a16, &e->cvt_a) ||
+	    cvt_make(d->eng, e->b32, bw, &e->b16, &e->cvt_b))
+		goto fail;
+	e->ok = 1;
+	goto done;
+fail:
+	{
+		mm_key key = e->key;
+		unsigned long used = e->used;
+		entry_free(e);
+		e->key = key, e->used = used;
+	}
+done:
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (po)
+		dnnl_post_ops_destroy(po);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+}
+
+static mm_entry *entry_get(cpu_impl *im, const mm_key *key)
+{
+	struct cpu_dnnl_mm *d = im->dnnl_mm;
+	if (!d) {
+		d = calloc(1, sizeof *d);
+		if (!d)
+			return NULL;
+		im->dnnl_mm = d;
+		if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
+		    dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
+			cpu_dnnl_gemm_release(im);
+			return NULL;
+		}
+	}
+	d->clock++;
+	mm_entry *e = NULL, *lru = &d->e[0];
+	for (int i = 0; i < MM_CACHE; i++) {
+		mm_entry *c = &d->e[i];
+		if (c->used && !memcmp(&c->key, key, sizeof *key)) {
+			e = c;
+			break;
+		}
+		if (c->used < lru->used)
+			lru = c;
+	}
+	if (!e) {
+		e = lru;
+		entry_free(e);
+		e->key = *key;
+		e->used = d->clock;
+		entry_build(d, e);
+	}
+	e->used = d->clock;
+	return e->ok ? e : NULL;
+}
+
+static int exec(struct cpu_dnnl_mm *d, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *a)
+{
+	if (dnnl_primitive_execute(p, d->strm, n, a) != dnnl_success)
+		return -1;
+	return dnnl_stream_wait(d->strm) == dnnl_success ? 0 : -1;
+}
+
+/* Points `to` at shared buffer `slot` (grown to its size) and rounds the
+ * fp32 tensor `src` (through `from`) into it. */
+static int round_into(struct cpu_dnnl_mm *d, int slot, dnnl_primitive_t cvt, dnnl_memory_t from,
+		      dnnl_memory_t to, const float *src)
+{
+	const dnnl_memory_desc_t *md;
+	if (dnnl_memory_get_memory_desc(to, &md) != dnnl_success)
+		return -1;
+	size_t bytes = dnnl_memory_desc_get_size(md);
+	if (bytes > d->cap[slot]) {
+		void *p = cpu_aligned_alloc(bytes);
+		if (!p)
+			return -1;
+		free(d->buf[slot]);
+		d->buf[slot] = p;
+		d->cap[slot] = bytes;
+	}
+	if (dnnl_memory_set_data_handle(from, (void *)src) != dnnl_success ||
+	    dnnl_memory_set_data_handle(to, d->buf[slot]) != dnnl_success)
+		return -1;
+	dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
+	return exec(d, cvt, 2, ra);
+}
+
+int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	cpu_impl *im = cpu_of(be);
+	if (!im->bf16 || m <= 0 || n <= 0 || k <= 0)
+		return -1;
+	mm_key key;
+	memset(&key, 0, sizeof key);   /* padding: the key is compared with memcmp */
+	key.ta = !!ta, key.tb = !!tb, key.m = m, key.n = n, key.k = k;
+	key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.alpha = alpha, key.beta = beta;
+	omp_set_num_threads(im->nt);
+	mm_entry *e = entry_get(im, &key);
+	if (!e)
+		return -1;
+	struct cpu_dnnl_mm *d = im->dnnl_mm;
+	if (round_into(d, 0, e->cvt_a, e->a32, e->a16, a) ||
+	    round_into(d, 1, e->cvt_b, e->b32, e->b16, b) ||
+	    dnnl_memory_set_data_handle(e->c, c) != dnnl_success)
+		return -1;
+	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, e->a16 }, { DNNL_ARG_WEIGHTS, e->b16 },
+				    { DNNL_ARG_DST, e->c } };
+	return exec(d, e->mm, 3, args);
+}
+
+#endif

@@ -1,0 +1,59 @@
+#!/bin/bash
+# CPU speed: the settings the tools make themselves (OpenMP's wait policy
+# for oneDNN, lib/core/ompenv.c) and --precision bf16 on the CPU (bf16
+# convolutions and dense layers on oneDNN, fp32 master weights).
+. "$(dirname "$0")/lib.sh"
+DEB=/usr/share/datasets/fashion-mnist
+FIX=$TEST_TMP/fix
+mkdir -p "$FIX"
+D=$FIX/train256.st
+"$DL_BIN/dl-prep" idx "$DEB/train-images-idx3-ubyte.gz" "$DEB/train-labels-idx1-ubyte.gz" --limit 256 \
+	--classes fashion-mnist -o "$D" 2>"$FIX/prep.err"
+# Does this CPU have bf16 (the backend's own check: cpuid and oneDNN's ISA)?
+"$DL_BIN/dl-train" -m lenet --train "$D" -o "$FIX/probe" --steps 1 --batch 8 --device cpu -j 1 -q \
+	--precision bf16 2>"$FIX/probe.err"
+BF16=$?
+
+test_case 'dl-train and dl-eval without OMP_WAIT_POLICY restart once with PASSIVE' '
+	for t in dl-train dl-eval; do
+		env -u OMP_WAIT_POLICY strace -f -v -e trace=execve -o st.$t "$DL_BIN/$t" --help >/dev/null &&
+		test "$(grep -c "execve(" st.$t)" -eq 2 &&
+		grep "execve(\"/proc/self/exe\"" st.$t | grep -q "OMP_WAIT_POLICY=PASSIVE" || return 1
+	done
+'
+
+test_case 'a policy the user set is kept: no restart' '
+	OMP_WAIT_POLICY=ACTIVE strace -f -v -e trace=execve -o st "$DL_BIN/dl-train" --help >/dev/null &&
+	test "$(grep -c "execve(" st)" -eq 1
+'
+
+test_case 'DL_OMP_REEXEC=0 turns the restart off' '
+	env -u OMP_WAIT_POLICY DL_OMP_REEXEC=0 strace -f -v -e trace=execve -o st "$DL_BIN/dl-eval" --help >/dev/null &&
+	test "$(grep -c "execve(" st)" -eq 1
+'
+
+if [ "$BF16" -eq 0 ]; then
+test_case '--precision bf16 on the CPU: lenet trains, bit-identical twice, differs from fp32, recorded' '
+	for r in a b; do
+		"$DL_BIN/dl-train" -m lenet --train "$D" -o bf.$r --epochs 2 --batch 32 --seed 3 -j 2 --device cpu \
+			--precision bf16 -q || return 1
+	done
+	"$DL_BIN/dl-train" -m lenet --train "$D" -o fp --epochs 2 --batch 32 --seed 3 -j 2 --device cpu -q &&
+	cmp bf.a/model.safetensors bf.b/model.safetensors &&
+	! cmp -s bf.a/model.safetensors fp/model.safetensors &&
+	grep -q "bf16" bf.a/log.jsonl
+'
+else
+	echo "ok - # skipped: --precision bf16 on the CPU: $(cat "$FIX/probe.err")"
+	test_skip=$((${test_skip:-0} + 1))
+fi
+
+test_case '--precision bf16 refused when oneDNN may not use bf16 (DNNL_MAX_CPU_ISA), tf32 refused on the CPU' '
+	test_expect_code 2 env DNNL_MAX_CPU_ISA=AVX512_CORE "$DL_BIN/dl-train" -m lenet --train "$D" -o x \
+		--steps 1 --device cpu --precision bf16 2>err &&
+	grep -q "bf16" err && test_one_line err && ! test -e x/model.safetensors &&
+	test_expect_code 2 "$DL_BIN/dl-train" -m lenet --train "$D" -o y --steps 1 --device cpu \
+		--precision tf32 2>err2 && grep -q "GPU" err2
+'
+
+test_done

@@ -131,7 +131,9 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 		rc = api.open(out, dev, precision, err);
 	const char *hole = !rc ? dl_backend_ops_missing((*out)->ops) : NULL;
 	if (hole) {
-		/* not released: its release may be the hole */
+		/* released through its own release, unless that is the hole */
+		if ((*out)->ops->release)
+			(*out)->ops->release(*out);
 		*out = NULL;
 		rc = dl_fail(err, DL_EUSAGE, "the CUDA backend's ops table lacks '%s' (a stale or "
 			     "foreign libdl-cuda.so): rebuild it with make", hole);

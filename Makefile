@@ -136,8 +136,17 @@ $(LIBA): $(LIB_OBJ) $(BUILD)/obj/gen/models.o
 define tool_rule
 $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(LIBA)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS) $$(LIBS_$(1))
 endef
+# dl-eval serve: libmicrohttpd (Debian libmicrohttpd-dev)
+LIBS_dl-eval := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+ifdef NEED_LIBS
+ifeq ($(LIBS_dl-eval),)
+ifneq ($(filter demo,$(MAKECMDGOALS)),demo)
+$(error libmicrohttpd not found (pkg-config libmicrohttpd): run 'make deps')
+endif
+endif
+endif
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(TEST_BIN): $(TEST_OBJ) $(LIBA)

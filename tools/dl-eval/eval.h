@@ -1,5 +1,5 @@
 /* dl-eval's parts: metrics (main.c), `predict` (predict.c), `plot` and the
- * confusion heat map (plot.c, on canvas.c). */
+ * confusion heat map (plot.c, on canvas.c), `serve` (serve*.c). */
 #ifndef DL_EVAL_TOOL_H
 #define DL_EVAL_TOOL_H
 
@@ -8,6 +8,7 @@
 
 int predict_main(int argc, char **argv);
 int plot_main(int argc, char **argv);
+int serve_main(int argc, char **argv);   /* serve*.c, serve.h */
 /* PNG heat map of m's confusion matrix (row-normalised colour, counts in
  * the cells, class names from classes_json when given). */
 int plot_confusion(const dl_cls_metrics *m, const char *classes_json, const char *title,

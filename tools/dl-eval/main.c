@@ -4,7 +4,8 @@
  *                            regression: loss, MSE, MAE, R²) and quality
  *                            gates for CI and cron (exit 7)
  *   dl-eval predict CKPT IMG...   classes of image files (predict.c)
- *   dl-eval plot LOG -o PNG       training curves (plot.c) */
+ *   dl-eval plot LOG -o PNG       training curves (plot.c)
+ *   dl-eval serve CKPT            HTTP prediction service (serve*.c) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
 		return predict_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "plot"))
 		return plot_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "serve"))
+		return serve_main(argc - 1, argv + 1);
 	const char *device = "auto", *logits_path = NULL, *plot_path = NULL;
 	long batch = 256, threads = 0, topk = 5;
 	const double unset = -1e300;   /* gates not given */
@@ -99,7 +102,8 @@ int main(int argc, char **argv)
 	const dl_cmd cmd = {
 		"dl-eval", "CHECKPOINT DATASET [--json] [gates]\n"
 		"       dl-eval predict CHECKPOINT [IMAGE...]   (see dl-eval predict --help)\n"
-		"       dl-eval plot LOG.jsonl -o FILE.png      (see dl-eval plot --help)",
+		"       dl-eval plot LOG.jsonl -o FILE.png      (see dl-eval plot --help)\n"
+		"       dl-eval serve CHECKPOINT [--listen ADDR:PORT]   (see dl-eval serve --help)",
 		"Scores a checkpoint (dl-train's model.safetensors) on a dataset file.\n"
 		"Classifiers: mean softmax cross-entropy loss, accuracy, top-k accuracy,\n"
 		"per-class precision/recall/F1 and the confusion matrix.  Regression models\n"

@@ -5,6 +5,7 @@
  * answers JSON.  Every answer, error or not, is counted and logged. */
 #include <arpa/inet.h>
 #include <math.h>
+#include <stdarg.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -34,7 +35,21 @@ typedef struct req {
 	struct MHD_PostProcessor *pp;
 	part *parts;
 	int nparts, capparts, parts_over;
+	int reject;                 /* status to answer once the body has ended */
+	char reject_msg[256];
 } req;
+
+static void reject(req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reject(req *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->reject_msg, sizeof r->reject_msg, fmt, ap);
+	va_end(ap);
+	r->reject = code;
+	dl_buf_release(&r->body);   /* what came so far is of no use now */
+	dl_buf_init(&r->body);
+}
 
 /* ---- answers ------------------------------------------------------------ */
 
@@ -154,7 +169,7 @@ static int images(req *r, srv_model *sm, uint8_t **px, int *n, char *msg, size_t
 	dl_err err = { 0 };
 	dl_st_file f = { 0 };
 	const dl_st_tensor *t = NULL;
-	int rc = 0, count = 0;
+	int rc = 0, count = 0, over = 0;
 	if (r->multipart) {
 		count = r->nparts;
 	} else if (r->st) {
@@ -168,6 +183,7 @@ static int images(req *r, srv_model *sm, uint8_t **px, int *n, char *msg, size_t
 		}
 		if (t->shape[0] > s->max_images || t->shape[1] > s->max_side ||
 		    t->shape[2] > s->max_side) {
+			over = 1;
 			rc = dl_fail(&err, DL_EDATA, "request body: images [%lld, %lld, %lld, %lld] exceed "
 				     "the limits (%ld images, %d pixels a side)", (long long)t->shape[0],
 				     (long long)t->shape[1], (long long)t->shape[2],
@@ -179,6 +195,7 @@ static int images(req *r, srv_model *sm, uint8_t **px, int *n, char *msg, size_t
 		count = 1;
 	}
 	if (count < 1 || count > s->max_images) {
+		over = count > 0;
 		rc = dl_fail(&err, DL_EDATA, "request body: %d images, expected 1 to %ld", count,
 			     s->max_images);
 		goto out;
@@ -215,7 +232,7 @@ out:
 	if (!rc)
 		return 200;
 	snprintf(msg, msglen, "%s", err.msg);
-	return rc == DL_EFAIL ? 500 : 400;
+	return over ? 413 : rc == DL_EFAIL ? 500 : 400;
 }
 
 static enum MHD_Result predict(struct MHD_Connection *c, req *r)
@@ -351,27 +368,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	/* libmicrohttpd sends an answer only before the body or after all of
+	 * it: a body over a limit is read and dropped to its end (the client
+	 * then gets the 408/413), or cut at twice --timeout if it never ends */
 	if (*upload_size) {
 		size_t n = *upload_size;
+		double dt = srv_now() - r->t0;
 		*upload_size = 0;
-		if (srv_now() - r->t0 > s->timeout_s)
-			return fail(c, r, 408, "request body not complete after %.1f s (--timeout)",
-				    s->timeout_s);
 		r->got += n;
-		if (r->got > s->max_body)
-			return fail(c, r, 413, "request body is larger than --max-body %zu", s->max_body);
+		if (r->reject)
+			return dt > 2 * s->timeout_s ? MHD_NO : MHD_YES;
+		if (dt > s->timeout_s) {
+			reject(r, 408, "request body not complete after %.1f s (--timeout)", s->timeout_s);
+			return MHD_YES;
+		}
+		if (r->got > s->max_body) {
+			reject(r, 413, "request body is larger than --max-body %zu", s->max_body);
+			return MHD_YES;
+		}
 		if (r->route != R_PREDICT)
 			return MHD_YES;      /* a body on GET: ignored */
 		if (r->pp) {
-			if (MHD_post_process(r->pp, upload, n) == MHD_NO)
-				return r->parts_over
-					? fail(c, r, 413, "request body: more than %ld images", s->max_images)
-					: fail(c, r, 400, "request body: malformed multipart/form-data");
+			if (MHD_post_process(r->pp, upload, n) == MHD_NO) {
+				if (r->parts_over)
+					reject(r, 413, "request body: more than %ld images", s->max_images);
+				else
+					reject(r, 400, "request body: malformed multipart/form-data");
+			}
 			return MHD_YES;
 		}
 		dl_buf_append(&r->body, upload, n);
-		return r->body.oom ? fail(c, r, 500, "out of memory") : MHD_YES;
+		if (r->body.oom)
+			reject(r, 500, "out of memory");
+		return MHD_YES;
 	}
+	if (r->reject)
+		return fail(c, r, r->reject, "%s", r->reject_msg);
 	switch (r->route) {
 	case R_HEALTH: {
 		dl_buf b;

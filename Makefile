@@ -9,6 +9,7 @@
 #   make check-gpu  GPU against CPU, op by op and model by model (needs a GPU)
 #   make bench-prep image decode + resize images/s next to PIL
 #   make ort-node   onnxruntime-node (npm) for the ONNX export tests
+#   make bench-serve  dl-eval serve under wrk (batching off/on) next to onnxruntime-node
 #   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
@@ -230,6 +231,10 @@ build/node/node_modules/onnxruntime-node/package.json:
 	@mkdir -p build/node
 	npm install --prefix build/node --ignore-scripts --no-audit --no-fund onnxruntime-node
 
+# dl-eval serve under wrk, batching off and on, next to onnxruntime-node (bench/serve-ort.js)
+bench-serve: all ort-node
+	@bench/bench-serve $(BUILD)
+
 bench-prep-tool: all
 	@bench/bench-prep-tool.sh $(BUILD)
 # dl-train vs PyTorch test accuracy, same init/optimizer/epochs (minutes)
@@ -270,7 +275,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -11,7 +11,9 @@
 #   hot reload under load: the checkpoint replaced by rename while clients
 #     run: no request fails, answers switch to the new model; a broken file
 #     keeps the old model; SIGHUP loads again;
-#   SIGTERM answers the requests in flight and exits 0.
+#   SIGTERM answers the requests in flight and exits 0;
+#   and `dl-eval predict` streams: in a pipe each path is answered before
+#   stdin closes.
 # Clients: tests/fixtures/serve_client.py (python3 standard library).
 # Needs dataset-fashion-mnist, python3-numpy, python3-pil, curl.
 . "$(dirname "$0")/lib.sh"
@@ -81,6 +83,21 @@ test_case 'serve --help, bad options exit 2, a missing checkpoint exits 4' '
 	test_expect_code 2 "$EVAL" serve "$FIX/model.st" --max-batch 0 2>e2 &&
 	test_expect_code 2 "$EVAL" serve 2>e3 &&
 	test_expect_code 4 "$EVAL" serve "$FIX/none.st" --listen 127.0.0.1:0 2>e4 && grep -q none.st e4
+'
+
+test_case 'dl-eval predict in a pipe answers each line before stdin closes (-b 64)' '
+	coproc PRED { "$EVAL" predict "$FIX/a/model.safetensors" -b 64 -j 1 --json 2>pred.err; }
+	pp=$PRED_PID
+	echo "$FIX/img/00.png" >&"${PRED[1]}" &&
+	read -r -t 20 l1 <&"${PRED[0]}" && echo "$l1" | grep -q "img/00.png" &&
+	printf "%s\n%s\n" "$FIX/img/01.png" "$FIX/img/02.png" >&"${PRED[1]}" &&
+	read -r -t 20 l2 <&"${PRED[0]}" && read -r -t 20 l3 <&"${PRED[0]}" &&
+	echo "$l2$l3" | grep -q "img/01.png.*img/02.png" &&
+	eval "exec ${PRED[1]}>&-" && wait "$pp" &&
+	echo "$l1" >l1 && "$PY" -c "
+import json, sys; sys.path.insert(0, \"$DL_ROOT/tests/fixtures\"); from serve_client import same
+a = json.load(open(\"l1\")); b = json.loads(open(\"$FIX/a.jsonl\").readline())
+assert same(a[\"top\"], b[\"top\"][:1]), (a, b)"
 '
 
 start_server "$FIX/srv.log" "$FIX/model.st" --max-batch 16 --max-delay-ms 2 --timeout 2 \

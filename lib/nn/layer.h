@@ -73,6 +73,9 @@ typedef struct dl_layer_kind {
 	 * torch shape.  NULL: same layout as ours. */
 	void (*to_torch)(const dl_layer *l, int i, const float *src, float *dst,
 			 int64_t *shape, int *ndim);
+	/* The inverse: parameter i from PyTorch's layout (src, the shape
+	 * to_torch gives) into ours (dst).  NULL: same layout. */
+	void (*from_torch)(const dl_layer *l, int i, const float *src, float *dst);
 	/* Options line for --summary, e.g. "20@5x5 s1 same". */
 	void (*describe)(const dl_layer *l, char *buf, size_t n);
 } dl_layer_kind;

@@ -175,6 +175,11 @@ int main(int argc, char **argv)
 		{ 0, "devices", DL_OPT_FLAG, &c.devices, NULL, "list the CPU and CUDA devices and exit" },
 		{ 0, "log", DL_OPT_STRING, &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)" },
 		{ 0, "csv-log", DL_OPT_STRING, &c.csv_path, "FILE", "also log one CSV row per epoch" },
+		{ 0, "init", DL_OPT_STRING, &r->init, "FILE",
+		  "start from pretrained weights: every layer of FILE (checkpoint, dl-export\n"
+		  "safetensors or a torch state dict) that matches by name and shape" },
+		{ 0, "freeze", DL_OPT_STRING, &r->freeze, "LAYERS",
+		  "keep layers fixed (indices as --summary shows, e.g. 0-5,7): no update, no decay" },
 		{ 0, "save-init", DL_OPT_STRING, &c.save_init, "FILE",
 		  "also write the initial weights as a checkpoint (for side-by-side runs)" },
 		{ 0, "summary", DL_OPT_FLAG, &c.summary, NULL,

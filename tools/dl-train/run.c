@@ -103,4 +103,10 @@ void run_json(const run_settings *r, dl_buf *b)
 		      "\"monitor\": \"%s\"}", r->sched.warmup, r->aug.pad, r->aug.flip,
 		      run_norm_name(r->norm), r->checkpoint_every, r->patience,
 		      dl_monitor_name(r->monitor));
+	if (r->init || r->freeze) {   /* only when given: older runs keep their dl.run */
+		b->len--;   /* reopen the object */
+		jstr(b, "init", r->init);
+		jstr(b, "freeze", r->freeze);
+		dl_buf_puts(b, "}");
+	}
 }

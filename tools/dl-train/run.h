@@ -27,6 +27,7 @@ typedef struct run_settings {
 	norm_mode norm;
 	long checkpoint_every, patience;
 	dl_monitor monitor;
+	const char *init, *freeze;   /* --init FILE, --freeze LAYERS (NULL: none) */
 } run_settings;
 
 /* Everything on dl-train's command line. */

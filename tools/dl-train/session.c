@@ -7,6 +7,7 @@
 
 #include "core/afile.h"
 #include "run.h"
+#include "train/init.h"
 
 typedef struct session {
 	cli *c;
@@ -23,7 +24,24 @@ typedef struct session {
 	dl_norm norm;
 	dl_train_state st;
 	const char *norm_note;   /* what the input normalisation is, for people */
+	char *init_json;         /* --init's report for the log, or NULL */
 } session;
+
+/* --freeze: the layers' parameters stay as they are (new or resumed run). */
+static int freeze(session *s, dl_err *err)
+{
+	const char *spec = s->c->r.freeze;
+	if (!spec)
+		return 0;
+	unsigned char *fz = malloc((size_t)s->m.nlayers + 1);
+	int rc = fz ? dl_parse_layers(&s->m, spec, fz, err) : dl_fail(err, DL_EFAIL, "out of memory");
+	for (int i = 0; !rc && i < s->m.nlayers; i++)
+		for (int p = 0; fz[i] && p < s->m.layers[i].nparam && !rc; p++)
+			rc = dl_optim_freeze(&s->o, s->m.layers[i].param[p].offset,
+					     s->m.layers[i].param[p].count, err);
+	free(fz);
+	return rc;
+}
 
 static char *join(const char *dir, const char *name)
 {
@@ -64,6 +82,18 @@ static int start_new(session *s, dl_err *err)
 	s->o.clip_norm = (float)r->clip_norm;
 	if ((rc = dl_optim_ready(&s->o, err)))
 		return rc;
+	if (r->init) {
+		dl_init_report rep;
+		rc = dl_init_from(&s->m, r->init, &rep, err);
+		if (!rc && !s->c->quiet)
+			fprintf(stderr, "dl-train: --init %s: %d layers loaded, %d skipped, %d left fresh\n%s",
+				r->init, rep.loaded, rep.skipped, rep.fresh, rep.text.len ? rep.text.p : "");
+		if (!rc && !(s->init_json = strdup(rep.json.p)))
+			rc = dl_fail(err, DL_EFAIL, "out of memory");
+		dl_init_report_release(&rep);
+		if (rc)
+			return rc;
+	}
 	run_norm(r->norm, &s->tr, &s->norm, &s->norm_note);
 	s->st.seed = (uint64_t)r->seed;
 	/* shuffling draws from its own stream, so changing the model's init
@@ -161,7 +191,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		rc = resume(s, err);
 	else if (!(rc = dl_model_load(&s->m, r->model, err)))
 		rc = start_new(s, err);
-	if (rc || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
+	if (rc || (rc = freeze(s, err)) || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
 	    (r->val && (rc = dl_check_fit(&s->m, &s->va, r->val, err))))
 		return rc;
 	if (c->summary)
@@ -195,6 +225,9 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	}
 	to.log = s->log;
 	to.csv = s->csv;
+	if (s->init_json)
+		fprintf(s->log, "{\"event\": \"init\", \"init\": %s%s%s}\n", s->init_json,
+			r->freeze ? ", \"freeze\": " : "", r->freeze ? "true" : "");
 	s->st.run = s->run.p;
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
@@ -235,6 +268,7 @@ int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err)
 	free(s.ckpt);
 	free(s.best);
 	free(s.logp);
+	free(s.init_json);
 	free(s.trows);
 	free(s.vrows);
 	dl_buf_release(&s.run);

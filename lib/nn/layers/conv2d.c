@@ -127,6 +127,24 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 						src[(((size_t)k * S + a) * S + b) * C + c];
 }
 
+static void from_torch(const dl_layer *l, int i, const float *src, float *dst)
+{
+	const dl_param *p = &l->param[i];
+	if (i != 0) {
+		for (size_t k = 0; k < p->count; k++)
+			dst[k] = src[k];
+		return;
+	}
+	int K = l->opt[FILTERS], S = l->opt[SIZE], C = l->in.c / l->opt[GROUPS];
+	/* [k, c/G, kh, kw] -> [k, kh, kw, c/G] */
+	for (int k = 0; k < K; k++)
+		for (int a = 0; a < S; a++)
+			for (int b = 0; b < S; b++)
+				for (int c = 0; c < C; c++)
+					dst[(((size_t)k * S + a) * S + b) * C + c] =
+						src[(((size_t)k * C + c) * S + a) * S + b];
+}
+
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
 	char extra[48] = "", gr[24] = "";
@@ -143,5 +161,5 @@ static void describe(const dl_layer *l, char *buf, size_t n)
 const dl_layer_kind dl_layer_conv2d = {
 	.name = "conv2d", .torch = "Conv2d",
 	.configure = configure, .init = init, .forward = forward, .backward = backward,
-	.to_torch = to_torch, .describe = describe,
+	.to_torch = to_torch, .from_torch = from_torch, .describe = describe,
 };

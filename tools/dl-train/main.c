@@ -135,7 +135,8 @@ int main(int argc, char **argv)
 		{ 'o', "output", DL_OPT_STRING, &c.out, "DIR",
 		  "run directory: model.safetensors, best.safetensors, log.jsonl" },
 		{ 0, "resume", DL_OPT_STRING, &c.resume, "DIR",
-		  "continue the run in DIR exactly where its checkpoint left it (same options)" },
+		  "continue the run in DIR where its checkpoint left it, with the options it\n"
+		  "recorded; given again they must match, except a longer --epochs/--steps" },
 		{ 'e', "epochs", DL_OPT_INT, &r->epochs, "N", "passes over the training set (default 1)" },
 		{ 0, "steps", DL_OPT_INT, &r->steps, "N", "run length in optimizer steps instead of epochs" },
 		{ 'b', "batch", DL_OPT_INT, &r->batch, "N", "samples per step (default 128)" },
@@ -190,7 +191,8 @@ int main(int argc, char **argv)
 	const dl_cmd cmd = {
 		"dl-train",
 		"-m MODEL --train FILE [--val FILE] -o RUNDIR [options]\n"
-		"--resume RUNDIR -m MODEL --train FILE [the same options]\n-m MODEL --summary",
+		"--resume RUNDIR [--epochs N longer | --steps N longer] [--time-limit S] ...\n"
+		"-m MODEL --summary",
 		"Trains a model with the loss its spec names (softmax cross-entropy by default,\n"
 		"or mse/huber on regression targets).  One line per epoch on stderr (loss,\n"
 		"accuracy or mae/rmse, the same for validation, lr, seconds, images/s), a bar\n"
@@ -216,10 +218,47 @@ int main(int argc, char **argv)
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-train", &err);
 	if (c.devices)
 		return dl_backend_list(stdout, &err) ? dl_tool_fail("dl-train", &err) : 0;
+	char **rec = NULL, **argv2 = NULL;
+	int nrec = 0;
+	if (c.resume) {   /* the recorded options first, the command line's after them */
+		if ((rc = remember_args(c.resume, r->model && r->train, &rec, &nrec, &c.resume_fresh, &err)))
+			goto fail;
+		if (nrec) {
+			int what;
+			if (!(argv2 = malloc(sizeof *argv2 * (size_t)(argc + nrec + 1)))) {
+				rc = dl_fail(&err, DL_EFAIL, "out of memory");
+				goto fail;
+			}
+			argv2[0] = argv[0];
+			memcpy(argv2 + 1, rec, sizeof *rec * (size_t)nrec);
+			memcpy(argv2 + 1 + nrec, argv + 1, sizeof *argv * (size_t)(argc - 1));
+			argv2[argc + nrec] = NULL;
+			if ((rc = dl_opt_parse(&cmd, argc + nrec, argv2, &what, &npos, &err)))
+				goto fail;
+			argv = argv2;
+		}
+	}
 	if ((rc = check_cli(&c, npos, argv, &err)))
-		return dl_tool_fail("dl-train", &err);
+		goto fail;
+	if (nrec) {
+		dl_buf now;
+		dl_buf_init(&now);
+		run_json(r, &now);
+		rc = now.oom ? dl_fail(&err, DL_EFAIL, "out of memory") : remember_check(c.resume, now.p, &err);
+		dl_buf_release(&now);
+		if (rc)
+			goto fail;
+	}
+	if (c.resume_fresh && !c.quiet)
+		fprintf(stderr, "dl-train: --resume %s: no checkpoint yet (the run stopped before its "
+			"first one): starting the run\n", c.resume);
 	catch_signals();
 	rc = run_session(&c, &stop_requested, &err);
+fail:
+	for (int i = 0; i < nrec; i++)
+		free(rec[i]);
+	free(rec);
+	free(argv2);
 	if (rc)
 		return dl_tool_fail("dl-train", &err);
 	if (fflush(stdout)) {

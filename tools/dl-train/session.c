@@ -114,9 +114,7 @@ static int resume(session *s, dl_err *err)
 	if (!s->ck.run_json || !s->ck.has_optim)
 		return dl_fail(err, DL_EDATA, "%s: no dl.run or optimizer state; it cannot be resumed",
 			       s->ckpt);
-	if (strcmp(s->ck.run_json, s->run.p))
-		return dl_fail(err, DL_EUSAGE, "--resume %s: the options differ from the run's; it recorded %s",
-			       s->c->out, s->ck.run_json);
+	/* the options were checked against dl.run in main (remember.c) */
 	s->norm = s->ck.norm;
 	s->norm_note = "as the checkpoint records";
 	s->st = s->ck.train;
@@ -126,7 +124,13 @@ static int resume(session *s, dl_err *err)
 static int open_logs(session *s, int *made_dir, dl_err *err)
 {
 	cli *c = s->c;
-	int append = c->resume != NULL, rc;
+	int append = c->resume && !c->resume_fresh, rc;
+	/* a resumed run writes its epochs after the checkpoint's again: drop
+	 * those lines first, so no epoch appears twice */
+	if (append && ((rc = remember_prune_log(c->log_path && strcmp(c->log_path, "-") ? c->log_path
+								  : s->logp, s->st.epoch, 0, err)) ||
+		       (c->csv_path && (rc = remember_prune_log(c->csv_path, s->st.epoch, 1, err)))))
+		return rc;
 	/* the run directory first (a log may live in it); go() removes it
 	 * again if it made it and a log cannot be opened */
 	if (!c->resume && access(c->out, F_OK)) {
@@ -187,7 +191,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	if ((rc = open_data(s, err)) || (rc = dl_backend_open(&s->be, c->device, (int)c->threads, err)))
 		return rc;
-	if (c->resume)
+	if (c->resume && !c->resume_fresh)
 		rc = resume(s, err);
 	else if (!(rc = dl_model_load(&s->m, r->model, err)))
 		rc = start_new(s, err);
@@ -209,13 +213,13 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	to.sched.total = r->steps > 0 ? r->steps : r->epochs * to.sched.per_epoch;
 	if ((rc = dl_schedule_check(&to.sched, err)))
 		return rc;
-	if (c->resume && s->st.step >= to.sched.total) {
+	if (c->resume && !c->resume_fresh && s->st.step >= to.sched.total) {
 		if (!c->quiet)
 			fprintf(stderr, "dl-train: %s: the run is already finished (step %ld)\n", c->out,
 				s->st.step);
 		return 0;
 	}
-	if (c->save_init && !c->resume &&
+	if (c->save_init && (!c->resume || c->resume_fresh) &&
 	    (rc = dl_checkpoint_save(c->save_init, &s->m, &s->o, &s->st, &s->norm, s->tr.classes_json, err)))
 		return rc;
 	if ((rc = open_logs(s, &made_dir, err))) {
@@ -231,7 +235,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	s->st.run = s->run.p;
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
-			"batch %ld, %s with %d threads\n", c->resume ? "resuming" : "training", s->m.name,
+			"batch %ld, %s with %d threads\n", c->resume && !c->resume_fresh ? "resuming" : "training", s->m.name,
 			s->m.nparams, s->ntrows, r->val ? s->va.n : s->nvrows, dl_optim_name(s->o.kind),
 			(double)s->o.lr, dl_schedule_name(to.sched.kind), r->batch, s->be->ops->name,
 			s->be->threads);

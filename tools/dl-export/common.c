@@ -87,42 +87,60 @@ int ex_is_chain(const dl_model *m)
 	return 1;
 }
 
+/* One module as data: {"module": NAME, "args": [...], "kwargs": {...}}. */
+static void mod(dl_buf *b, const char *name, const char *args, const char *kwargs)
+{
+	dl_buf_printf(b, "{\"module\": \"%s\", \"args\": [%s], \"kwargs\": {%s}}", name, args, kwargs);
+}
+
 int ex_torch_text(const dl_model *m, dl_buf *b, dl_err *err)
 {
 	if (!ex_is_chain(m))
 		return dl_fail(err, DL_EDATA, "%s: not a plain chain of layers: no torch.nn.Sequential "
-			       "text (tensor names are still '<layer>.<param>')", m->name);
-	dl_buf_puts(b, "torch.nn.Sequential(");
+			       "description (tensor names are still '<layer>.<param>')", m->name);
+	dl_buf_puts(b, "[");
 	int flat = 0;   /* the input to layer i is [N, C] (after flatten, dense, gap) */
+	char a[160], k[256];
 	for (int i = 0; i < m->nlayers; i++) {
 		const dl_layer *l = &m->layers[i];
-		const char *k = l->kind->name;
+		const char *kind = l->kind->name;
 		dl_buf_puts(b, i ? ", " : "");
-		if (!strcmp(k, "conv2d"))
-			dl_buf_printf(b, "Conv2d(%d, %d, %d, stride=%d, padding=%d, dilation=%d, "
-				      "groups=%d, bias=%s)", l->in.c, l->opt[0], l->opt[1], l->opt[2],
-				      l->opt[3], l->opt[5], l->opt[6], l->opt[4] ? "True" : "False");
-		else if (!strcmp(k, "dense"))
-			dl_buf_printf(b, "Linear(%d, %d, bias=%s)", (int)dl_shape_size(l->in), l->opt[0],
-				      l->opt[1] ? "True" : "False");
-		else if (!strcmp(k, "maxpool") || !strcmp(k, "avgpool"))
-			dl_buf_printf(b, "%s(%d, stride=%d, padding=%d)", l->kind->torch, l->opt[0],
-				      l->opt[1], l->opt[2]);
-		else if (!strcmp(k, "batchnorm"))
-			dl_buf_printf(b, "BatchNorm%dd(%d, eps=%.9g, momentum=%.9g)", flat ? 1 : 2,
-				      l->in.c, (double)l->fopt[0], (double)l->fopt[1]);
-		else if (!strcmp(k, "leaky_relu"))
-			dl_buf_printf(b, "LeakyReLU(%.9g)", (double)l->fopt[0]);
-		else if (!strcmp(k, "dropout"))
-			dl_buf_printf(b, "Dropout(%.9g)", (double)l->fopt[0]);
-		else if (!strcmp(k, "gap"))
-			dl_buf_puts(b, "Sequential(AdaptiveAvgPool2d(1), Flatten())");
-		else
-			dl_buf_printf(b, "%s()", l->kind->torch);
-		if (!strcmp(k, "flatten") || !strcmp(k, "dense") || !strcmp(k, "gap"))
+		a[0] = k[0] = 0;
+		if (!strcmp(kind, "conv2d")) {
+			snprintf(a, sizeof a, "%d, %d, %d", l->in.c, l->opt[0], l->opt[1]);
+			snprintf(k, sizeof k, "\"stride\": %d, \"padding\": %d, \"dilation\": %d, "
+				 "\"groups\": %d, \"bias\": %s", l->opt[2], l->opt[3], l->opt[5], l->opt[6],
+				 l->opt[4] ? "true" : "false");
+			mod(b, "Conv2d", a, k);
+		} else if (!strcmp(kind, "dense")) {
+			snprintf(a, sizeof a, "%d, %d", (int)dl_shape_size(l->in), l->opt[0]);
+			snprintf(k, sizeof k, "\"bias\": %s", l->opt[1] ? "true" : "false");
+			mod(b, "Linear", a, k);
+		} else if (!strcmp(kind, "maxpool") || !strcmp(kind, "avgpool")) {
+			snprintf(a, sizeof a, "%d", l->opt[0]);
+			snprintf(k, sizeof k, "\"stride\": %d, \"padding\": %d", l->opt[1], l->opt[2]);
+			mod(b, l->kind->torch, a, k);
+		} else if (!strcmp(kind, "batchnorm")) {
+			snprintf(a, sizeof a, "%d", l->in.c);
+			snprintf(k, sizeof k, "\"eps\": %.9g, \"momentum\": %.9g", (double)l->fopt[0],
+				 (double)l->fopt[1]);
+			mod(b, flat ? "BatchNorm1d" : "BatchNorm2d", a, k);
+		} else if (!strcmp(kind, "leaky_relu") || !strcmp(kind, "dropout")) {
+			snprintf(a, sizeof a, "%.9g", (double)l->fopt[0]);
+			mod(b, l->kind->torch, a, "");
+		} else if (!strcmp(kind, "gap")) {
+			dl_buf_puts(b, "{\"module\": \"Sequential\", \"layers\": [");
+			mod(b, "AdaptiveAvgPool2d", "1", "");
+			dl_buf_puts(b, ", ");
+			mod(b, "Flatten", "", "");
+			dl_buf_puts(b, "]}");
+		} else {
+			mod(b, l->kind->torch, "", "");
+		}
+		if (!strcmp(kind, "flatten") || !strcmp(kind, "dense") || !strcmp(kind, "gap"))
 			flat = 1;
 	}
-	dl_buf_puts(b, ")");
+	dl_buf_puts(b, "]");
 	return 0;
 }
 
@@ -175,7 +193,7 @@ int ex_write_safetensors(const ex_src *s, const char *out, dl_err *err)
 		rc = rc ? rc : dl_fail(err, DL_EFAIL, "out of memory");
 	if (!rc) rc = dl_st_add_meta(&w, "dl.format", "dl-tools export safetensors-torch 1", err);
 	if (!rc) rc = dl_st_add_meta(&w, "dl.input", in.p, err);
-	if (!rc && chain) rc = dl_st_add_meta(&w, "dl.torch", tt.p, err);
+	if (!rc && chain) rc = dl_st_add_meta(&w, "dl.torch_layers", tt.p, err);
 	if (!rc) rc = dl_st_add_meta(&w, "dl.model_name", m->name, err);
 	if (!rc) rc = dl_st_add_meta(&w, "dl.model", m->spec_text, err);
 	if (!rc && s->ck->classes_json) rc = dl_st_add_meta(&w, "dl.classes", s->ck->classes_json, err);

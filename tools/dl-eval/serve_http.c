@@ -452,10 +452,13 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 		else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
 				  addr, sizeof addr);
-		char path[96];
+		char path[96], method[16];
 		for (size_t i = 0; i < sizeof path; i++)     /* printable only */
 			path[i] = r->path[i] && (r->path[i] < 32 || r->path[i] > 126) ? '?' : r->path[i];
-		srv_log(s, "%s \"%s %s\" %d %zu %.3f ms", addr, r->method, path, r->code, r->got,
+		for (size_t i = 0; i < sizeof method; i++)
+			method[i] = r->method[i] && (r->method[i] < 33 || r->method[i] > 126) ? '?'
+										: r->method[i];
+		srv_log(s, "%s \"%s %s\" %d %zu %.3f ms", addr, method, path, r->code, r->got,
 			dt * 1e3);
 	}
 	if (r->pp)

@@ -9,6 +9,7 @@
 #   make check-gpu  GPU against CPU, op by op and model by model (needs a GPU)
 #   make bench-prep image decode + resize images/s next to PIL
 #   make ort-node   onnxruntime-node (npm) for the ONNX export tests
+#   make bench-serve  dl-eval serve under wrk (batching off/on) next to onnxruntime-node
 #   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
@@ -146,8 +147,17 @@ $(LIBA): $(LIB_OBJ) $(BUILD)/obj/gen/models.o
 define tool_rule
 $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(LIBA)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS) $$(LIBS_$(1))
 endef
+# dl-eval serve: libmicrohttpd (Debian libmicrohttpd-dev)
+LIBS_dl-eval := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+ifdef NEED_LIBS
+ifeq ($(LIBS_dl-eval),)
+ifneq ($(filter demo,$(MAKECMDGOALS)),demo)
+$(error libmicrohttpd not found (pkg-config libmicrohttpd): run 'make deps')
+endif
+endif
+endif
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(TEST_BIN): $(TEST_OBJ) $(LIBA)
@@ -297,6 +307,10 @@ build/node/node_modules/onnxruntime-node/package.json:
 	@mkdir -p build/node
 	npm install --prefix build/node --ignore-scripts --no-audit --no-fund onnxruntime-node
 
+# dl-eval serve under wrk, batching off and on, next to onnxruntime-node (bench/serve-ort.js)
+bench-serve: all ort-node
+	@bench/bench-serve $(BUILD)
+
 bench-prep-tool: all
 	@bench/bench-prep-tool.sh $(BUILD)
 # dl-train vs PyTorch test accuracy, same init/optimizer/epochs (minutes)
@@ -364,7 +378,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl bench-roofline ort-node fuzz fuzz-ci clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline ort-node fuzz fuzz-ci clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -87,3 +87,31 @@ void dl_digest_release(dl_digest *d)
 		EVP_MD_CTX_free(d->ctx);
 	d->ctx = NULL;
 }
+
+int dl_digest_file(dl_digest_algo algo, const char *path, char *hex, dl_err *err)
+{
+	enum { CHUNK = 1 << 16 };
+	hex[0] = '\0';
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return dl_fail_errno(err, DL_EIO, "%s: cannot open", path);
+	unsigned char *buf = malloc(CHUNK);
+	dl_digest d;
+	int rc = buf ? dl_digest_init(&d, algo, err) : dl_fail(err, DL_EFAIL, "out of memory");
+	if (rc) {
+		free(buf);
+		fclose(f);
+		return rc;
+	}
+	size_t n;
+	while (!rc && (n = fread(buf, 1, CHUNK, f)) > 0)
+		rc = dl_digest_update(&d, buf, n, err);
+	if (!rc && ferror(f))
+		rc = dl_fail_errno(err, DL_EIO, "%s: read failed", path);
+	if (!rc)
+		rc = dl_digest_final(&d, hex, err);
+	dl_digest_release(&d);
+	free(buf);
+	fclose(f);
+	return rc;
+}

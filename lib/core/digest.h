@@ -39,4 +39,7 @@ const char *dl_digest_name(dl_digest_algo algo);
 /* 1 when a and b are the same hex digest (case-insensitive), else 0. */
 int dl_digest_hex_equal(const char *a, const char *b);
 
+/* Digest of a whole file, read in chunks (dl-eval serve's /metadata). */
+int dl_digest_file(dl_digest_algo algo, const char *path, char *hex, dl_err *err);
+
 #endif

@@ -77,11 +77,16 @@ typedef struct dl_layer_kind {
 	 * `batch` samples (conv2d_reserve), at dl_model_plan time, so that
 	 * forward and backward never allocate.  NULL: nothing to reserve. */
 	int (*reserve)(dl_layer *l, dl_backend *be, int batch, dl_err *err);
+	/* The inverse: parameter i from PyTorch's layout (src, the shape
+	 * to_torch gives) into ours (dst).  NULL: same layout. */
+	void (*from_torch)(const dl_layer *l, int i, const float *src, float *dst);
 	/* Options line for --summary, e.g. "20@5x5 s1 same". */
 	void (*describe)(const dl_layer *l, char *buf, size_t n);
-	/* The equivalent torch.nn module as Python text, e.g. "Conv2d(1, 20,
-	 * 5, ...)"; `flat` says the input is [N, C] (after a layer with
-	 * torch_flat).  NULL: "<torch>()". */
+	/* The equivalent torch.nn module as a JSON object (dl-export's
+	 * dl.torch_layers: data, never code), e.g. {"module": "Conv2d",
+	 * "args": [1, 20, 5], "kwargs": {"stride": 1, ...}}; `flat` says the
+	 * input is [N, C] (after a layer with torch_flat).  NULL: the module
+	 * named `torch` with no arguments. */
 	void (*torch_module)(const dl_layer *l, int flat, char *buf, size_t n);
 	/* PyTorch's module gives [N, C] (Linear, Flatten, gap's Flatten). */
 	int torch_flat;

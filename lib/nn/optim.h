@@ -28,6 +28,8 @@ typedef struct dl_optim {
 	float *state;                       /* device, nstate * n floats */
 	float *scratch;                     /* device, 1 float (gradient sum of squares) */
 	dl_backend *be;
+	int nfrozen;                        /* spans of the block kept fixed (dl_optim_freeze) */
+	struct dl_span { size_t off, n; } *frozen;   /* sorted, disjoint; owned */
 } dl_optim;
 
 /* The names "sgd", "adam", "adamw" (an option's choices; dl_opt_choice_value). */
@@ -42,6 +44,10 @@ int dl_optim_init(dl_optim *o, dl_optim_kind kind, float lr, size_t n, dl_backen
 void dl_optim_release(dl_optim *o);
 /* Allocates state after changing settings that need it (momentum). */
 int dl_optim_ready(dl_optim *o, dl_err *err);
+/* Keeps params [off, off + n) fixed: their gradients are zeroed before
+ * clipping and no update (weight decay included) touches them.  Not saved
+ * in checkpoints: dl-train applies --freeze again on resume. */
+int dl_optim_freeze(dl_optim *o, size_t off, size_t n, dl_err *err);
 /* One update with learning rate lr: clips grads in place when clip_norm > 0
  * (on the device, no host round trip), then updates params. */
 void dl_optim_step(dl_optim *o, float *params, float *grads, float lr);

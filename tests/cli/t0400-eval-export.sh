@@ -244,17 +244,18 @@ test_case 'dl-export of lenet: 0.weight [20, 1, 5, 5] and PyTorch names' '
 	grep -q "dl.format: dl-tools export safetensors-torch 1" info && grep -q "dl.model_name: lenet" info
 '
 
-test_case 'dl-export metadata: dl.input (NCHW, scale) and dl.torch (the Sequential)' '
+test_case 'dl-export metadata: dl.input (NCHW, scale) and dl.torch_layers (the Sequential as data)' '
 	"$EXPORT" "$LENET" -o ex.st &&
-	"$PREP" info ex.st >info && grep -q "^  dl.input: " info && grep -q "^  dl.torch: " info &&
+	"$PREP" info ex.st >info && grep -q "^  dl.input: " info && grep -q "^  dl.torch_layers: " info &&
 	/usr/bin/python3 -c "import json,struct,sys
 b = open(\"ex.st\", \"rb\").read(); n = struct.unpack(\"<Q\", b[:8])[0]
 m = json.loads(b[8:8 + n])[\"__metadata__\"]
 i = json.loads(m[\"dl.input\"])
 assert (i[\"h\"], i[\"w\"], i[\"c\"]) == (28, 28, 1) and i[\"layout\"] == \"NCHW float32\", i
-t = m[\"dl.torch\"]
-assert t.startswith(\"torch.nn.Sequential(Conv2d(1, 20, 5, stride=1, padding=2\"), t
-assert \"Flatten()\" in t and \"Linear(2450, 500\" in t, t"
+t = json.loads(m[\"dl.torch_layers\"])
+assert \"dl.torch\" not in m
+assert t[0] == {\"module\": \"Conv2d\", \"args\": [1, 20, 5], \"kwargs\": {\"stride\": 1, \"padding\": 2, \"dilation\": 1, \"groups\": 1, \"bias\": True}}, t[0]
+assert t[6][\"module\"] == \"Flatten\" and t[7][\"args\"] == [2450, 500], t"
 '
 
 test_case 'dl-export of mlp: 1.weight [128, 784] (torch Linear layout)' '

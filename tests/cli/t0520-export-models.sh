@@ -8,7 +8,7 @@
 #                within 1e-4 (relative to max(1, max |ours|));
 #   safetensors: PyTorch runs it with the same outputs within 1e-4
 #                (tests/export/check_safetensors.py: chains load into the
-#                dl.torch torch.nn.Sequential with strict=True; graph models
+#                dl.torch_layers torch.nn.Sequential with strict=True; graph models
 #                run through tests/torch/spec_torch.py);
 #   c:           the generated .c/.h compile with
 #                cc -std=c99 -O1 -Wall -Wextra -Werror (libm only) and
@@ -104,7 +104,7 @@ test_case 'batch-norm statistics exported are those of training (not 0 and 1)' '
 	"$PY" -c "
 import sys; sys.path.insert(0, \"$DL_ROOT/bench\"); import stio, numpy as np
 t, meta = stio.load(\"r.safetensors\")
-assert \"dl.torch\" not in meta
+assert \"dl.torch_layers\" not in meta and \"dl.torch\" not in meta
 assert abs(t[\"1.running_mean\"]).max() > 1e-3 and abs(t[\"1.running_var\"] - 1).max() > 1e-3
 assert t[\"0.weight\"].shape == (64, 3, 3, 3) and t[\"1.num_batches_tracked\"].dtype == np.int64
 print(\"ok\", float(abs(t[\"1.running_mean\"]).max()))"

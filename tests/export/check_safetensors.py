@@ -4,9 +4,10 @@ outputs with dl-eval's.
 
   check_safetensors.py EXPORT.safetensors DATA.safetensors LOGITS.safetensors
 
-Plain chains (metadata dl.torch present): the torch.nn.Sequential text of
-dl.torch is built and load_state_dict(strict=True) must accept the tensors
-as they are (PyTorch's names and layouts).  Graph models (no dl.torch): the
+Plain chains (metadata dl.torch_layers present): the torch.nn.Sequential
+is built from that JSON data by torch_layers.sequential (no eval) and
+load_state_dict(strict=True) must accept the tensors as they are
+(PyTorch's names and layouts).  Graph models (no dl.torch_layers): the
 tensors "<layer>.<name>" are mapped back to our layouts (conv weights
 [k, c, kh, kw] -> [k, kh, kw, c]) and run by tests/torch/spec_torch.SpecNet
 from the dl.model spec.  Both in evaluation mode, on DATA's images
@@ -26,6 +27,7 @@ import torch  # noqa: E402
 
 import stio  # noqa: E402
 from spec_torch import SpecNet  # noqa: E402
+import torch_layers  # noqa: E402  (tests/export/torch_layers.py)
 
 
 def main(argv):
@@ -40,9 +42,8 @@ def main(argv):
     img = t["images"].astype(np.float32)
     x = (img * np.float32(inp["scale"]) - np.array(inp["mean"], np.float32)) / np.array(inp["std"], np.float32)
     x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    if "dl.torch" in meta:
-        ns = dict(vars(torch.nn), torch=torch)
-        model = eval(meta["dl.torch"], {"__builtins__": {}}, ns)
+    if "dl.torch_layers" in meta:
+        model = torch_layers.sequential(json.loads(meta["dl.torch_layers"]))
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()},
                               strict=True)
         model.eval()

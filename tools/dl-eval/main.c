@@ -5,6 +5,7 @@
  *                            gates for CI and cron (exit 7)
  *   dl-eval predict CKPT IMG...   classes of image files (predict.c)
  *   dl-eval plot LOG -o PNG       training curves (plot.c)
+ *   dl-eval serve CKPT            HTTP prediction service (serve*.c)
  * The subcommands are entries of the option table (DL_OPT_SUBCMD). */
 #include <math.h>
 #include <stdio.h>
@@ -118,11 +119,13 @@ int main(int argc, char **argv)
 		DL_OPT_SUBCMD("predict", predict_main, NULL, "CHECKPOINT [IMAGE...]",
 			      "classes of image files, TSV or JSON"),
 		DL_OPT_SUBCMD("plot", plot_main, NULL, "LOG.jsonl -o PNG", "training curves from a dl-train log"),
+		DL_OPT_SUBCMD("serve", serve_main, NULL, "CHECKPOINT",
+			      "HTTP prediction service (POST /predict, /healthz, /metadata, /metrics)"),
 		DL_OPT_END,
 	};
 	const dl_cmd cmd = {
 		"dl-eval", "CHECKPOINT DATASET [--json] [gates]\n"
-		"predict CHECKPOINT [IMAGE...]\nplot LOG.jsonl -o FILE.png",
+		"predict CHECKPOINT [IMAGE...]\nplot LOG.jsonl -o FILE.png\nserve CHECKPOINT [--listen ADDR:PORT]",
 		"Scores a checkpoint (dl-train's model.safetensors) on a dataset file.\n"
 		"Classifiers: mean softmax cross-entropy loss, accuracy, top-k accuracy,\n"
 		"per-class precision/recall/F1 and the confusion matrix.  Regression models\n"

@@ -8,10 +8,13 @@
  * read is reported on stderr and skipped; the exit code is then 3.  An image
  * whose outputs are NaN/Inf (a broken checkpoint) gets no line, a message on
  * stderr, and exit 9. */
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "core/buf.h"
@@ -19,6 +22,7 @@
 #include "core/opt.h"
 #include "eval.h"
 #include "eval/infer.h"
+#include "eval/predict.h"
 #include "image/image.h"
 #include "train/checkpoint.h"
 
@@ -34,37 +38,6 @@ typedef struct pctx {
 	long bad;                   /* files that could not be read */
 	long nonfinite;             /* images whose outputs were NaN/Inf */
 } pctx;
-
-/* Decodes path into slot p->n of the batch; 0 or a dl_err code. */
-static int load_one(pctx *p, const char *path, dl_err *err)
-{
-	dl_shape in = p->m->input;
-	dl_image im = { 0 }, crop = { 0 }, sized = { 0 };
-	int rc = dl_image_load(path, NULL, in.c, &im, err);
-	const dl_image *src = &im;
-	if (!rc && p->crop && im.w * in.h != im.h * in.w) {
-		rc = dl_image_center_crop(&im, in.w, in.h, &crop, err);
-		src = &crop;
-	}
-	if (!rc && (src->w != in.w || src->h != in.h)) {
-		rc = dl_image_resize(src, in.w, in.h, &sized, err);
-		src = &sized;
-	}
-	if (!rc)
-		memcpy(p->px + dl_shape_size(in) * (size_t)p->n, src->px, dl_shape_size(in));
-	dl_image_free(&im);
-	dl_image_free(&crop);
-	dl_image_free(&sized);
-	return rc;
-}
-
-static const char *class_name(const pctx *p, int i)
-{
-	if (p->classes && (size_t)i < p->classes->len &&
-	    p->classes->items[i].type == DL_JSON_STRING)
-		return p->classes->items[i].str;
-	return NULL;
-}
 
 /* Runs the batch and prints one line per image. */
 static int flush_batch(pctx *p, dl_err *err)
@@ -88,48 +61,14 @@ static int flush_batch(pctx *p, dl_err *err)
 		if (p->json) {
 			dl_buf_puts(&b, "{\"path\": ");
 			dl_buf_json_string(&b, p->paths[i]);
+			dl_buf_puts(&b, ", ");
 		} else {
 			for (const char *c = p->paths[i]; *c; c++)   /* TSV: no tabs in a field */
 				dl_buf_append(&b, *c == '\t' ? " " : c, 1);
 		}
-		if (p->reg) {
-			dl_buf_puts(&b, p->json ? ", \"outputs\": [" : "");
-			for (int j = 0; j < k; j++)
-				dl_buf_printf(&b, p->json ? "%s%.6g" : "%s\t%.6g", p->json && j ? ", " : "",
-					      (double)z[j]);
-			dl_buf_puts(&b, p->json ? "]}\n" : "\n");
-			continue;
-		}
-		double mx = z[0], s = 0;
-		for (int j = 1; j < k; j++)
-			mx = fmax(mx, z[j]);
-		for (int j = 0; j < k; j++)
-			s += exp(z[j] - mx);
-		dl_buf_puts(&b, p->json ? ", \"top\": [" : "");
-		for (int t = 0; t < p->topk; t++) {
-			int best = -1;   /* t-th largest: pick the max among the unmarked */
-			for (int j = 0; j < k; j++)
-				if (!isnan(z[j]) && (best < 0 || z[j] > z[best]))
-					best = j;
-			if (best < 0)
-				break;
-			double prob = exp(z[best] - mx) / s;
-			const char *nm = class_name(p, best);
-			if (p->json) {
-				dl_buf_printf(&b, "%s{\"class\": %d, \"name\": ", t ? ", " : "", best);
-				if (nm)
-					dl_buf_json_string(&b, nm);
-				else
-					dl_buf_puts(&b, "null");
-				dl_buf_printf(&b, ", \"probability\": %.6f}", prob);
-			} else if (nm) {
-				dl_buf_printf(&b, "\t%s\t%.6f", nm, prob);
-			} else {
-				dl_buf_printf(&b, "\t%d\t%.6f", best, prob);
-			}
-			z[best] = NAN;   /* the host copy only; taken */
-		}
-		dl_buf_puts(&b, p->json ? "]}\n" : "\n");
+		dl_predict_answer(&b, p->out + (size_t)i * (size_t)k, k, p->topk, p->reg, p->classes,
+				  p->json);
+		dl_buf_puts(&b, p->json ? "}\n" : "\n");
 	}
 	if (!rc && b.oom)
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
@@ -145,7 +84,8 @@ static int flush_batch(pctx *p, dl_err *err)
 static int add_path(pctx *p, const char *path, dl_err *err)
 {
 	dl_err e = { 0 };
-	if (load_one(p, path, &e)) {
+	uint8_t *dst = p->px + dl_shape_size(p->m->input) * (size_t)p->n;
+	if (dl_predict_load(path, p->m->input, p->crop, dst, &e)) {
 		fprintf(stderr, "dl-eval: %s\n", e.msg);   /* skip it, go on, exit 3 at the end */
 		p->bad++;
 		return e.code == DL_EFAIL ? dl_fail(err, DL_EFAIL, "%s", e.msg) : 0;
@@ -154,6 +94,72 @@ static int add_path(pctx *p, const char *path, dl_err *err)
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	p->n++;
 	return p->n == p->batch ? flush_batch(p, err) : 0;
+}
+
+/* Paths from stdin, one per line, read with our own buffer so we know when
+ * no more input is waiting: the images gathered so far are then answered
+ * before read(2) blocks.  In a pipe each line is answered as soon as it
+ * arrives; a file or a fast producer still fills whole batches. */
+static int read_stdin(pctx *p, dl_err *err)
+{
+	enum { MAX_LINE = 1 << 20 };
+	size_t cap = 1 << 16, len = 0, off = 0;
+	char *buf = malloc(cap);
+	int rc = 0;
+	if (!buf)
+		return dl_fail(err, DL_EFAIL, "out of memory");
+	for (;;) {
+		char *nl;
+		while (!rc && (nl = memchr(buf + off, '\n', len - off))) {
+			char *line = buf + off;
+			size_t n = (size_t)(nl - line);
+			off += n + 1;
+			while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+				n--;
+			line[n] = 0;
+			if (n)
+				rc = add_path(p, line, err);
+		}
+		if (rc)
+			break;
+		memmove(buf, buf + off, len - off);
+		len -= off;
+		off = 0;
+		if (len + 1 >= cap) {
+			if (cap >= MAX_LINE) {
+				rc = dl_fail(err, DL_EDATA, "stdin: a line is longer than 1 MiB");
+				break;
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				rc = dl_fail(err, DL_EFAIL, "out of memory");
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		struct pollfd pfd = { .fd = 0, .events = POLLIN };
+		if (p->n && poll(&pfd, 1, 0) == 0 && (rc = flush_batch(p, err)))
+			break;
+		ssize_t r = read(0, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = dl_fail_errno(err, DL_EIO, "stdin: read failed");
+			break;
+		}
+		if (r == 0) {
+			while (len > 0 && (buf[len - 1] == '\r'))
+				len--;
+			buf[len] = 0;
+			if (len)
+				rc = add_path(p, buf, err);
+			break;
+		}
+		len += (size_t)r;
+	}
+	free(buf);
+	return rc;
 }
 
 int predict_main(int argc, char **argv, const void *data)
@@ -197,8 +203,6 @@ int predict_main(int argc, char **argv, const void *data)
 	dl_checkpoint ck = { 0 };
 	dl_json *classes = NULL;
 	pctx p = { 0 };
-	char *line = NULL;
-	size_t cap = 0;
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
 	if (npos < 1)
@@ -223,15 +227,7 @@ int predict_main(int argc, char **argv, const void *data)
 	}
 	int from_stdin = npos == 1 || (npos == 2 && !strcmp(argv[2], "-"));
 	if (from_stdin) {
-		ssize_t len;
-		while (!rc && (len = getline(&line, &cap, stdin)) >= 0) {
-			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-				line[--len] = 0;
-			if (len)
-				rc = add_path(&p, line, &err);
-		}
-		if (!rc && ferror(stdin))
-			rc = dl_fail_errno(&err, DL_EIO, "stdin: read failed");
+		rc = read_stdin(&p, &err);
 	} else {
 		for (int i = 2; i <= npos && !rc; i++)
 			rc = add_path(&p, argv[i], &err);
@@ -255,7 +251,6 @@ done:
 	free(p.paths);
 	free(p.px);
 	free(p.out);
-	free(line);
 	dl_json_free(classes);
 	dl_checkpoint_release(&ck);
 	dl_model_release(&m);

@@ -89,12 +89,13 @@ int ex_is_chain(const dl_model *m)
 	return 1;
 }
 
+/* One module as data: {"module": NAME, "args": [...], "kwargs": {...}}. */
 int ex_torch_text(const dl_model *m, dl_buf *b, dl_err *err)
 {
 	if (!ex_is_chain(m))
 		return dl_fail(err, DL_EDATA, "%s: not a plain chain of layers: no torch.nn.Sequential "
-			       "text (tensor names are still '<layer>.<param>')", m->name);
-	dl_buf_puts(b, "torch.nn.Sequential(");
+			       "description (tensor names are still '<layer>.<param>')", m->name);
+	dl_buf_puts(b, "[");
 	int flat = 0;   /* the input to layer i is [N, C] (after flatten, dense, gap) */
 	for (int i = 0; i < m->nlayers; i++) {
 		const dl_layer *l = &m->layers[i];
@@ -102,12 +103,13 @@ int ex_torch_text(const dl_model *m, dl_buf *b, dl_err *err)
 		if (l->kind->torch_module)
 			l->kind->torch_module(l, flat, mod, sizeof mod);
 		else
-			snprintf(mod, sizeof mod, "%s()", l->kind->torch);
+			snprintf(mod, sizeof mod, "{\"module\": \"%s\", \"args\": [], \"kwargs\": {}}",
+				 l->kind->torch);
 		dl_buf_printf(b, "%s%s", i ? ", " : "", mod);
 		if (l->kind->torch_flat)
 			flat = 1;
 	}
-	dl_buf_puts(b, ")");
+	dl_buf_puts(b, "]");
 	return 0;
 }
 
@@ -160,7 +162,7 @@ int ex_write_safetensors(const ex_src *s, const char *out, dl_err *err)
 		rc = rc ? rc : dl_fail(err, DL_EFAIL, "out of memory");
 	if (!rc) rc = dl_st_add_meta(&w, "dl.format", "dl-tools export safetensors-torch 1", err);
 	if (!rc) rc = dl_st_add_meta(&w, "dl.input", in.p, err);
-	if (!rc && chain) rc = dl_st_add_meta(&w, "dl.torch", tt.p, err);
+	if (!rc && chain) rc = dl_st_add_meta(&w, "dl.torch_layers", tt.p, err);
 	if (!rc) rc = dl_st_add_meta(&w, "dl.model_name", m->name, err);
 	if (!rc) rc = dl_st_add_meta(&w, "dl.model", m->spec_text, err);
 	if (!rc && s->ck->classes_json) rc = dl_st_add_meta(&w, "dl.classes", s->ck->classes_json, err);

@@ -43,7 +43,9 @@ void ex_torch_param(const ex_src *s, const dl_layer *l, int i, float *dst, int64
 		    int *ndim);
 /* dl.input metadata: preprocessing JSON with the input layout named. */
 void ex_input_json(const ex_src *s, const char *layout, dl_buf *b);
-/* The torch.nn.Sequential a safetensors export loads into (Python text);
+/* The torch.nn.Sequential a safetensors export loads into, as data (JSON,
+ * metadata dl.torch_layers): a list of {"module", "args", "kwargs"}, or
+ * {"module": "Sequential", "layers": [...]}; never code to evaluate.
  * DL_EDATA for models that are not a plain chain. */
 int ex_torch_text(const dl_model *m, dl_buf *b, dl_err *err);
 /* Index of the model's output layer input chain: 1 if every layer reads

@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 		DL_OPT_STRING('o', "output", &c.out, "DIR",
 		  "run directory: model.safetensors, best.safetensors, log.jsonl"),
 		DL_OPT_STRING(0, "resume", &c.resume, "DIR",
-		  "continue the run in DIR exactly where its checkpoint left it (same options)"),
+		  "continue the run in DIR where its checkpoint left it, with the options it\n"
+		  "recorded; given again they must match, except a longer --epochs/--steps"),
 		DL_OPT_INT('e', "epochs", &r->epochs, "N", "passes over the training set (default 1)",
 			   DL_MIN(1), DL_MAX(1000000)),
 		DL_OPT_INT(0, "steps", &r->steps, "N", "run length in optimizer steps instead of epochs",
@@ -147,6 +148,11 @@ int main(int argc, char **argv)
 		DL_OPT_FLAG(0, "devices", &c.devices, "list the CPU and CUDA devices and exit"),
 		DL_OPT_STRING(0, "log", &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)"),
 		DL_OPT_STRING(0, "csv-log", &c.csv_path, "FILE", "also log one CSV row per epoch"),
+		DL_OPT_STRING(0, "init", &r->init, "FILE",
+		  "start from pretrained weights: every layer of FILE (checkpoint, dl-export\n"
+		  "safetensors or a torch state dict) that matches by name and shape"),
+		DL_OPT_STRING(0, "freeze", &r->freeze, "LAYERS",
+		  "keep layers fixed (indices as --summary shows, e.g. 0-5,7): no update, no decay"),
 		DL_OPT_STRING(0, "save-init", &c.save_init, "FILE",
 		  "also write the initial weights as a checkpoint (for side-by-side runs)"),
 		DL_OPT_FLAG(0, "summary", &c.summary,
@@ -157,7 +163,8 @@ int main(int argc, char **argv)
 	const dl_cmd cmd = {
 		"dl-train",
 		"-m MODEL --train FILE [--val FILE] -o RUNDIR [options]\n"
-		"--resume RUNDIR -m MODEL --train FILE [the same options]\n-m MODEL --summary",
+		"--resume RUNDIR [--epochs N longer | --steps N longer] [--time-limit S] ...\n"
+		"-m MODEL --summary",
 		"Trains a model with the loss its spec names (softmax cross-entropy by default,\n"
 		"or mse/huber on regression targets).  One line per epoch on stderr (loss,\n"
 		"accuracy or mae/rmse, the same for validation, lr, seconds, images/s), a bar\n"
@@ -185,16 +192,53 @@ int main(int argc, char **argv)
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-train", &err);
 	if (c.devices)
 		return dl_backend_list(stdout, &err) ? dl_tool_fail("dl-train", &err) : 0;
+	char **rec = NULL, **argv2 = NULL;
+	int nrec = 0;
+	if (c.resume) {   /* the recorded options first, the command line's after them */
+		if ((rc = remember_args(c.resume, r->model && r->train, &rec, &nrec, &c.resume_fresh, &err)))
+			goto fail;
+		if (nrec) {
+			int what;
+			if (!(argv2 = malloc(sizeof *argv2 * (size_t)(argc + nrec + 1)))) {
+				rc = dl_fail(&err, DL_EFAIL, "out of memory");
+				goto fail;
+			}
+			argv2[0] = argv[0];
+			memcpy(argv2 + 1, rec, sizeof *rec * (size_t)nrec);
+			memcpy(argv2 + 1 + nrec, argv + 1, sizeof *argv * (size_t)(argc - 1));
+			argv2[argc + nrec] = NULL;
+			if ((rc = dl_opt_parse(&cmd, argc + nrec, argv2, &what, &npos, &err)))
+				goto fail;
+			argv = argv2;
+		}
+	}
 	if ((rc = check_cli(&c, npos, argv, &err)))
-		return dl_tool_fail("dl-train", &err);
+		goto fail;
+	if (nrec) {   /* what is given again must match the run, or extend it */
+		dl_buf now;
+		dl_buf_init(&now);
+		run_json(r, &now);
+		rc = now.oom ? dl_fail(&err, DL_EFAIL, "out of memory") : remember_check(c.resume, now.p, &err);
+		dl_buf_release(&now);
+		if (rc)
+			goto fail;
+	}
+	if (c.resume_fresh && !c.quiet)
+		fprintf(stderr, "dl-train: --resume %s: no checkpoint yet (the run stopped before its "
+			"first one): starting the run\n", c.resume);
 	dl_guard g;
 	if ((rc = dl_guard_start(&g, DL_GUARD_STOP, &err)) || (rc = run_io(&c, &g, &err))) {
 		dl_guard_end(&g);
-		return dl_tool_fail("dl-train", &err);
+		goto fail;
 	}
 	rc = run_session(&c, &g.stop, &err);
 	if (!rc && (fflush(stdout) || ferror(stdout)))
 		rc = dl_fail_errno(&err, DL_EIO, "stdout: write failed");
 	dl_guard_end(&g);
+fail:
+	for (int i = 0; i < nrec; i++)
+		free(rec[i]);
+	free(rec);
+	free(argv2);
 	return rc ? dl_tool_fail("dl-train", &err) : 0;
 }

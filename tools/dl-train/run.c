@@ -97,4 +97,10 @@ void run_json(const run_settings *r, dl_buf *b)
 		      dl_monitor_name(r->monitor));
 	jstr(b, "precision", r->precision ? r->precision : "fp32");
 	dl_buf_puts(b, "}");
+	if (r->init || r->freeze) {   /* only when given: older runs keep their dl.run */
+		b->len--;   /* reopen the object */
+		jstr(b, "init", r->init);
+		jstr(b, "freeze", r->freeze);
+		dl_buf_puts(b, "}");
+	}
 }

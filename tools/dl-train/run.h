@@ -29,6 +29,7 @@ typedef struct run_settings {
 	long checkpoint_every, patience;
 	dl_monitor monitor;
 	const char *precision;    /* fp32 (default), tf32, bf16: --precision */
+	const char *init, *freeze;   /* --init FILE, --freeze LAYERS (NULL: none) */
 } run_settings;
 
 /* Everything on dl-train's command line. */
@@ -42,6 +43,7 @@ typedef struct cli {
 	double diverge_factor;    /* --diverge-factor (dl_train_opts) */
 	int summary, quiet, devices;
 	double max_memory;        /* --max-memory GiB of activations (0: physical memory) */
+	int resume_fresh;         /* --resume of a run with no checkpoint yet: start it */
 } cli;
 
 /* The whole run after the command line was checked: data, device, model
@@ -66,5 +68,18 @@ void run_norm(norm_mode mode, const dl_dataset *d, dl_norm *norm, const char **n
 
 /* The settings as one JSON object (dl.run). */
 void run_json(const run_settings *r, dl_buf *b);
+
+/* remember.c: --resume RUN alone.  remember_args: the options RUN's
+ * checkpoint recorded, as "--opt=value" strings to parse before the
+ * command line's (owned by the caller); no checkpoint yet: *fresh = 1 when
+ * have_model (-m and --train given), else DL_EUSAGE saying what to do; no
+ * RUN: DL_EIO.  remember_check: the run's settings now against the
+ * recorded ones (DL_EUSAGE naming the option and both values).
+ * remember_prune_log: drops log lines of epochs after `epoch` (JSON lines
+ * or CSV rows), atomically. */
+int remember_args(const char *dir, int have_model, char ***out, int *nout, int *fresh,
+		  dl_err *err);
+int remember_check(const char *dir, const char *now_json, dl_err *err);
+int remember_prune_log(const char *path, int epoch, int csv, dl_err *err);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "core/afile.h"
 #include "run.h"
+#include "train/init.h"
 
 typedef struct session {
 	cli *c;
@@ -23,7 +24,24 @@ typedef struct session {
 	dl_norm norm;
 	dl_train_state st;
 	const char *norm_note;   /* what the input normalisation is, for people */
+	char *init_json;         /* --init's report for the log, or NULL */
 } session;
+
+/* --freeze: the layers' parameters stay as they are (new or resumed run). */
+static int freeze(session *s, dl_err *err)
+{
+	const char *spec = s->c->r.freeze;
+	if (!spec)
+		return 0;
+	unsigned char *fz = malloc((size_t)s->m.nlayers + 1);
+	int rc = fz ? dl_parse_layers(&s->m, spec, fz, err) : dl_fail(err, DL_EFAIL, "out of memory");
+	for (int i = 0; !rc && i < s->m.nlayers; i++)
+		for (int p = 0; fz[i] && p < s->m.layers[i].nparam && !rc; p++)
+			rc = dl_optim_freeze(&s->o, s->m.layers[i].param[p].offset,
+					     s->m.layers[i].param[p].count, err);
+	free(fz);
+	return rc;
+}
 
 static char *join(const char *dir, const char *name)
 {
@@ -64,6 +82,18 @@ static int start_new(session *s, dl_err *err)
 	s->o.clip_norm = (float)r->clip_norm;
 	if ((rc = dl_optim_ready(&s->o, err)))
 		return rc;
+	if (r->init) {
+		dl_init_report rep;
+		rc = dl_init_from(&s->m, r->init, &rep, err);
+		if (!rc && !s->c->quiet)
+			fprintf(stderr, "dl-train: --init %s: %d layers loaded, %d skipped, %d left fresh\n%s",
+				r->init, rep.loaded, rep.skipped, rep.fresh, rep.text.len ? rep.text.p : "");
+		if (!rc && !(s->init_json = strdup(rep.json.p)))
+			rc = dl_fail(err, DL_EFAIL, "out of memory");
+		dl_init_report_release(&rep);
+		if (rc)
+			return rc;
+	}
 	run_norm(r->norm, &s->tr, &s->norm, &s->norm_note);
 	s->st.seed = (uint64_t)r->seed;
 	/* shuffling draws from its own stream, so changing the model's init
@@ -84,9 +114,7 @@ static int resume(session *s, dl_err *err)
 	if (!s->ck.run_json || !s->ck.has_optim)
 		return dl_fail(err, DL_EDATA, "%s: no dl.run or optimizer state; it cannot be resumed",
 			       s->ckpt);
-	if (strcmp(s->ck.run_json, s->run.p))
-		return dl_fail(err, DL_EUSAGE, "--resume %s: the options differ from the run's; it recorded %s",
-			       s->c->out, s->ck.run_json);
+	/* the options were checked against dl.run in main (remember.c) */
 	s->norm = s->ck.norm;
 	s->norm_note = "as the checkpoint records";
 	s->st = s->ck.train;
@@ -96,7 +124,13 @@ static int resume(session *s, dl_err *err)
 static int open_logs(session *s, int *made_dir, dl_err *err)
 {
 	cli *c = s->c;
-	int append = c->resume != NULL, rc;
+	int append = c->resume && !c->resume_fresh, rc;
+	/* a resumed run writes its epochs after the checkpoint's again: drop
+	 * those lines first, so no epoch appears twice */
+	if (append && ((rc = remember_prune_log(c->log_path && strcmp(c->log_path, "-") ? c->log_path
+								  : s->logp, s->st.epoch, 0, err)) ||
+		       (c->csv_path && (rc = remember_prune_log(c->csv_path, s->st.epoch, 1, err)))))
+		return rc;
 	/* the run directory first (a log may live in it); go() removes it
 	 * again if it made it and a log cannot be opened */
 	if (!c->resume && access(c->out, F_OK)) {
@@ -168,12 +202,12 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	if ((rc = open_data(s, err)) || (rc = dl_backend_open_prec(&s->be, c->device, (int)c->threads, r->precision, err)))
 		return rc;
-	if (c->resume)
+	if (c->resume && !c->resume_fresh)
 		rc = resume(s, err);
 	else if (!(rc = dl_model_load(&s->m, r->model, err)))
 		rc = start_new(s, err);
 	s->m.max_plan_bytes = (size_t)(c->max_memory * (1 << 30));
-	if (rc || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
+	if (rc || (rc = freeze(s, err)) || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
 	    (r->val && (rc = dl_check_fit(&s->m, &s->va, r->val, err))))
 		return rc;
 	if (c->summary)
@@ -194,13 +228,13 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	to.sched.total = r->steps > 0 ? r->steps : r->epochs * to.sched.per_epoch;
 	if ((rc = dl_schedule_check(&to.sched, err)))
 		return rc;
-	if (c->resume && s->st.step >= to.sched.total) {
+	if (c->resume && !c->resume_fresh && s->st.step >= to.sched.total) {
 		if (!c->quiet)
 			fprintf(stderr, "dl-train: %s: the run is already finished (step %ld)\n", c->out,
 				s->st.step);
 		return 0;
 	}
-	if (c->save_init && !c->resume &&
+	if (c->save_init && (!c->resume || c->resume_fresh) &&
 	    (rc = dl_checkpoint_save(c->save_init, &s->m, &s->o, &s->st, &s->norm, s->tr.classes_json, err)))
 		return rc;
 	if ((rc = open_logs(s, &made_dir, err))) {
@@ -210,10 +244,13 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	}
 	to.log = s->log;
 	to.csv = s->csv;
+	if (s->init_json)
+		fprintf(s->log, "{\"event\": \"init\", \"init\": %s%s%s}\n", s->init_json,
+			r->freeze ? ", \"freeze\": " : "", r->freeze ? "true" : "");
 	s->st.run = s->run.p;
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
-			"batch %ld, %s with %d threads, precision %s\n", c->resume ? "resuming" : "training",
+			"batch %ld, %s with %d threads, precision %s\n", c->resume && !c->resume_fresh ? "resuming" : "training",
 			s->m.name, s->m.nparams, s->ntrows, r->val ? s->va.n : s->nvrows,
 			dl_optim_name(s->o.kind), (double)s->o.lr, dl_schedule_name(to.sched.kind), r->batch,
 			s->be->ops->name, s->be->threads, r->precision ? r->precision : "fp32");
@@ -253,6 +290,7 @@ int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err)
 	free(s.ckpt);
 	free(s.best);
 	free(s.logp);
+	free(s.init_json);
 	free(s.trows);
 	free(s.vrows);
 	dl_buf_release(&s.run);

@@ -105,7 +105,8 @@ static void describe_leaky(const dl_layer *l, char *buf, size_t n)
 static void torch_leaky(const dl_layer *l, int flat, char *buf, size_t n)
 {
 	(void)flat;
-	snprintf(buf, n, "LeakyReLU(%.9g)", (double)O(l)->slope);
+	snprintf(buf, n, "{\"module\": \"LeakyReLU\", \"args\": [%.9g], \"kwargs\": {}}",
+		 (double)O(l)->slope);
 }
 
 const dl_layer_kind dl_layer_relu = {

@@ -88,7 +88,8 @@ static void describe(const dl_layer *l, char *buf, size_t n)
 
 static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
 {
-	snprintf(buf, n, "BatchNorm%dd(%d, eps=%.9g, momentum=%.9g)", flat ? 1 : 2, l->in.c,
+	snprintf(buf, n, "{\"module\": \"BatchNorm%dd\", \"args\": [%d], \"kwargs\": "
+		 "{\"eps\": %.9g, \"momentum\": %.9g}}", flat ? 1 : 2, l->in.c,
 		 (double)O(l)->eps, (double)O(l)->momentum);
 }
 

@@ -147,6 +147,25 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 						src[(((size_t)k * S + a) * S + b) * C + c];
 }
 
+static void from_torch(const dl_layer *l, int i, const float *src, float *dst)
+{
+	const dl_param *p = &l->param[i];
+	if (i != 0) {
+		for (size_t k = 0; k < p->count; k++)
+			dst[k] = src[k];
+		return;
+	}
+	const dl_conv2d_opts *o = O(l);
+	int K = o->filters, S = o->size, C = l->in.c / o->groups;
+	/* [k, c/G, kh, kw] -> [k, kh, kw, c/G] */
+	for (int k = 0; k < K; k++)
+		for (int a = 0; a < S; a++)
+			for (int b = 0; b < S; b++)
+				for (int c = 0; c < C; c++)
+					dst[(((size_t)k * S + a) * S + b) * C + c] =
+						src[(((size_t)k * C + c) * S + a) * S + b];
+}
+
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
 	const dl_conv2d_opts *o = O(l);
@@ -165,14 +184,15 @@ static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
 {
 	(void)flat;
 	const dl_conv2d_opts *o = O(l);
-	snprintf(buf, n, "Conv2d(%d, %d, %d, stride=%d, padding=%d, dilation=%d, groups=%d, bias=%s)",
-		 l->in.c, o->filters, o->size, o->stride, o->pad, o->dilation, o->groups,
-		 o->bias ? "True" : "False");
+	snprintf(buf, n, "{\"module\": \"Conv2d\", \"args\": [%d, %d, %d], \"kwargs\": "
+		 "{\"stride\": %d, \"padding\": %d, \"dilation\": %d, \"groups\": %d, "
+		 "\"bias\": %s}}", l->in.c, o->filters, o->size, o->stride, o->pad, o->dilation,
+		 o->groups, o->bias ? "true" : "false");
 }
 
 const dl_layer_kind dl_layer_conv2d = {
 	.name = "conv2d", .torch = "Conv2d",
 	.configure = configure, .init = init, .reserve = reserve, .forward = forward,
 	.backward = backward,
-	.to_torch = to_torch, .describe = describe, .torch_module = torch_module,
+	.to_torch = to_torch, .from_torch = from_torch, .describe = describe, .torch_module = torch_module,
 };

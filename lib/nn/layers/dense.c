@@ -90,6 +90,25 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 						src[(size_t)o * in + ((size_t)yy * w + xx) * c + ch];
 }
 
+static void from_torch(const dl_layer *l, int i, const float *src, float *dst)
+{
+	const dl_param *p = &l->param[i];
+	int h = l->unflat.h, w = l->unflat.w, c = l->unflat.c;
+	if (i != 0 || h * w <= 1 || h * w * c != l->in.c) {
+		for (size_t k = 0; k < p->count; k++)
+			dst[k] = src[k];
+		return;
+	}
+	/* column (ch, y, x) in NCHW order -> column (y, x, ch) in NHWC order */
+	int in = l->in.c;
+	for (int o = 0; o < l->out.c; o++)
+		for (int yy = 0; yy < h; yy++)
+			for (int xx = 0; xx < w; xx++)
+				for (int ch = 0; ch < c; ch++)
+					dst[(size_t)o * in + ((size_t)yy * w + xx) * c + ch] =
+						src[(size_t)o * in + ((size_t)ch * h + yy) * w + xx];
+}
+
 static void describe(const dl_layer *l, char *buf, size_t n)
 {
 	snprintf(buf, n, "%d%s", O(l)->units, O(l)->bias ? "" : " no-bias");
@@ -98,12 +117,13 @@ static void describe(const dl_layer *l, char *buf, size_t n)
 static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
 {
 	(void)flat;
-	snprintf(buf, n, "Linear(%d, %d, bias=%s)", (int)dl_shape_size(l->in), O(l)->units,
-		 O(l)->bias ? "True" : "False");
+	snprintf(buf, n, "{\"module\": \"Linear\", \"args\": [%d, %d], \"kwargs\": "
+		 "{\"bias\": %s}}", (int)dl_shape_size(l->in), O(l)->units,
+		 O(l)->bias ? "true" : "false");
 }
 
 const dl_layer_kind dl_layer_dense = {
 	.name = "dense", .torch = "Linear",
 	.configure = configure, .init = init, .forward = forward, .backward = backward,
-	.to_torch = to_torch, .describe = describe, .torch_module = torch_module, .torch_flat = 1,
+	.to_torch = to_torch, .from_torch = from_torch, .describe = describe, .torch_module = torch_module, .torch_flat = 1,
 };

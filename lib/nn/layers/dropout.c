@@ -73,7 +73,8 @@ static void describe(const dl_layer *l, char *buf, size_t n)
 static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
 {
 	(void)flat;
-	snprintf(buf, n, "Dropout(%.9g)", (double)P(l));
+	snprintf(buf, n, "{\"module\": \"Dropout\", \"args\": [%.9g], \"kwargs\": {}}",
+		 (double)P(l));
 }
 
 const dl_layer_kind dl_layer_dropout = {

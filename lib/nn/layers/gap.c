@@ -51,7 +51,9 @@ static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
 {
 	(void)l;
 	(void)flat;
-	snprintf(buf, n, "Sequential(AdaptiveAvgPool2d(1), Flatten())");
+	snprintf(buf, n, "{\"module\": \"Sequential\", \"layers\": ["
+		 "{\"module\": \"AdaptiveAvgPool2d\", \"args\": [1], \"kwargs\": {}}, "
+		 "{\"module\": \"Flatten\", \"args\": [], \"kwargs\": {}}]}");
 }
 
 const dl_layer_kind dl_layer_gap = {

@@ -95,8 +95,8 @@ static void torch_module(const dl_layer *l, int flat, char *buf, size_t n)
 {
 	(void)flat;
 	const dl_pool_opts *o = O(l);
-	snprintf(buf, n, "%s(%d, stride=%d, padding=%d)", l->kind->torch, o->size, o->stride,
-		 o->pad);
+	snprintf(buf, n, "{\"module\": \"%s\", \"args\": [%d], \"kwargs\": "
+		 "{\"stride\": %d, \"padding\": %d}}", l->kind->torch, o->size, o->stride, o->pad);
 }
 
 const dl_layer_kind dl_layer_maxpool = {

@@ -51,7 +51,20 @@ test_one_line() {
 	if [ "$n" -ne 1 ]; then echo "expected one line in $1, got $n:"; cat "$1"; return 1; fi
 }
 
+# test_skip TITLE WHY: a case that cannot run here (counted as skipped,
+# never as passed)
+test_skipped=0
+test_skip() {
+	test_n=$((test_n + 1))
+	test_skipped=$((test_skipped + 1))
+	echo "skip $test_n - $1 # skipped: $2"
+}
+
 test_done() {
-	echo "$TEST_NAME: $test_pass passed, $test_fail failed"
+	if [ "$test_skipped" -gt 0 ]; then
+		echo "$TEST_NAME: $test_pass passed, $test_fail failed, $test_skipped skipped"
+	else
+		echo "$TEST_NAME: $test_pass passed, $test_fail failed"
+	fi
 	[ "$test_fail" -eq 0 ]
 }

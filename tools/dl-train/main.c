@@ -165,9 +165,9 @@ int main(int argc, char **argv)
 		{ 0, "monitor", DL_OPT_STRING, &c.monitor, "METRIC",
 		  "val_loss (default), val_accuracy or val_mae: early stop and best.safetensors" },
 		{ 0, "time-limit", DL_OPT_FLOAT, &c.time_limit, "SECONDS",
-		  "stop cleanly (resumable, exit 0) after SECONDS of training" },
+		  "stop cleanly after SECONDS of training (resumable, exit 8)" },
 		{ 0, "max-cost", DL_OPT_FLOAT, &c.max_cost, "DOLLARS",
-		  "stop cleanly once this run has cost DOLLARS at --price-per-hour" },
+		  "stop cleanly (resumable, exit 8) once this run has cost DOLLARS at\n--price-per-hour" },
 		{ 0, "price-per-hour", DL_OPT_FLOAT, &c.price, "P", "machine price in dollars per hour" },
 		{ 0, "seed", DL_OPT_INT, &r->seed, "S", "seed of initialisation, shuffling, augmentation (default 1)" },
 		{ 'j', "threads", DL_OPT_INT, &c.threads, "N", "CPU threads (default: all cores)" },
@@ -192,7 +192,8 @@ int main(int argc, char **argv)
 		"on a terminal, JSON lines in the log.  The checkpoint (weights, buffers,\n"
 		"optimizer state, model spec, position in the run) is rewritten atomically\n"
 		"at epoch ends, every --checkpoint-every steps and when the run stops.\n"
-		"SIGINT/SIGTERM: finish the step, checkpoint, exit 8; --resume continues\n"
+		"SIGINT/SIGTERM, --time-limit, --max-cost: finish the step, checkpoint, exit 8\n"
+		"(stopped early, resumable; exit 0 only when the run is finished); --resume continues\n"
 		"bit-identically (CPU, same --threads).  Non-finite loss: exit 9, the last\n"
 		"good checkpoint kept.  A CPU run is bit-reproducible for a fixed --seed and\n"
 		"--threads.",

@@ -77,7 +77,8 @@ TRAIN_CMD = $(MPI_PREFIX) $(BIN)/dl-train -m $(MODEL) --train $(TRAIN) --val $(V
 
 # lock DIR, then run a sub-make of this file in PHASE with ARGS
 LOCK_NOTE = flock -n $(1)/.lock true 2>/dev/null || echo "$(PIPELINE): $(1) is locked by another run; $(if $(NOWAIT),giving up (NOWAIT),waiting)" >&2
-locked = mkdir -p $(1) && { $(LOCK_NOTE); } && flock $(if $(NOWAIT),-n -E $(BUSY_EXIT)) $(1)/.lock $(MAKE) --no-print-directory -f $(SELF) $(2) PHASE=$(3) MODE=$(MODE) $(4)
+BUSY = { rc=$$?; if [ $$rc -eq $(BUSY_EXIT) ] && [ -n "$$DL_PIPE_STATUS" ]; then echo "$$rc lock" >"$$DL_PIPE_STATUS"; fi; exit $$rc; }
+locked = mkdir -p $(1) && { $(LOCK_NOTE); } && flock $(if $(NOWAIT),-n -E $(BUSY_EXIT)) $(1)/.lock $(MAKE) --no-print-directory -f $(SELF) $(2) PHASE=$(3) MODE=$(MODE) $(4) || $(BUSY)
 
 all:
 	+@$(call locked,$(PREP),_data,data)
@@ -103,7 +104,7 @@ $(RUN)/train.done: $(TRAIN) $(VAL)
 	+@if [ -e $(CKPT) ] && [ $(CKPT) -nt $(TRAIN) ] && [ $(CKPT) -nt $(VAL) ]; then \
 	  echo "$(PIPELINE): resuming the training in $(RUN)" >&2; o="--resume $(RUN)"; \
 	else rm -f $(PUBLISHED); o="-o $(RUN)"; fi; \
-	$(STEP) train -- $(TRAIN_CMD) $$o
+	exec $(STEP) train -- $(TRAIN_CMD) $$o
 	@touch $@
 
 # the quality gate: dl-eval exits 7 below MIN_ACCURACY (above MAX_MAE); the

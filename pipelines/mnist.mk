@@ -5,7 +5,7 @@
 #   make -f pipelines/mnist.mk RECIPE=mlp         MLP 784-128-128-10, 118,282 params, the same
 #   make -f pipelines/mnist.mk RECIPE=cnn         CNN (pipelines/mnist-cnn.spec), Adam lr 0.001, 20 epochs
 #   make -f pipelines/mnist.mk table              all three, then ours beside the lecture's
-#   make -f pipelines/mnist.mk tiny | ci          2,000 images, 8 epochs | 1,000 images, 3 epochs (Adam)
+#   make -f pipelines/mnist.mk tiny | ci          2,000 images, 8 epochs | 1,000 images, 3 epochs, batch 32 (Adam)
 #   make -f pipelines/mnist.mk sweep LRS="0.1 0.01" BATCHES="64 128"
 #   make -f pipelines/mnist.mk DATASET=fashion-mnist table     the same on Fashion-MNIST
 #
@@ -46,6 +46,7 @@ else ifeq ($(MODE),ci)
 LIMIT ?= 1000
 TEST_LIMIT ?= 500
 EPOCHS ?= 3
+BATCH ?= 32
 OPTIMIZER ?= adam
 MIN_ACCURACY ?= 0.60
 endif

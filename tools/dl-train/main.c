@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 		{ 0, "time-limit", DL_OPT_FLOAT, &c.time_limit, "SECONDS",
 		  "stop cleanly after SECONDS of training (resumable, exit 8)" },
 		{ 0, "max-cost", DL_OPT_FLOAT, &c.max_cost, "DOLLARS",
-		  "stop cleanly (resumable, exit 8) once this run has cost DOLLARS at\n--price-per-hour" },
+		  "stop cleanly (resumable, exit 8) at DOLLARS of --price-per-hour" },
 		{ 0, "price-per-hour", DL_OPT_FLOAT, &c.price, "P", "machine price in dollars per hour" },
 		{ 0, "seed", DL_OPT_INT, &r->seed, "S", "seed of initialisation, shuffling, augmentation (default 1)" },
 		{ 'j', "threads", DL_OPT_INT, &c.threads, "N", "CPU threads (default: all cores)" },
@@ -193,10 +193,10 @@ int main(int argc, char **argv)
 		"optimizer state, model spec, position in the run) is rewritten atomically\n"
 		"at epoch ends, every --checkpoint-every steps and when the run stops.\n"
 		"SIGINT/SIGTERM, --time-limit, --max-cost: finish the step, checkpoint, exit 8\n"
-		"(stopped early, resumable; exit 0 only when the run is finished); --resume continues\n"
-		"bit-identically (CPU, same --threads).  Non-finite loss: exit 9, the last\n"
-		"good checkpoint kept.  A CPU run is bit-reproducible for a fixed --seed and\n"
-		"--threads.",
+		"(stopped early, resumable; exit 0 only for a finished run); --resume\n"
+		"continues bit-identically (CPU, same --threads).  Non-finite loss: exit 9,\n"
+		"the last good checkpoint kept.  A CPU run is bit-reproducible for a fixed\n"
+		"--seed and --threads.",
 		opts,
 		"examples:\n"
 		"  dl-train -m lenet --summary\n"

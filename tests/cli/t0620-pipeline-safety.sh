@@ -1,6 +1,7 @@
 #!/bin/bash
 # The pipeline layer under cron, CI and concurrent use (pipelines/common.mk,
-# through mnist.mk on 600 Fashion-MNIST images, LeNet, CPU, one thread):
+# through mnist.mk on 600 Fashion-MNIST images, LeNet (the MLP where no
+# training is compared), CPU, one thread):
 # two concurrent runs into one folder train once and end identical to a
 # single run; SIGTERM to the pipeline's process group during training, then
 # make again, resumes to a model byte-identical to an uninterrupted run's; a
@@ -72,19 +73,19 @@ test_case 'a --time-limit stop exits 8, publishes nothing; the next make resumes
 '
 
 test_case 'tiny MIN_ACCURACY=0.99 fails its gate: exit 7, the stage named, no eval.json, no temp file' '
-	test_expect_code 7 prun tiny RUN="$P/tiny" MIN_ACCURACY=0.99 >out 2>err &&
+	test_expect_code 7 prun tiny RUN="$P/tiny" MIN_ACCURACY=0.99 MODEL=mlp >out 2>err &&
 	grep -q "stage eval failed: dl-eval exited 7" err && grep -q "gate failed" err &&
 	grep -q "min-accuracy 0.99" "$P/tiny/run.log" &&
 	test ! -e "$P/tiny/eval.json" && test -s "$P/tiny/eval-failed.json" && no_temp "$P/tiny"
 '
 
 test_case 'overrides reach every sub-target (command line and environment)' '
-	pm ci RUN="$P/ci1" EPOCHS=1 MIN_ACCURACY=0.1 >out 2>err && grep -q "\"epochs\": 1," "$P/ci1/summary.json" &&
+	pm ci RUN="$P/ci1" EPOCHS=1 MIN_ACCURACY=0.1 MODEL=mlp >out 2>err && grep -q "\"epochs\": 1," "$P/ci1/summary.json" &&
 	grep -q "\"gate\": \"accuracy >= 0.1\"" "$P/ci1/summary.json" &&
 	EPOCHS=2 MIN_ACCURACY=0.2 RUN="$P/rec" make -s -C "$DL_ROOT" -f $MK \
-		$(echo "$COMMON" | sed "s/EPOCHS=4//; s/MIN_ACCURACY=0.5//") recipe >out2 2>err2 &&
+		$(echo "$COMMON" | sed "s/EPOCHS=4//; s/MIN_ACCURACY=0.5//") MODEL=mlp recipe >out2 2>err2 &&
 	grep -q "\"epochs\": 2," "$P/rec/summary.json" && grep -q "min-accuracy 0.2" "$P/rec/run.log" &&
-	pm tiny RUN="$P/tiny2" MIN_ACCURACY=0.3 SEED=3 >out3 2>err3 &&
+	pm tiny RUN="$P/tiny2" MIN_ACCURACY=0.3 SEED=3 MODEL=mlp >out3 2>err3 &&
 	grep -q -- "--seed 3" "$P/tiny2/run.log" && grep -q "min-accuracy 0.3" "$P/tiny2/run.log" &&
 	test -e "$P/data/prep-600-t300-s3/train.safetensors"
 '
@@ -92,9 +93,9 @@ test_case 'overrides reach every sub-target (command line and environment)' '
 test_case 'NOWAIT=1 on a locked run exits 75 at once; without it, make waits for the lock' '
 	mkdir -p "$P/nw" && flock "$P/nw/.lock" sleep 3 & holder=$!
 	sleep 0.5
-	test_expect_code 75 prun RUN="$P/nw" NOWAIT=1 >out 2>err && grep -q "locked by another run" err &&
+	test_expect_code 75 prun RUN="$P/nw" NOWAIT=1 MODEL=mlp >out 2>err && grep -q "locked by another run" err &&
 	test ! -e "$P/nw/train.done" && wait $holder &&
-	pm RUN="$P/nw" >out2 2>err2 && test -s "$P/nw/summary.json"
+	pm RUN="$P/nw" MODEL=mlp >out2 2>err2 && test -s "$P/nw/summary.json"
 '
 
 test_done

@@ -12,7 +12,7 @@
 const char dl_exit_code_help[] =
 	"exit codes: 0 ok, 1 failure, 2 usage, 3 bad input data, 4 i/o error,\n"
 	"  5 network, 6 checksum mismatch, 7 quality gate failed, 8 interrupted\n"
-	"  (resumable checkpoint written), 9 training diverged\n";
+	"  or stopped early (resumable checkpoint written), 9 training diverged\n";
 
 static int is_option(const dl_opt *o)
 {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # dl-train run control: a run killed with SIGKILL at random points (several
 # times) and resumed ends bit-identical to an uninterrupted one; SIGTERM
-# and SIGINT checkpoint and exit 8; --time-limit and --max-cost stop
+# and SIGINT checkpoint and exit 8; --time-limit and --max-cost stop (exit 8 too)
 # cleanly and resume exactly; a diverging run exits 9 keeping the last good
 # checkpoint.
 . "$(dirname "$0")/lib.sh"
@@ -92,17 +92,18 @@ test_case 'SIGINT: exit 8 as well' '
 	[ -s run/model.safetensors ]
 '
 
-test_case '--time-limit: exit 0 saying why, resumable, and the resumed run is exact' '
-	test_expect_code 0 "$TRAIN" $ARGS -o run --time-limit 0.05 2>err &&
+test_case '--time-limit: exit 8 (stopped early, not finished) saying why, resumable, and the resumed run is exact' '
+	test_expect_code 8 "$TRAIN" $ARGS -o run --time-limit 0.05 2>err &&
 	grep -q "time limit" err && grep -q -- "--resume" err &&
+	grep -q "\"stop\": \"stopped at the time limit\"" run/log.jsonl &&
 	step=$(ckpt_step run/model.safetensors) && echo "stopped at step $step" && [ "$step" -lt 288 ] &&
 	test_expect_code 0 "$TRAIN" $ARGS --resume run 2>err2 &&
 	same_weights "$REF/model.safetensors" run/model.safetensors
 '
 
-test_case '--max-cost with --price-per-hour: exit 0, "cost limit", cost in the summary' '
+test_case '--max-cost with --price-per-hour: exit 8, "cost limit", cost in the summary' '
 	"$TRAIN" $ARGS -o run --max-cost 0.0001 --price-per-hour 3.6 2>err; rc=$?
-	[ "$rc" -eq 0 ] || { echo "exit $rc"; cat err; exit 1; }
+	[ "$rc" -eq 8 ] || { echo "exit $rc"; cat err; exit 1; }
 	grep -q "cost limit" err && grep -qF "cost \$" err &&
 	grep -q "\"stop\": \"stopped at the cost limit\"" run/log.jsonl &&
 	grep -q "\"cost\": " run/log.jsonl &&

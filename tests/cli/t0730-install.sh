@@ -17,6 +17,8 @@ test_case 'make install DESTDIR PREFIX=/usr: tools, man pages, specs, pipelines'
 	[ -f "$D/usr/share/man/man5/dl-model.5" ] &&
 	[ -f "$D/usr/share/dl-tools/models/lenet.spec" ] &&
 	[ -f "$D/usr/share/dl-tools/pipelines/fashion-mnist.mk" ] &&
+	[ -f "$D/usr/share/dl-tools/pipelines/common.mk" ] && [ -x "$D/usr/share/dl-tools/pipelines/step" ] &&
+	[ -f "$D/usr/share/man/man7/dl-pipelines.7" ] &&
 	"$D/usr/bin/dl-train" --help >/dev/null
 '
 

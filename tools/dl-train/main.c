@@ -131,9 +131,9 @@ int main(int argc, char **argv)
 		DL_OPT_CHOICE(0, "monitor", &r->monitor, "METRIC", dl_monitor_choices,
 			      "what early stop and best.safetensors watch (default val_loss)"),
 		DL_OPT_FLOAT(0, "time-limit", &c.time_limit, "SECONDS",
-		  "stop cleanly (resumable, exit 0) after SECONDS of training", DL_MIN(0)),
+		  "stop cleanly after SECONDS of training (resumable, exit 8)", DL_MIN(0)),
 		DL_OPT_FLOAT(0, "max-cost", &c.max_cost, "DOLLARS",
-		  "stop cleanly once this run has cost DOLLARS at --price-per-hour", DL_MIN(0)),
+		  "stop cleanly (resumable, exit 8) at DOLLARS of --price-per-hour", DL_MIN(0)),
 		DL_OPT_FLOAT(0, "price-per-hour", &c.price, "P", "machine price in dollars per hour",
 			     DL_MIN(0)),
 		DL_OPT_FLOAT(0, "diverge-factor", &c.diverge_factor, "F",
@@ -171,11 +171,12 @@ int main(int argc, char **argv)
 		"on a terminal, JSON lines in the log.  The checkpoint (weights, buffers,\n"
 		"optimizer state, model spec, position in the run) is rewritten atomically\n"
 		"at epoch ends, every --checkpoint-every steps and when the run stops.\n"
-		"SIGINT/TERM/HUP/QUIT/USR1: finish the step, checkpoint, exit 8 (a second\n"
-		"signal: remove temp files, die by it); --resume continues bit-identically\n"
-		"(CPU, same --threads).  Non-finite loss, or loss above --diverge-factor\n"
-		"times the first step's: exit 9, the last good checkpoint kept.  A CPU run\n"
-		"is bit-reproducible for a fixed --seed and --threads.",
+		"SIGINT/TERM/HUP/QUIT/USR1, --time-limit, --max-cost: finish the step,\n"
+		"checkpoint, exit 8 (stopped early, resumable; exit 0 only for a finished\n"
+		"run; a second signal: remove temp files, die by it); --resume continues\n"
+		"bit-identically (CPU, same --threads).  Non-finite loss, or loss above\n"
+		"--diverge-factor times the first step's: exit 9, the last good checkpoint\n"
+		"kept.  A CPU run is bit-reproducible for a fixed --seed and --threads.",
 		opts,
 		"examples:\n"
 		"  dl-train -m lenet --summary\n"

@@ -175,10 +175,7 @@ static void summary(session *s, const dl_train_result *res)
 			fprintf(stderr, ", cost $%.4f at $%g/h", cost, c->price);
 		fputc('\n', stderr);
 	}
-	if (budget)
-		fprintf(stderr, "dl-train: the run can continue: dl-train --resume %s with the same options\n",
-			c->out);
-	else if (!c->quiet)
+	if (!budget && !c->quiet)
 		fprintf(stderr, "dl-train: wrote %s\n", s->ckpt);
 	fprintf(s->log, "{\"event\": \"done\", \"stop\": \"%s\", \"epochs\": %d, \"step\": %ld, "
 		"\"device\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"seconds\": %.3f, "
@@ -262,9 +259,16 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	dl_train_result res;
 	rc = dl_train(&s->m, &s->o, &s->st, &tdata, has_val ? &vdata : NULL, &s->norm,
 		      s->tr.classes_json, &to, &res, err);
-	if (!rc)
-		summary(s, &res);
-	return rc;
+	if (rc)
+		return rc;
+	summary(s, &res);
+	/* a budget stop is not a finished run: exit 8 like an interrupt, so
+	 * make and scripts see it (the done event in the log says why) */
+	if (res.why == DL_STOP_TIME || res.why == DL_STOP_COST)
+		return dl_fail(err, DL_EINTR, "%s at step %ld, checkpoint written; continue with "
+			       "dl-train --resume %s and the same options", stop_text(res.why),
+			       s->st.step, c->out);
+	return 0;
 }
 
 int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err)

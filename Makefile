@@ -83,8 +83,33 @@ endif
 DNNL_CFLAGS := $(if $(DNNL_OK),-DDL_HAVE_DNNL)
 DNNL_LIBS := $(if $(DNNL_OK),-ldnnl -lgomp)
 DNNL_MSG := $(if $(DNNL_OK),oneDNN conv used (DNNL=$(DNNL); DL_CONV=auto|im2col|dnnl at run time),not used (DNNL=$(DNNL)$(if $(filter 0,$(DNNL)),,; libdnnl-dev not found)))
+# MPI (Open MPI) for data-parallel dl-train (lib/dist/mpi.c): mpicc's flags
+# (--showme), else pkg-config ompi-c; MPI=0 leaves it out (lib/dist/none.c:
+# a run launched as N > 1 ranks then refuses), MPI=1 requires it.
+MPI_CFLAGS :=
+MPI_LIBS :=
+MPICC_PATH :=
+ifneq ($(MPI),0)
 MPICC_PATH := $(shell command -v mpicc 2>/dev/null)
-MPI_MSG := $(if $(MPICC_PATH),mpicc at $(MPICC_PATH) (MPI=$(MPI); not used yet),not found (MPI=$(MPI)))
+ifneq ($(MPICC_PATH),)
+MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(MPICC_PATH) --showme:compile 2>/dev/null))
+MPI_LIBS := $(shell $(MPICC_PATH) --showme:link 2>/dev/null)
+MPI_FROM := mpicc at $(MPICC_PATH)
+endif
+ifeq ($(MPI_LIBS),)
+MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags ompi-c 2>/dev/null))
+MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null)
+MPI_FROM := pkg-config ompi-c
+endif
+endif
+ifeq ($(MPI),1)
+ifdef NEED_LIBS
+ifeq ($(MPI_LIBS),)
+$(error MPI=1 but neither mpicc nor pkg-config ompi-c was found: apt-get install libopenmpi-dev openmpi-bin)
+endif
+endif
+endif
+MPI_MSG := $(if $(MPI_LIBS),$(MPI_FROM) ($(strip $(MPI_LIBS)); MPI=$(MPI): dl-train runs under mpirun/srun),$(if $(filter 0,$(MPI)),not used (MPI=0),not found (MPI=$(MPI); dl-train refuses N > 1 ranks)))
 
 ifeq ($(MAKELEVEL),0)
 ifdef NEED_LIBS
@@ -99,7 +124,7 @@ LDFLAGS := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
 LIBS := $(BLAS_LIBS) $(DNNL_LIBS) $(DEP_LIBS) -lm -ldl
 
 # ---- sources ------------------------------------------------------------
-LIB_SRC := $(sort $(shell find lib -name '*.c'))
+LIB_SRC := $(filter-out lib/dist/$(if $(MPI_LIBS),none,mpi).c,$(sort $(shell find lib -name '*.c')))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIBA := $(BUILD)/libdltools.a
 TOOLS := dl-fetch dl-prep dl-train dl-eval dl-export
@@ -109,6 +134,10 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(BUILD)/tests/unit-runner
 
 all: $(TOOL_BINS)
+
+# MPI: only lib/dist/mpi.c sees its headers; only what may call it links it
+$(BUILD)/obj/lib/dist/mpi.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/bin/dl-train $(TEST_BIN) $(BUILD)/tests/gpu-runner: LIBS += $(MPI_LIBS)
 
 # the CPU backend's objects are rebuilt when the oneDNN choice changes
 DNNL_STAMP := $(BUILD)/.dnnl-$(if $(DNNL_OK),on,off)

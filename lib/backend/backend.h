@@ -99,6 +99,14 @@ DL_HOSTDEV static inline uint64_t dl_hash_u64(uint64_t seed, uint64_t i)
 	return z ^ (z >> 31);
 }
 
+/* The seed s' with dl_hash_u64(s', i) == dl_hash_u64(s, i + skip) for every
+ * i: a call on samples [skip, ...) of a batch makes the choices the whole
+ * batch would make for them (data-parallel ranks hold slices of batches). */
+DL_HOSTDEV static inline uint64_t dl_hash_skip(uint64_t seed, uint64_t skip)
+{
+	return seed + skip * 0x9e3779b97f4a7c15ull;
+}
+
 /* Uniform in [0, 1) with 24 bits, exactly representable as float. */
 DL_HOSTDEV static inline float dl_hash_uniform(uint64_t seed, uint64_t i)
 {
@@ -249,6 +257,28 @@ typedef struct dl_backend_ops {
 	/* out[i, :] = src[idx[i], :] for rows of k floats (regression targets) */
 	void (*gather_f32)(dl_backend *be, const float *src, const uint32_t *idx, int n, int k,
 			   float *out);
+
+	/* Batch norm with statistics over all data-parallel ranks (--sync-bn;
+	 * the layer sums the partial results over ranks between the calls).
+	 * NULL on a backend without them.  x, dy [rows, c] are this rank's.
+	 * bn_stats: out [c] (written) = sum over rows of x, or of (x - mean)^2
+	 * when mean [c] is not NULL.
+	 * bn_fwd_given: training forward from the global mean [c] and sqdev
+	 * [c] = sum (x - mean)^2 over all ranks' `count` rows: var = sqdev /
+	 * count; save_invstd written; running stats updated as bn_fwd_train
+	 * does (unbiased variance sqdev / (count - 1)); y written.
+	 * bn_bwd_given: dx (written) from dgamma = sum dy * xhat and dbeta =
+	 * sum dy [c] over all ranks' `count` rows (bn_bwd's formula). */
+	void (*bn_stats)(dl_backend *be, int rows, int c, const float *x, const float *mean,
+			 float *out);
+	void (*bn_fwd_given)(dl_backend *be, int rows, int c, long count, const float *x,
+			     const float *gamma, const float *beta, float eps, float momentum,
+			     const float *mean, const float *sqdev, float *run_mean, float *run_var,
+			     float *save_invstd, float *y);
+	void (*bn_bwd_given)(dl_backend *be, int rows, int c, long count, const float *x,
+			     const float *dy, const float *gamma, const float *save_mean,
+			     const float *save_invstd, const float *dgamma, const float *dbeta,
+			     float *dx);
 } dl_backend_ops;
 
 struct dl_backend {

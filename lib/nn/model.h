@@ -45,6 +45,11 @@ typedef struct dl_model {
 	float *gsum;
 	float **acc;
 	float *ws;               /* all layers' workspaces (nws floats each) */
+	/* Called by dl_model_backward after each layer with parameters:
+	 * every gradient at index >= from is final (data-parallel training
+	 * starts summing those buckets while backward goes on).  May be NULL. */
+	void (*grads_ready)(void *ctx, size_t from);
+	void *grads_ctx;
 } dl_model;
 
 /* Builds from spec text; `src` names it in messages ("lenet", "my.spec"). */

@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "core/afile.h"
 #include "core/opt.h"
+#include "dist/dist.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "run.h"
@@ -28,7 +29,7 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-/* First SIGINT/SIGTERM: finish the step, checkpoint, exit 8.  The handler
+/* First SIGINT/SIGTERM/SIGUSR1: finish the step, checkpoint, exit 8.  The handler
  * resets itself, so a second signal ends the process at once. */
 static void catch_signals(void)
 {
@@ -39,6 +40,9 @@ static void catch_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* Open MPI's mpirun forwards SIGUSR1 to every rank and then exits
+	 * with their code; SIGTERM it answers by killing the job after 1 s */
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* Checks option values and fills in defaults; DL_EUSAGE. */
@@ -102,7 +106,36 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 			       c->monitor);
 	if (r->patience && !r->val && r->val_fraction == 0)
 		return dl_fail(err, DL_EUSAGE, "--early-stop needs validation data (--val or --val-fraction)");
+	if (!(c->comm_timeout >= 1 && c->comm_timeout <= 86400) || !(c->bucket_mb > 0 && c->bucket_mb <= 4096))
+		return dl_fail(err, DL_EUSAGE, "--comm-timeout must be in [1, 86400] seconds and --bucket-mb in (0, 4096]");
 	return 0;
+}
+
+/* Ends a run that failed.  With several ranks: an error every rank meets at
+ * the same point (an interrupt, divergence, a bad option or file) is said
+ * by rank 0 and every rank exits with it; any other (a rank that died or
+ * hangs, an I/O error on one rank) is said by the rank that met it, which
+ * then ends the whole job (MPI_Abort) so no rank waits forever. */
+static int fail_run(dl_dist *dist, dl_err *err)
+{
+	int rc = err->code, everywhere = rc == DL_EINTR || rc == DL_EDIVERGED || rc == DL_EUSAGE ||
+		 rc == DL_EDATA;
+	if (!dist || dl_dist_size(dist) < 2) {
+		dl_dist_close(dist);
+		return dl_tool_fail("dl-train", err);
+	}
+	if (everywhere) {
+		if (dl_dist_rank(dist) == 0)
+			dl_tool_fail("dl-train", err);
+		dl_dist_close(dist);
+		return rc;
+	}
+	char msg[sizeof err->msg];
+	snprintf(msg, sizeof msg, "%s", err->msg);
+	dl_fail(err, rc, "rank %d of %d: %s", dl_dist_rank(dist), dl_dist_size(dist), msg);
+	dl_tool_fail("dl-train", err);
+	dl_dist_abort(dist, rc);
+	return rc;
 }
 
 
@@ -122,6 +155,7 @@ int main(int argc, char **argv)
 		.r = { .epochs = 1, .batch = 128, .seed = 1, .lr = NAN, .weight_decay = NAN },
 		.optim = "adam", .device = "auto", .schedule = "constant", .augment = "none",
 		.normalize = "0-1", .monitor = "val_loss", .step_size = 1, .gamma = 0.1,
+		.comm_timeout = 60, .bucket_mb = 4,
 	};
 	run_settings *r = &c.r;
 	const dl_opt opts[] = {
@@ -172,7 +206,14 @@ int main(int argc, char **argv)
 		{ 0, "seed", DL_OPT_INT, &r->seed, "S", "seed of initialisation, shuffling, augmentation (default 1)" },
 		{ 'j', "threads", DL_OPT_INT, &c.threads, "N", "CPU threads (default: all cores)" },
 		{ 0, "device", DL_OPT_STRING, &c.device, "DEV", "auto (default), cpu, cuda or cuda:N" },
-		{ 0, "devices", DL_OPT_FLAG, &c.devices, NULL, "list the CPU and CUDA devices and exit" },
+		{ 0, "devices", DL_OPT_FLAG, &c.devices, NULL,
+		  "list the CPU and CUDA devices (and the ranks under mpirun/srun) and exit" },
+		{ 0, "sync-bn", DL_OPT_FLAG, &r->sync_bn, NULL,
+		  "under mpirun/srun: batch-norm statistics over all ranks (as one process)" },
+		{ 0, "comm-timeout", DL_OPT_FLOAT, &c.comm_timeout, "SECONDS",
+		  "under mpirun/srun: end the job when a rank is silent this long (default 60)" },
+		{ 0, "bucket-mb", DL_OPT_FLOAT, &c.bucket_mb, "MB",
+		  "under mpirun/srun: gradient all-reduce bucket size (default 4)" },
 		{ 0, "log", DL_OPT_STRING, &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)" },
 		{ 0, "csv-log", DL_OPT_STRING, &c.csv_path, "FILE", "also log one CSV row per epoch" },
 		{ 0, "save-init", DL_OPT_STRING, &c.save_init, "FILE",
@@ -209,17 +250,28 @@ int main(int argc, char **argv)
 	int npos, rc;
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-train", &err);
-	if (c.devices)
-		return dl_backend_list(stdout, &err) ? dl_tool_fail("dl-train", &err) : 0;
-	if ((rc = check_cli(&c, npos, argv, &err)))
+	if (!c.devices && (rc = check_cli(&c, npos, argv, &err)))
 		return dl_tool_fail("dl-train", &err);
+	/* under mpirun/srun: join the job (a world of one otherwise) */
+	if ((rc = dl_dist_open(&c.dist, c.comm_timeout, &err)))
+		return dl_tool_fail("dl-train", &err);
+	int rank = dl_dist_rank(c.dist);
+	r->ranks = dl_dist_size(c.dist);
+	if (c.devices) {
+		if ((rc = dl_dist_list(c.dist, stdout, &err)) ||
+		    (rank == 0 && (rc = dl_backend_list(stdout, &err))))
+			return fail_run(c.dist, &err);
+		dl_dist_close(c.dist);
+		return 0;
+	}
+	if (rank != 0)
+		c.quiet = 1;   /* rank 0 speaks for the job */
 	catch_signals();
 	rc = run_session(&c, &stop_requested, &err);
+	if (!rc && fflush(stdout))
+		rc = dl_fail_errno(&err, DL_EIO, "stdout: write failed");
 	if (rc)
-		return dl_tool_fail("dl-train", &err);
-	if (fflush(stdout)) {
-		dl_fail_errno(&err, DL_EIO, "stdout: write failed");
-		return dl_tool_fail("dl-train", &err);
-	}
+		return fail_run(c.dist, &err);
+	dl_dist_close(c.dist);
 	return 0;
 }

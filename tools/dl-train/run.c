@@ -103,4 +103,8 @@ void run_json(const run_settings *r, dl_buf *b)
 		      "\"monitor\": \"%s\"}", r->sched.warmup, r->aug.pad, r->aug.flip,
 		      run_norm_name(r->norm), r->checkpoint_every, r->patience,
 		      dl_monitor_name(r->monitor));
+	if (r->ranks > 1 || r->sync_bn) {
+		b->len--;   /* reopen the object */
+		dl_buf_printf(b, ", \"ranks\": %d, \"sync_bn\": %d}", r->ranks, r->sync_bn);
+	}
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "dist/dist.h"
 #include "run.h"
 
 typedef struct session {
@@ -84,6 +85,15 @@ static int resume(session *s, dl_err *err)
 	if (!s->ck.run_json || !s->ck.has_optim)
 		return dl_fail(err, DL_EDATA, "%s: no dl.run or optimizer state; it cannot be resumed",
 			       s->ckpt);
+	/* another number of ranks would sum the gradients in another order:
+	 * close, not the same bits, so it is refused */
+	const char *rk = strstr(s->ck.run_json, "\"ranks\": ");
+	int was = rk ? atoi(rk + 9) : 1;
+	if (was != s->c->r.ranks)
+		return dl_fail(err, DL_EUSAGE, "--resume %s: the checkpoint was written by a run of %d "
+			       "rank%s and this one has %d; resume it with the same number of ranks "
+			       "(mpirun -np %d), or start a new run from its weights", s->c->out, was,
+			       was == 1 ? "" : "s", s->c->r.ranks, was);
 	if (strcmp(s->ck.run_json, s->run.p))
 		return dl_fail(err, DL_EUSAGE, "--resume %s: the options differ from the run's; it recorded %s",
 			       s->c->out, s->ck.run_json);
@@ -97,6 +107,11 @@ static int open_logs(session *s, int *made_dir, dl_err *err)
 {
 	cli *c = s->c;
 	int append = c->resume != NULL, rc;
+	if (dl_dist_rank(c->dist) != 0) {   /* rank 0 alone writes the run directory */
+		if (!(s->log = fopen("/dev/null", "w")))
+			return dl_fail_errno(err, DL_EIO, "/dev/null: cannot open");
+		return 0;
+	}
 	/* the run directory first (a log may live in it); go() removes it
 	 * again if it made it and a log cannot be opened */
 	if (!c->resume && access(c->out, F_OK)) {
@@ -139,6 +154,17 @@ static void summary(session *s, const dl_train_result *res)
 		"\"device\": \"%s\", \"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.1f",
 		stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name, s->be->threads,
 		res->seconds, ips);
+	if (c->r.ranks > 1) {
+		double comm, wait;
+		dl_dist_timing(c->dist, &comm, &wait);
+		fprintf(s->log, ", \"ranks\": %d, \"allreduce_s\": %.3f, \"allreduce_wait_s\": %.3f",
+			c->r.ranks, comm, wait);
+		if (!c->quiet)
+			fprintf(stderr, "dl-train: %d ranks (%s); gradient all-reduce in flight %.2fs, "
+				"waited for after backward %.2fs (%.0f%% hidden behind backward)\n",
+				c->r.ranks, dl_dist_engine(c->dist), comm, wait,
+				comm > 0 ? 100.0 * (1.0 - wait / comm) : 0.0);
+	}
 	if (c->price > 0)
 		fprintf(s->log, ", \"cost\": %.6f", cost);
 	fputs("}\n", s->log);
@@ -155,8 +181,16 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	run_json(r, &s->run);
 	if (s->run.oom)
 		return dl_fail(err, DL_EFAIL, "out of memory");
-	if ((rc = open_data(s, err)) || (rc = dl_backend_open(&s->be, c->device, (int)c->threads, err)))
+	/* one GPU per rank: plain "cuda" means the GPU of this rank's local rank */
+	char dev[32];
+	snprintf(dev, sizeof dev, "%s", c->device);
+	if (r->ranks > 1 && !strcmp(c->device, "cuda"))
+		snprintf(dev, sizeof dev, "cuda:%d", dl_dist_local_rank(c->dist));
+	if ((rc = open_data(s, err)) || (rc = dl_backend_open(&s->be, dev, (int)c->threads, err)))
 		return rc;
+	if (r->ranks > 1 && strcmp(s->be->ops->name, "cpu"))
+		return dl_fail(err, DL_EUSAGE, "--device %s: data-parallel training across ranks runs on "
+			       "the CPU in this build (the GPU path needs NCCL)", c->device);
 	if (c->resume)
 		rc = resume(s, err);
 	else if (!(rc = dl_model_load(&s->m, r->model, err)))
@@ -164,8 +198,15 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	if (rc || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
 	    (r->val && (rc = dl_check_fit(&s->m, &s->va, r->val, err))))
 		return rc;
-	if (c->summary)
+	if (c->summary && dl_dist_rank(c->dist) == 0)
 		dl_model_summary(&s->m, stdout);
+	if (r->sync_bn && r->ranks > 1) {
+		if (!s->be->ops->bn_stats)
+			return dl_fail(err, DL_EUSAGE, "--sync-bn: device %s has no batch-norm statistics "
+				       "ops", s->be->ops->name);
+		s->m.run.reduce = dl_dist_sum_cb;
+		s->m.run.reduce_ctx = c->dist;
+	}
 	dl_train_opts to = {
 		.epochs = r->epochs, .steps = r->steps, .batch = (int)r->batch, .sched = r->sched,
 		.aug = r->aug, .checkpoint_every = r->checkpoint_every, .checkpoint = s->ckpt,
@@ -173,7 +214,8 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		.time_limit = c->time_limit, .max_cost = c->max_cost, .price_per_hour = c->price,
 		.stop = stop, .progress = c->quiet ? NULL : stderr,
 		.bar = !c->quiet && isatty(STDERR_FILENO), .device_name = s->be->ops->name,
-		.threads = s->be->threads,
+		.threads = s->be->threads, .dist = c->dist,
+		.bucket_floats = (size_t)(c->bucket_mb * 1048576.0 / sizeof(float)),
 	};
 	to.sched.per_epoch = (s->ntrows + r->batch - 1) / r->batch;
 	to.sched.total = r->steps > 0 ? r->steps : r->epochs * to.sched.per_epoch;
@@ -185,7 +227,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 				s->st.step);
 		return 0;
 	}
-	if (c->save_init && !c->resume &&
+	if (c->save_init && !c->resume && dl_dist_rank(c->dist) == 0 &&
 	    (rc = dl_checkpoint_save(c->save_init, &s->m, &s->o, &s->st, &s->norm, s->tr.classes_json, err)))
 		return rc;
 	if ((rc = open_logs(s, &made_dir, err))) {
@@ -196,6 +238,10 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	to.log = s->log;
 	to.csv = s->csv;
 	s->st.run = s->run.p;
+	if (!c->quiet && r->ranks > 1)
+		fprintf(stderr, "dl-train: %d ranks (%s), each takes 1/%d of every batch of %ld%s\n",
+			r->ranks, dl_dist_engine(c->dist), r->ranks, r->batch,
+			r->sync_bn ? "; batch norm over all ranks (--sync-bn)" : "");
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
 			"batch %ld, %s with %d threads\n", c->resume ? "resuming" : "training", s->m.name,

@@ -94,6 +94,9 @@ static const dl_backend_ops cpu_ops = {
 	.gather_u8 = cpu_gather_u8,
 	.gather_i32 = cpu_gather_i32,
 	.gather_f32 = cpu_gather_f32,
+	.bn_stats = cpu_bn_stats,
+	.bn_fwd_given = cpu_bn_fwd_given,
+	.bn_bwd_given = cpu_bn_bwd_given,
 };
 
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err)

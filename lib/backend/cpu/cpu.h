@@ -139,6 +139,15 @@ void cpu_act_bwd(dl_backend *be, dl_act_kind k, float alpha, size_t n, const flo
 void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
 		      const float *beta, float eps, float momentum, float *run_mean,
 		      float *run_var, float *save_mean, float *save_invstd, float *y);
+/* bn_sync.c: batch norm with statistics summed over ranks (backend.h) */
+void cpu_bn_stats(dl_backend *be, int rows, int c, const float *x, const float *mean, float *out);
+void cpu_bn_fwd_given(dl_backend *be, int rows, int c, long count, const float *x,
+		      const float *gamma, const float *beta, float eps, float momentum,
+		      const float *mean, const float *sqdev, float *run_mean, float *run_var,
+		      float *save_invstd, float *y);
+void cpu_bn_bwd_given(dl_backend *be, int rows, int c, long count, const float *x,
+		      const float *dy, const float *gamma, const float *save_mean,
+		      const float *save_invstd, const float *dgamma, const float *dbeta, float *dx);
 void cpu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const float *gamma,
 		      const float *beta, const float *run_mean, const float *run_var, float eps,
 		      float *y);

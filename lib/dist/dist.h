@@ -75,7 +75,7 @@ void dl_dist_sum_cb(void *d, float *x, size_t n);
 /* *all = OR over ranks of flags (bounded; names a rank that is late). */
 int dl_dist_agree(dl_dist *d, long step, int flags, int *all, dl_err *err);
 /* buf[0..bytes) from rank 0 to every rank (bounded). */
-int dl_dist_bcast(dl_dist *d, void *buf, size_t bytes, dl_err *err);
+int dl_dist_bcast(dl_dist *d, void *buf, size_t bytes, long step, dl_err *err);
 /* The first error a callback met (0 if none). */
 int dl_dist_error(dl_dist *d, dl_err *err);
 

@@ -28,6 +28,7 @@ struct dl_dist {
 	MPI_Request *req;
 	double t0;
 	double comm_s, wait_s;
+	long step;               /* the step last agreed on, for messages */
 	/* per-step flags */
 	int *in;
 	MPI_Request *creq;
@@ -67,12 +68,23 @@ static int poll_all(int n, MPI_Request *r, double secs)
 	}
 }
 
-/* Records the failure (kept for later calls) and returns it. */
-static int fail(dl_dist *d, dl_err *err, const char *fmt, const char *what, long step)
+/* A collective that did not complete in time: records the failure (kept
+ * for later calls) and returns it.  With two ranks the missing one is the
+ * other; with more, the step flags (dl_dist_agree) name a rank that did not
+ * finish its step, but inside a collective every rank has arrived and which
+ * one stopped cannot be told. */
+static int late(dl_dist *d, dl_err *err, const char *what, long step)
 {
 	if (!d->failed) {
 		d->failed = 1;
-		dl_fail(&d->err, DL_EFAIL, fmt, what, step, limit(d), d->rank);
+		if (d->size == 2)
+			dl_fail(&d->err, DL_EFAIL, "rank %d did not take part in %s at step %ld within "
+				"%.0f s (--comm-timeout): it died or hangs", 1 - d->rank, what, step,
+				limit(d));
+		else
+			dl_fail(&d->err, DL_EFAIL, "%s at step %ld did not complete within %.0f s "
+				"(--comm-timeout) on rank %d: another rank died or hangs", what, step,
+				limit(d), d->rank);
 	}
 	if (err)
 		*err = d->err;
@@ -85,9 +97,6 @@ static int failed(dl_dist *d, dl_err *err)
 		*err = d->err;
 	return d->err.code;
 }
-
-static const char *const LATE =
-	"%s at step %ld did not complete within %.0f s (--comm-timeout) on rank %d: another rank died or hangs";
 
 int dl_dist_open(dl_dist **out, double timeout, dl_err *err)
 {
@@ -221,7 +230,7 @@ int dl_dist_grads_wait(dl_dist *d, long step, dl_err *err)
 	dl_dist_grads_ready(d, 0);
 	double t = now();
 	if (poll_all(d->nb, d->req, limit(d)))
-		return fail(d, err, LATE, "the gradient all-reduce", step);
+		return late(d, err, "the gradient all-reduce", step);
 	double e = now();
 	d->wait_s += e - t;
 	d->comm_s += e - d->t0;
@@ -238,14 +247,14 @@ int dl_dist_sum(dl_dist *d, float *x, size_t n, const char *what, long step, dl_
 	MPI_Request r;
 	MPI_Iallreduce(MPI_IN_PLACE, x, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r);
 	if (poll_all(1, &r, limit(d)))
-		return fail(d, err, LATE, what, step);
+		return late(d, err, what, step);
 	return 0;
 }
 
 void dl_dist_sum_cb(void *ctx, float *x, size_t n)
 {
 	dl_dist *d = ctx;
-	dl_dist_sum(d, x, n, "the batch-norm statistics sum", -1, NULL);
+	dl_dist_sum(d, x, n, "the batch-norm statistics sum", d->step, NULL);
 }
 
 int dl_dist_error(dl_dist *d, dl_err *err)
@@ -256,6 +265,7 @@ int dl_dist_error(dl_dist *d, dl_err *err)
 int dl_dist_agree(dl_dist *d, long step, int flags, int *all, dl_err *err)
 {
 	*all = flags;
+	d->step = step;
 	if (d->failed)
 		return failed(d, err);
 	if (d->size < 2)
@@ -302,11 +312,11 @@ int dl_dist_agree(dl_dist *d, long step, int flags, int *all, dl_err *err)
 	for (int p = 1; p < P; p++)
 		MPI_Isend(all, 1, MPI_INT, p, TAG_VERDICT, MPI_COMM_WORLD, &d->creq[p - 1]);
 	if (poll_all(P - 1, d->creq, limit(d)))
-		return fail(d, err, LATE, "sending the step's verdict", step);
+		return late(d, err, "the step's stop flags", step);
 	return 0;
 }
 
-int dl_dist_bcast(dl_dist *d, void *buf, size_t bytes, dl_err *err)
+int dl_dist_bcast(dl_dist *d, void *buf, size_t bytes, long step, dl_err *err)
 {
 	if (d->failed)
 		return failed(d, err);
@@ -318,7 +328,7 @@ int dl_dist_bcast(dl_dist *d, void *buf, size_t bytes, dl_err *err)
 		MPI_Request r;
 		MPI_Ibcast((char *)buf + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD, &r);
 		if (poll_all(1, &r, limit(d)))
-			return fail(d, err, LATE, "the broadcast of rank 0's state", -1);
+			return late(d, err, "the broadcast of rank 0's state", step);
 	}
 	return 0;
 }

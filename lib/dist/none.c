@@ -48,9 +48,9 @@ int dl_dist_agree(dl_dist *d, long step, int flags, int *all, dl_err *err)
 	return 0;
 }
 
-int dl_dist_bcast(dl_dist *d, void *buf, size_t bytes, dl_err *err)
+int dl_dist_bcast(dl_dist *d, void *buf, size_t bytes, long step, dl_err *err)
 {
-	(void)d; (void)buf; (void)bytes; (void)err;
+	(void)d; (void)buf; (void)bytes; (void)step; (void)err;
 	return 0;
 }
 

@@ -79,18 +79,18 @@ int dl_par_stats(const dl_train_opts *o, dl_backend *be, float *dev, float *host
 /* Device block [0, floats) from rank 0, through host memory (MPI sees
  * host buffers only). */
 static int share(const dl_train_opts *o, dl_backend *be, float *dev, size_t floats, float *host,
-		 dl_err *err)
+		 long step, dl_err *err)
 {
 	if (!dev || !floats)
 		return 0;
 	be->ops->to_host(be, host, dev, floats * sizeof(float));
-	int rc = dl_dist_bcast(o->dist, host, floats * sizeof(float), err);
+	int rc = dl_dist_bcast(o->dist, host, floats * sizeof(float), step, err);
 	if (!rc)
 		be->ops->to_device(be, dev, host, floats * sizeof(float));
 	return rc;
 }
 
-int dl_par_share_state(const dl_train_opts *o, dl_model *m, dl_optim *opt, dl_err *err)
+int dl_par_share_state(const dl_train_opts *o, dl_model *m, dl_optim *opt, long step, dl_err *err)
 {
 	if (dl_par_size(o) < 2)
 		return 0;
@@ -100,11 +100,11 @@ int dl_par_share_state(const dl_train_opts *o, dl_model *m, dl_optim *opt, dl_er
 	float *host = malloc((most ? most : 1) * sizeof(float));
 	if (!host)
 		return dl_fail(err, DL_EFAIL, "out of memory");
-	int rc = share(o, m->be, m->params, m->nparams, host, err);
+	int rc = share(o, m->be, m->params, m->nparams, host, step, err);
 	if (!rc)
-		rc = share(o, m->be, m->buffers, m->nbuffers, host, err);
+		rc = share(o, m->be, m->buffers, m->nbuffers, host, step, err);
 	if (!rc)
-		rc = share(o, opt->be, opt->state, ostate, host, err);
+		rc = share(o, opt->be, opt->state, ostate, host, step, err);
 	free(host);
 	return rc;
 }

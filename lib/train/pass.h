@@ -44,6 +44,7 @@ void dl_par_backward_begin(dl_model *m, const dl_train_opts *o);
 int dl_par_backward_end(dl_model *m, const dl_train_opts *o, long step, dl_err *err);
 int dl_par_stats(const dl_train_opts *o, dl_backend *be, float *dev, float *host, long step,
 		 dl_err *err);
-int dl_par_share_state(const dl_train_opts *o, dl_model *m, dl_optim *opt, dl_err *err);
+int dl_par_share_state(const dl_train_opts *o, dl_model *m, dl_optim *opt, long step,
+		       dl_err *err);
 
 #endif

@@ -268,7 +268,7 @@ static int run(loop *L, dl_stop_reason *why, dl_err *err)
 			return rc;
 		if (bad)
 			return diverged(L, err);
-		if ((rc = dl_par_share_state(o, L->m, L->o, err)))
+		if ((rc = dl_par_share_state(o, L->m, L->o, st->step, err)))
 			return rc;
 		dl_metrics va;
 		if (at_end) {

@@ -16,6 +16,7 @@
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
 SHELL := /bin/bash
+comma := ,
 .DEFAULT_GOAL := all
 
 CC ?= cc
@@ -54,7 +55,7 @@ DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 NVCC_PATH := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
 ifneq ($(NVCC_PATH),)
 NVCC_VER := $(shell $(NVCC_PATH) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
-CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_90 + compute_90 PTX)))
+CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_90 + compute_90 PTX$(if $(wildcard $(dir $(NVCC_PATH))../include/nccl.h),$(comma) NCCL))))
 else
 CUDA_MSG := nvcc not found (CUDA=$(CUDA); CPU only)
 endif
@@ -193,7 +194,10 @@ CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
 NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCC_FLAGS := -std=c++17 $(OPT) -g -Ilib $(NVCC_ARCH) -Werror all-warnings \
 	-Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror -MMD -MP
-CUDA_SRC := $(sort $(wildcard lib/backend/cuda/*.cu))
+# NCCL (data-parallel GPUs, lib/backend/cuda/nccl.cu) when nccl.h is there
+NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+NCCL_LIBS := $(if $(NCCL_H),-lnccl)
+CUDA_SRC := $(filter-out $(if $(NCCL_H),,lib/backend/cuda/nccl.cu),$(sort $(wildcard lib/backend/cuda/*.cu)))
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 
 $(BUILD)/obj/%.o: %.cu
@@ -202,7 +206,7 @@ $(BUILD)/obj/%.o: %.cu
 
 $(BUILD)/lib/libdl-cuda.so: $(CUDA_OBJ)
 	@mkdir -p $(@D)
-	$(NVCC_PATH) -shared -cudart static -o $@ $^ -L$(CUDA_LIBDIR) -lcudnn -lcublas -lcublasLt \
+	$(NVCC_PATH) -shared -cudart static -o $@ $^ -L$(CUDA_LIBDIR) -lcudnn -lcublas -lcublasLt $(NCCL_LIBS) \
 		-Xlinker -rpath,$(CUDA_LIBDIR) -Xlinker --no-undefined
 
 all: $(CUDA_SO)

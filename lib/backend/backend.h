@@ -316,6 +316,11 @@ typedef int (*dl_cuda_open_fn)(dl_backend **out, int device, const char *precisi
 			       dl_err *err);
 typedef int (*dl_cuda_list_fn)(FILE *f);
 
+/* The path of libdl-cuda.so (DL_CUDA_LIB, else ../lib next to the running
+ * executable) into buf; 0, or -1 when it cannot be told.  lib/dist loads
+ * the NCCL part of the library from there too. */
+int dl_backend_cuda_lib(char *buf, size_t cap);
+
 /* CPU backend constructor (lib/backend/cpu/cpu.c). */
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err);
 

@@ -61,6 +61,13 @@ int dl_dist_local_rank(const dl_dist *d);
 /* "Open MPI 4.1.4" or "none" */
 const char *dl_dist_engine(const dl_dist *d);
 
+/* Makes the gradient buckets of a GPU backend go through NCCL (lib/dist/
+ * nccl.h: communicator id from rank 0 over MPI, sums on their own stream).
+ * Nothing to do for the CPU backend or a world of one.  DL_EUSAGE when the
+ * build has no NCCL. */
+struct dl_backend;
+int dl_dist_use_device(dl_dist *d, struct dl_backend *be, dl_err *err);
+
 /* Gradient buckets (see above).  grads: n floats; bucket: floats per
  * bucket (>= 1).  In a world of one these do nothing. */
 void dl_dist_grads_begin(dl_dist *d, float *grads, size_t n, size_t bucket);

@@ -6,6 +6,7 @@
  * missing it is rank 0 (which gathers the per-step flags point to point)
  * that names it. */
 #include "dist/dist.h"
+#include "dist/nccl.h"
 
 #include <mpi.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ struct dl_dist {
 	MPI_Request *creq;
 	int failed;
 	dl_err err;              /* the first failure, returned again after */
+	dl_nccl_api nccl_api;    /* GPU ranks: buckets through NCCL */
+	dl_nccl *nccl;
 };
 
 static double now(void)
@@ -149,6 +152,8 @@ void dl_dist_close(dl_dist *d)
 		MPI_Ibarrier(MPI_COMM_WORLD, &r);
 		poll_all(1, &r, limit(d));
 	}
+	if (d->nccl)
+		d->nccl_api.close(d->nccl);
 	if (d->mpi)
 		MPI_Finalize();
 	free(d->req);
@@ -169,6 +174,28 @@ int dl_dist_rank(const dl_dist *d) { return d->rank; }
 int dl_dist_size(const dl_dist *d) { return d->size; }
 int dl_dist_local_rank(const dl_dist *d) { return d->local; }
 const char *dl_dist_engine(const dl_dist *d) { return d->engine; }
+
+int dl_dist_use_device(dl_dist *d, struct dl_backend *be, dl_err *err)
+{
+	if (d->size < 2 || !strcmp(be->ops->name, "cpu") || d->nccl)
+		return 0;
+	int rc = dl_nccl_load(&d->nccl_api, err);
+	if (rc)
+		return rc;
+	unsigned char id[DL_NCCL_ID_BYTES] = { 0 };
+	char msg[200] = "";
+	float bad = d->rank == 0 && d->nccl_api.id(id, msg, sizeof msg) ? 1.0f : 0.0f;
+	if ((rc = dl_dist_sum(d, &bad, 1, "the NCCL setup", 0, err)))
+		return rc;
+	if (bad > 0)
+		return dl_fail(err, DL_EUSAGE, "rank 0 could not make the NCCL id%s%s",
+			       *msg ? ": " : "", msg);
+	if ((rc = dl_dist_bcast(d, id, sizeof id, 0, err)))
+		return rc;
+	if (d->nccl_api.open(&d->nccl, be, id, d->size, d->rank, msg, sizeof msg))
+		return dl_fail(err, DL_EFAIL, "rank %d: %s", d->rank, msg);
+	return 0;
+}
 
 void dl_dist_grads_begin(dl_dist *d, float *grads, size_t n, size_t bucket)
 {
@@ -211,11 +238,20 @@ void dl_dist_grads_ready(dl_dist *d, size_t from)
 			break;
 		if (!d->t0)
 			d->t0 = now();
-		MPI_Iallreduce(MPI_IN_PLACE, d->g + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM,
-			       MPI_COMM_WORLD, &d->req[d->started]);
+		if (d->nccl) {
+			char msg[200];
+			if (d->nccl_api.sum(d->nccl, d->g + lo, hi - lo, msg, sizeof msg)) {
+				d->failed = 1;
+				dl_fail(&d->err, DL_EFAIL, "rank %d: %s", d->rank, msg);
+				return;
+			}
+		} else {
+			MPI_Iallreduce(MPI_IN_PLACE, d->g + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM,
+				       MPI_COMM_WORLD, &d->req[d->started]);
+		}
 		d->started++;
 	}
-	if (d->started) {
+	if (d->started && !d->nccl) {
 		int done;   /* drives the sums in flight forward (MPI progresses inside calls) */
 		MPI_Testall(d->started, d->req, &done, MPI_STATUSES_IGNORE);
 	}
@@ -228,9 +264,22 @@ int dl_dist_grads_wait(dl_dist *d, long step, dl_err *err)
 	if (!d->nb)
 		return 0;
 	dl_dist_grads_ready(d, 0);
+	if (d->failed)
+		return failed(d, err);
 	double t = now();
-	if (poll_all(d->nb, d->req, limit(d)))
+	if (d->nccl) {
+		char msg[200];
+		int w = d->nccl_api.wait(d->nccl, limit(d), msg, sizeof msg);
+		if (w == 1)
+			return late(d, err, "the gradient all-reduce (NCCL)", step);
+		if (w) {
+			d->failed = 1;
+			dl_fail(&d->err, DL_EFAIL, "rank %d: %s", d->rank, msg);
+			return failed(d, err);
+		}
+	} else if (poll_all(d->nb, d->req, limit(d))) {
 		return late(d, err, "the gradient all-reduce", step);
+	}
 	double e = now();
 	d->wait_s += e - t;
 	d->comm_s += e - d->t0;

@@ -29,6 +29,7 @@ int dl_dist_rank(const dl_dist *d) { (void)d; return 0; }
 int dl_dist_size(const dl_dist *d) { (void)d; return 1; }
 int dl_dist_local_rank(const dl_dist *d) { (void)d; return 0; }
 const char *dl_dist_engine(const dl_dist *d) { (void)d; return "none"; }
+int dl_dist_use_device(dl_dist *d, struct dl_backend *be, dl_err *err) { (void)d; (void)be; (void)err; return 0; }
 void dl_dist_grads_begin(dl_dist *d, float *g, size_t n, size_t b) { (void)d; (void)g; (void)n; (void)b; }
 void dl_dist_grads_ready(dl_dist *d, size_t from) { (void)d; (void)from; }
 int dl_dist_grads_wait(dl_dist *d, long step, dl_err *err) { (void)d; (void)step; (void)err; return 0; }

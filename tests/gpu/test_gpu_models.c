@@ -84,8 +84,8 @@ static void model_case(dl_test_ctx *t, const char *path)
 		dl_model_backward(&mg, batch);
 		gpu_buf gr = view(mc.grads, mg.grads, mc.nparams);
 		CHECK_REL(&p, &gr, GPU_TOL_FP32);
-		dl_optim_step(&oc, mc.params, mc.grads);
-		dl_optim_step(&og, mg.params, mg.grads);
+		dl_optim_step(&oc, mc.params, mc.grads, oc.lr);
+		dl_optim_step(&og, mg.params, mg.grads, og.lr);
 		gpu_buf pr = view(mc.params, mg.params, mc.nparams);
 		CHECK_REL(&p, &pr, GPU_TOL_FP32);
 		if (mc.nbuffers) {

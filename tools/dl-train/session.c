@@ -188,9 +188,8 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		snprintf(dev, sizeof dev, "cuda:%d", dl_dist_local_rank(c->dist));
 	if ((rc = open_data(s, err)) || (rc = dl_backend_open(&s->be, dev, (int)c->threads, err)))
 		return rc;
-	if (r->ranks > 1 && strcmp(s->be->ops->name, "cpu"))
-		return dl_fail(err, DL_EUSAGE, "--device %s: data-parallel training across ranks runs on "
-			       "the CPU in this build (the GPU path needs NCCL)", c->device);
+	if ((rc = dl_dist_use_device(c->dist, s->be, err)))   /* GPUs: NCCL */
+		return rc;
 	if (c->resume)
 		rc = resume(s, err);
 	else if (!(rc = dl_model_load(&s->m, r->model, err)))

@@ -12,6 +12,7 @@
 #   make bench-prep-tool  dl-prep folder/tar.gz -> dataset images/s, -j1 and all cores
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
+#   make bench-dist mpirun -np 2 vs one process vs PyTorch DDP; ResNet-50 scaling on paper
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
@@ -260,6 +261,11 @@ bench-prep-tool: all
 bench-accuracy: all
 	@bench/bench-accuracy $(BUILD)
 # oneDNN conv timings next to ours (libdnnl-dev; THREADS, default 2)
+# make bench-dist: mpirun -np 2 -j 1 vs -np 1 -j 2 vs PyTorch DDP (gloo), and
+# the on-paper ResNet-50 ring all-reduce table (bench/dist_model.py)
+bench-dist: all
+	@bench/bench-dist $(BUILD)
+
 bench-dnnl: $(LIBA)
 	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) $(if $(DNNL_OK),,-ldnnl -lgomp)
 	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
@@ -294,6 +300,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
+.PHONY: bench-dist
 .PHONY: all deps demo check check-asan bench-cpu bench-prep bench-prep-tool bench-accuracy bench-dnnl ort-node fuzz clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -236,7 +236,8 @@ int main(int argc, char **argv)
 		"SIGINT/SIGTERM: finish the step, checkpoint, exit 8; --resume continues\n"
 		"bit-identically (CPU, same --threads).  Non-finite loss: exit 9, the last\n"
 		"good checkpoint kept.  A CPU run is bit-reproducible for a fixed --seed and\n"
-		"--threads.",
+		"--threads.  Under mpirun -np N or srun: one model data-parallel, --batch\n"
+		"global, rank 0 writes (man dl-train, docs/distributed.md).",
 		opts,
 		"examples:\n"
 		"  dl-train -m lenet --summary\n"

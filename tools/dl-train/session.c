@@ -186,6 +186,10 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	snprintf(dev, sizeof dev, "%s", c->device);
 	if (r->ranks > 1 && !strcmp(c->device, "cuda"))
 		snprintf(dev, sizeof dev, "cuda:%d", dl_dist_local_rank(c->dist));
+	/* every rank must sum on the same kind of device: auto would let a
+	 * node without a free GPU mix CPU and GPU ranks */
+	if (r->ranks > 1 && !strcmp(c->device, "auto"))
+		snprintf(dev, sizeof dev, "cpu");
 	if ((rc = open_data(s, err)) || (rc = dl_backend_open(&s->be, dev, (int)c->threads, err)))
 		return rc;
 	if ((rc = dl_dist_use_device(c->dist, s->be, err)))   /* GPUs: NCCL */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "dist/dist.h"
 #include "run.h"
 
 typedef struct session {
@@ -84,6 +85,15 @@ static int resume(session *s, dl_err *err)
 	if (!s->ck.run_json || !s->ck.has_optim)
 		return dl_fail(err, DL_EDATA, "%s: no dl.run or optimizer state; it cannot be resumed",
 			       s->ckpt);
+	/* another number of ranks would sum the gradients in another order:
+	 * close, not the same bits, so it is refused */
+	const char *rk = strstr(s->ck.run_json, "\"ranks\": ");
+	int was = rk ? atoi(rk + 9) : 1;
+	if (was != s->c->r.ranks)
+		return dl_fail(err, DL_EUSAGE, "--resume %s: the checkpoint was written by a run of %d "
+			       "rank%s and this one has %d; resume it with the same number of ranks "
+			       "(mpirun -np %d), or start a new run from its weights", s->c->out, was,
+			       was == 1 ? "" : "s", s->c->r.ranks, was);
 	if (strcmp(s->ck.run_json, s->run.p))
 		return dl_fail(err, DL_EUSAGE, "--resume %s: the options differ from the run's; it recorded %s",
 			       s->c->out, s->ck.run_json);
@@ -97,6 +107,11 @@ static int open_logs(session *s, int *made_dir, dl_err *err)
 {
 	cli *c = s->c;
 	int append = c->resume != NULL, rc;
+	if (dl_dist_rank(c->dist) != 0) {   /* rank 0 alone writes the run directory */
+		if (!(s->log = fopen("/dev/null", "w")))
+			return dl_fail_errno(err, DL_EIO, "/dev/null: cannot open");
+		return 0;
+	}
 	/* the run directory first (a log may live in it); go() removes it
 	 * again if it made it and a log cannot be opened */
 	if (!c->resume && access(c->out, F_OK)) {
@@ -150,6 +165,17 @@ static void summary(session *s, const dl_train_result *res)
 		"\"device\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"seconds\": %.3f, "
 		"\"images_per_s\": %.1f", stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name,
 		s->be->threads, s->c->r.precision ? s->c->r.precision : "fp32", res->seconds, ips);
+	if (c->r.ranks > 1) {
+		double comm, wait;
+		dl_dist_timing(c->dist, &comm, &wait);
+		fprintf(s->log, ", \"ranks\": %d, \"allreduce_s\": %.3f, \"allreduce_wait_s\": %.3f",
+			c->r.ranks, comm, wait);
+		if (!c->quiet)
+			fprintf(stderr, "dl-train: %d ranks (%s); gradient all-reduce in flight %.2fs, "
+				"waited for after backward %.2fs (%.0f%% hidden behind backward)\n",
+				c->r.ranks, dl_dist_engine(c->dist), comm, wait,
+				comm > 0 ? 100.0 * (1.0 - wait / comm) : 0.0);
+	}
 	if (c->price > 0)
 		fprintf(s->log, ", \"cost\": %.6f", cost);
 	fputs("}\n", s->log);
@@ -166,7 +192,18 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	run_json(r, &s->run);
 	if (s->run.oom)
 		return dl_fail(err, DL_EFAIL, "out of memory");
-	if ((rc = open_data(s, err)) || (rc = dl_backend_open_prec(&s->be, c->device, (int)c->threads, r->precision, err)))
+	/* one GPU per rank: plain "cuda" means the GPU of this rank's local rank */
+	char dev[32];
+	snprintf(dev, sizeof dev, "%s", c->device);
+	if (r->ranks > 1 && !strcmp(c->device, "cuda"))
+		snprintf(dev, sizeof dev, "cuda:%d", dl_dist_local_rank(c->dist));
+	/* every rank must sum on the same kind of device: auto would let a
+	 * node without a free GPU mix CPU and GPU ranks */
+	if (r->ranks > 1 && !strcmp(c->device, "auto"))
+		snprintf(dev, sizeof dev, "cpu");
+	if ((rc = open_data(s, err)) || (rc = dl_backend_open_prec(&s->be, dev, (int)c->threads, r->precision, err)))
+		return rc;
+	if ((rc = dl_dist_use_device(c->dist, s->be, err)))   /* GPUs: NCCL */
 		return rc;
 	if (c->resume)
 		rc = resume(s, err);
@@ -176,8 +213,17 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	if (rc || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
 	    (r->val && (rc = dl_check_fit(&s->m, &s->va, r->val, err))))
 		return rc;
-	if (c->summary)
+	if (c->summary && dl_dist_rank(c->dist) == 0)
 		dl_model_summary(&s->m, stdout);
+	if (r->sync_bn && r->ranks > 1) {
+		/* the CUDA backend's bn_stats, bn_fwd_given, bn_bwd_given only
+		 * record "not supported on CUDA" (ops.h) */
+		if (strcmp(s->be->ops->name, "cpu"))
+			return dl_fail(err, DL_EUSAGE, "--sync-bn: device %s has no batch-norm statistics "
+				       "ops (--sync-bn runs on the CPU)", s->be->ops->name);
+		s->m.run.reduce = dl_dist_sum_cb;
+		s->m.run.reduce_ctx = c->dist;
+	}
 	dl_train_opts to = {
 		.epochs = r->epochs, .steps = r->steps, .batch = (int)r->batch, .sched = r->sched,
 		.aug = r->aug, .checkpoint_every = r->checkpoint_every, .checkpoint = s->ckpt,
@@ -186,6 +232,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		.stop = stop, .progress = c->quiet ? NULL : stderr,
 		.bar = !c->quiet && isatty(STDERR_FILENO), .diverge_factor = c->diverge_factor,
 		.log_name = c->log_path ? c->log_path : s->logp, .csv_name = c->csv_path,
+		.dist = c->dist, .bucket_floats = (size_t)(c->bucket_mb * 1048576.0 / sizeof(float)),
 	};
 	if (s->ntrows < 1)   /* before the schedule, which would only say "no steps" */
 		return dl_fail(err, DL_EDATA, "%s: no training samples%s", r->train,
@@ -200,7 +247,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 				s->st.step);
 		return 0;
 	}
-	if (c->save_init && !c->resume &&
+	if (c->save_init && !c->resume && dl_dist_rank(c->dist) == 0 &&
 	    (rc = dl_checkpoint_save(c->save_init, &s->m, &s->o, &s->st, &s->norm, s->tr.classes_json, err)))
 		return rc;
 	if ((rc = open_logs(s, &made_dir, err))) {
@@ -211,6 +258,10 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	to.log = s->log;
 	to.csv = s->csv;
 	s->st.run = s->run.p;
+	if (!c->quiet && r->ranks > 1)
+		fprintf(stderr, "dl-train: %d ranks (%s), each takes 1/%d of every batch of %ld%s\n",
+			r->ranks, dl_dist_engine(c->dist), r->ranks, r->batch,
+			r->sync_bn ? "; batch norm over all ranks (--sync-bn)" : "");
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
 			"batch %ld, %s with %d threads, precision %s\n", c->resume ? "resuming" : "training",

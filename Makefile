@@ -14,6 +14,7 @@
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make bench-roofline  fp32/bf16 matmul GFLOP/s of the best kernel here, 1 and 2 threads
+#   make bench-dist mpirun -np 2 vs one process vs PyTorch DDP; ResNet-50 scaling on paper
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #   make fuzz-ci    run each fuzz target FUZZ_SECONDS (15) under ASan+UBSan
 #   make install    PREFIX=/usr/local DESTDIR=: tools, man pages, models, CUDA backend
@@ -22,6 +23,7 @@
 #
 # Switches: CUDA=auto|0|1  MPI=auto|0|1  DNNL=auto|0|1  SANITIZE=1  OPT=-O2
 SHELL := /bin/bash
+comma := ,
 .DEFAULT_GOAL := all
 
 CC ?= cc
@@ -65,7 +67,7 @@ DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 NVCC_PATH := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
 ifneq ($(NVCC_PATH),)
 NVCC_VER := $(shell $(NVCC_PATH) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
-CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_{$(CUDA_ARCH)} + compute_$(CUDA_PTX) PTX)))
+CUDA_MSG := nvcc $(NVCC_VER) at $(NVCC_PATH) (CUDA=$(CUDA)$(if $(filter 0,$(CUDA)),: not built,$(if $(filter 1,$(SANITIZE)),; SANITIZE=1: libdl-cuda.so not built,: $(BUILD)/lib/libdl-cuda.so for sm_{$(CUDA_ARCH)} + compute_$(CUDA_PTX) PTX$(if $(wildcard $(dir $(NVCC_PATH))../include/nccl.h),$(comma) NCCL))))
 else
 CUDA_MSG := nvcc not found (CUDA=$(CUDA); CPU only)
 endif
@@ -94,8 +96,33 @@ endif
 DNNL_CFLAGS := $(if $(DNNL_OK),-DDL_HAVE_DNNL)
 DNNL_LIBS := $(if $(DNNL_OK),-ldnnl -lgomp)
 DNNL_MSG := $(if $(DNNL_OK),oneDNN conv used (DNNL=$(DNNL); DL_CONV=auto|im2col|dnnl at run time),not used (DNNL=$(DNNL)$(if $(filter 0,$(DNNL)),,; libdnnl-dev not found)))
+# MPI (Open MPI) for data-parallel dl-train (lib/dist/mpi.c): mpicc's flags
+# (--showme), else pkg-config ompi-c; MPI=0 leaves it out (lib/dist/none.c:
+# a run launched as N > 1 ranks then refuses), MPI=1 requires it.
+MPI_CFLAGS :=
+MPI_LIBS :=
+MPICC_PATH :=
+ifneq ($(MPI),0)
 MPICC_PATH := $(shell command -v mpicc 2>/dev/null)
-MPI_MSG := $(if $(MPICC_PATH),mpicc at $(MPICC_PATH) (MPI=$(MPI); not used yet),not found (MPI=$(MPI)))
+ifneq ($(MPICC_PATH),)
+MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(MPICC_PATH) --showme:compile 2>/dev/null))
+MPI_LIBS := $(shell $(MPICC_PATH) --showme:link 2>/dev/null)
+MPI_FROM := mpicc at $(MPICC_PATH)
+endif
+ifeq ($(MPI_LIBS),)
+MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags ompi-c 2>/dev/null))
+MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null)
+MPI_FROM := pkg-config ompi-c
+endif
+endif
+ifeq ($(MPI),1)
+ifdef NEED_LIBS
+ifeq ($(MPI_LIBS),)
+$(error MPI=1 but neither mpicc nor pkg-config ompi-c was found: apt-get install libopenmpi-dev openmpi-bin)
+endif
+endif
+endif
+MPI_MSG := $(if $(MPI_LIBS),$(MPI_FROM) ($(strip $(MPI_LIBS)); MPI=$(MPI): dl-train runs under mpirun/srun),$(if $(filter 0,$(MPI)),not used (MPI=0),not found (MPI=$(MPI); dl-train refuses N > 1 ranks)))
 
 ifeq ($(MAKELEVEL),0)
 ifdef NEED_LIBS
@@ -110,7 +137,7 @@ LDFLAGS := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
 LIBS := $(BLAS_LIBS) $(DNNL_LIBS) $(DEP_LIBS) -lm -ldl
 
 # ---- sources ------------------------------------------------------------
-LIB_SRC := $(sort $(shell find lib -name '*.c'))
+LIB_SRC := $(filter-out lib/dist/$(if $(MPI_LIBS),none,mpi).c,$(sort $(shell find lib -name '*.c')))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIBA := $(BUILD)/libdltools.a
 TOOLS := dl-fetch dl-prep dl-train dl-eval dl-export
@@ -120,6 +147,10 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(BUILD)/tests/unit-runner
 
 all: $(TOOL_BINS)
+
+# MPI: only lib/dist/mpi.c sees its headers; only what may call it links it
+$(BUILD)/obj/lib/dist/mpi.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/bin/dl-train $(TEST_BIN) $(BUILD)/tests/gpu-runner: LIBS += $(MPI_LIBS)
 
 # the CPU backend's objects are rebuilt when the oneDNN choice changes
 DNNL_STAMP := $(BUILD)/.dnnl-$(if $(DNNL_OK),on,off)
@@ -186,7 +217,10 @@ NVCC_ARCH ?= $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
 NVCC_FLAGS := -std=c++17 $(OPT) -g -Ilib $(NVCC_ARCH) -Werror all-warnings \
 	-DDL_CUDA_ARCHS='"$(CUDA_ARCH)"' -DDL_CUDA_PTX='"$(CUDA_PTX)"' \
 	-Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror -MMD -MP
-CUDA_SRC := $(sort $(wildcard lib/backend/cuda/*.cu))
+# NCCL (data-parallel GPUs, lib/backend/cuda/nccl.cu) when nccl.h is there
+NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+NCCL_LIBS := $(if $(NCCL_H),-lnccl)
+CUDA_SRC := $(filter-out $(if $(NCCL_H),,lib/backend/cuda/nccl.cu),$(sort $(wildcard lib/backend/cuda/*.cu)))
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 
 # the objects are rebuilt when the architecture list changes
@@ -204,7 +238,7 @@ $(BUILD)/obj/%.o: %.cu
 # site-packages folders, which preloads them before this .so).
 $(BUILD)/lib/libdl-cuda.so: $(CUDA_OBJ)
 	@mkdir -p $(@D)
-	$(NVCC_PATH) -shared -cudart static -o $@ $^ -L$(CUDA_LIBDIR) -lcudnn -lcublas -lcublasLt \
+	$(NVCC_PATH) -shared -cudart static -o $@ $^ -L$(CUDA_LIBDIR) -lcudnn -lcublas -lcublasLt $(NCCL_LIBS) \
 		-ldl -Xlinker --no-undefined
 
 all: $(CUDA_SO)
@@ -318,6 +352,11 @@ bench-prep-tool: all
 bench-accuracy: all
 	@bench/bench-accuracy $(BUILD)
 # oneDNN conv timings next to ours (libdnnl-dev; THREADS, default 2)
+# make bench-dist: mpirun -np 2 -j 1 vs -np 1 -j 2 vs PyTorch DDP (gloo), and
+# the on-paper ResNet-50 ring all-reduce table (bench/dist_model.py)
+bench-dist: all
+	@bench/bench-dist $(BUILD)
+
 bench-dnnl: $(LIBA)
 	$(CC) $(CFLAGS) bench/bench-dnnl.c -o $(BUILD)/bench-dnnl $(LIBA) $(LIBS) $(if $(DNNL_OK),,-ldnnl -lgomp)
 	@$(BUILD)/bench-dnnl $(or $(THREADS),2)
@@ -335,7 +374,8 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 # The whole library (models, the CPU backend, checkpoints) so that targets can
 # run what they load; a target links only the objects it uses.
-FUZZ_LIB_SRC := $(LIB_SRC)
+# (lib/dist/none.c, not mpi.c: fuzz targets are single processes without MPI)
+FUZZ_LIB_SRC := $(filter-out lib/dist/mpi.c,$(sort $(shell find lib -name '*.c')))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o) build-fuzz/obj/gen/models.o
 FUZZ_LIBA := build-fuzz/libdlfuzz.a
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -379,7 +419,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline ort-node fuzz fuzz-ci clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline bench-dist ort-node fuzz fuzz-ci clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -28,7 +28,7 @@
 #define CUDA_SO "libdl-cuda.so"
 
 /* The library's path into buf; 0, or -1 if /proc/self/exe is unreadable. */
-static int cuda_lib_path(char *buf, size_t cap)
+int dl_backend_cuda_lib(char *buf, size_t cap)
 {
 	const char *env = getenv("DL_CUDA_LIB");
 	if (env && *env) {
@@ -66,7 +66,7 @@ static int cuda_load(cuda_api *api, int *absent, dl_err *err)
 {
 	char path[PATH_MAX + 32];
 	*absent = 0;
-	if (cuda_lib_path(path, sizeof path)) {
+	if (dl_backend_cuda_lib(path, sizeof path)) {
 		*absent = 1;
 		return dl_fail(err, DL_EUSAGE, "cannot locate %s (/proc/self/exe unreadable; set DL_CUDA_LIB)",
 			       CUDA_SO);

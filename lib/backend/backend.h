@@ -103,6 +103,14 @@ DL_HOSTDEV static inline uint64_t dl_hash_u64(uint64_t seed, uint64_t i)
 	return z ^ (z >> 31);
 }
 
+/* The seed s' with dl_hash_u64(s', i) == dl_hash_u64(s, i + skip) for every
+ * i: a call on samples [skip, ...) of a batch makes the choices the whole
+ * batch would make for them (data-parallel ranks hold slices of batches). */
+DL_HOSTDEV static inline uint64_t dl_hash_skip(uint64_t seed, uint64_t skip)
+{
+	return seed + skip * 0x9e3779b97f4a7c15ull;
+}
+
 /* Uniform in [0, 1) with 24 bits, exactly representable as float. */
 DL_HOSTDEV static inline float dl_hash_uniform(uint64_t seed, uint64_t i)
 {
@@ -191,6 +199,11 @@ typedef int (*dl_cuda_abi_fn)(void);
 typedef int (*dl_cuda_open_fn)(dl_backend **out, int device, const char *precision,
 			       dl_err *err);
 typedef int (*dl_cuda_list_fn)(FILE *f);
+
+/* The path of libdl-cuda.so (DL_CUDA_LIB, else ../lib next to the running
+ * executable) into buf; 0, or -1 when it cannot be told.  lib/dist loads
+ * the NCCL part of the library from there too. */
+int dl_backend_cuda_lib(char *buf, size_t cap);
 
 /* CPU backend constructor (lib/backend/cpu/cpu.c). */
 int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err);

@@ -163,7 +163,30 @@
 				int n, int32_t *out))                                      \
 	/* out[i, :] = src[idx[i], :] for rows of k floats (regression targets) */         \
 	X(P, void, gather_f32, (dl_backend *be, const float *src, const uint32_t *idx,    \
-				int n, int k, float *out))
+				int n, int k, float *out))                                      \
+	/* Batch norm with statistics over all data-parallel ranks (--sync-bn;             \
+	 * the layer sums the partial results over ranks between the calls).               \
+	 * x, dy [rows, c] are this rank's.  The CUDA backend records "not                 \
+	 * supported on CUDA" (dl-train refuses --sync-bn there).                          \
+	 * bn_stats: out [c] (written) = sum over rows of x, or of (x - mean)^2             \
+	 * when mean [c] is not NULL.                                                      \
+	 * bn_fwd_given: training forward from the global mean [c] and sqdev               \
+	 * [c] = sum (x - mean)^2 over all ranks' `count` rows: var = sqdev /              \
+	 * count; save_invstd written; running stats updated as bn_fwd_train               \
+	 * does (unbiased variance sqdev / (count - 1)); y written.                        \
+	 * bn_bwd_given: dx (written) from dgamma = sum dy * xhat and dbeta =              \
+	 * sum dy [c] over all ranks' `count` rows (bn_bwd's formula). */                  \
+	X(P, void, bn_stats, (dl_backend *be, int rows, int c, const float *x,            \
+			      const float *mean, float *out))                              \
+	X(P, void, bn_fwd_given, (dl_backend *be, int rows, int c, long count,            \
+				  const float *x, const float *gamma, const float *beta,   \
+				  float eps, float momentum, const float *mean,            \
+				  const float *sqdev, float *run_mean, float *run_var,     \
+				  float *save_invstd, float *y))                           \
+	X(P, void, bn_bwd_given, (dl_backend *be, int rows, int c, long count,            \
+				  const float *x, const float *dy, const float *gamma,     \
+				  const float *save_mean, const float *save_invstd,        \
+				  const float *dgamma, const float *dbeta, float *dx))
 
 #define DL_OP_FIELD_(P, ret, op, params) ret (*op) params;
 #define DL_OP_PROTO_(P, ret, op, params) ret P##_##op params;

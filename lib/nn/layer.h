@@ -33,6 +33,16 @@ typedef struct dl_run {
 	int training;            /* 1: training (batch-norm batch stats, dropout on) */
 	uint64_t seed;           /* run seed (dropout masks: hash of seed, step, layer) */
 	uint64_t step;           /* optimizer steps taken so far */
+	/* Data-parallel training (lib/dist): this process holds samples
+	 * [sample0, sample0 + n) of a global batch of batch_total samples
+	 * (0 and n alone).  Random choices use the global sample index, so
+	 * they do not depend on how samples are spread over ranks.  reduce,
+	 * when set, sums x[0..n) (device memory) over the ranks in place:
+	 * batch norm uses it for global statistics (--sync-bn). */
+	uint64_t sample0;
+	long batch_total;
+	void (*reduce)(void *ctx, float *x, size_t n);
+	void *reduce_ctx;
 } dl_run;
 
 typedef struct dl_param {

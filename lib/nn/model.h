@@ -49,6 +49,11 @@ typedef struct dl_model {
 	 * this many bytes (0: the machine's physical memory), before
 	 * allocating anything: --max-memory of dl-train and dl-eval. */
 	size_t max_plan_bytes;
+	/* Called by dl_model_backward after each layer with parameters:
+	 * every gradient at index >= from is final (data-parallel training
+	 * starts summing those buckets while backward goes on).  May be NULL. */
+	void (*grads_ready)(void *ctx, size_t from);
+	void *grads_ctx;
 } dl_model;
 
 /* Layer lines a spec may hold (a model spec is a claim; 10,000 relu

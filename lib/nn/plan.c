@@ -227,6 +227,10 @@ void dl_model_backward(dl_model *m, int n)
 				m->be->ops->axpby(m->be, (size_t)n * dl_shape_size(l->ins[j]), 1.0f,
 						  l->dxs[j], 1.0f, acc);
 		}
+		/* data-parallel training: this layer's gradients and every one
+		 * after it are final (model.h grads_ready) */
+		if (l->nparam && m->grads_ready)
+			m->grads_ready(m->grads_ctx, l->param[0].offset);
 	}
 }
 

@@ -30,4 +30,21 @@ void dl_metrics_from(const float *stats, long n, int k, int regression, dl_metri
 int dl_eval_device(dl_model *m, const dl_device_data *dd, const dl_norm *norm, int batch,
 		   dl_metrics *out, float *logits, dl_err *err);
 
+/* Data-parallel training (lib/train/parallel.c): ranks, this rank's slice
+ * [lo, lo + count) of a batch of n, a check that every batch of an epoch
+ * of n samples gives each rank at least one, the gradient buckets around
+ * backward, the loss statistics summed over ranks (dev, zeroed after, is
+ * added to host), rank 0's weights, buffers and optimizer state to all.
+ * With one rank they do nothing (the slice is the whole batch). */
+int dl_par_size(const dl_train_opts *o);
+int dl_par_rank(const dl_train_opts *o);
+void dl_par_slice(const dl_train_opts *o, int n, int *lo, int *count);
+int dl_par_check(const dl_train_opts *o, long n, dl_err *err);
+void dl_par_backward_begin(dl_model *m, const dl_train_opts *o);
+int dl_par_backward_end(dl_model *m, const dl_train_opts *o, long step, dl_err *err);
+int dl_par_stats(const dl_train_opts *o, dl_backend *be, float *dev, float *host, long step,
+		 dl_err *err);
+int dl_par_share_state(const dl_train_opts *o, dl_model *m, dl_optim *opt, long step,
+		       dl_err *err);
+
 #endif

@@ -1,6 +1,7 @@
 /* The training loop: steps, epochs, checkpoints, stops. */
 #include "train/pass.h"
 #include "train/trainlog.h"
+#include "dist/dist.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -56,46 +57,75 @@ static void epoch_begin(loop *L)
 	dl_rng_shuffle_u32(&L->next_rng, L->order, (uint32_t)n);
 	L->aug_key = dl_rng_u64(&L->next_rng);
 	be->ops->to_device(be, L->s.idx, L->order, (size_t)n * sizeof *L->order);
-	/* stats so far (zero at a fresh epoch; a resumed one continues) */
-	be->ops->to_device(be, L->s.stats, L->st->stats, sizeof L->st->stats);
+	/* stats so far (zero at a fresh epoch; a resumed one continues); with
+	 * several ranks the device holds this rank's part since the last sum */
+	if (dl_par_size(L->opts) > 1)
+		be->ops->zero(be, L->s.stats, sizeof L->st->stats);
+	else
+		be->ops->to_device(be, L->s.stats, L->st->stats, sizeof L->st->stats);
 	L->t_epoch = now();
 	L->seen0 = L->st->seen;
 }
 
-static void train_step(loop *L)
+/* Forward and backward of the step's batch, or of this rank's slice of it
+ * [lo, lo + count) (the gradient sums over ranks start during backward);
+ * returns the batch size. */
+static int train_step(loop *L)
 {
 	dl_model *m = L->m;
 	dl_backend *be = m->be;
 	dl_train_state *st = L->st;
 	long first = st->pos * L->opts->batch;
-	int n = (int)(L->tdd.n - first < L->opts->batch ? L->tdd.n - first : L->opts->batch);
+	int n = (int)(L->tdd.n - first < L->opts->batch ? L->tdd.n - first : L->opts->batch), lo, count;
+	dl_par_slice(L->opts, n, &lo, &count);
 	dl_aug aug = L->opts->aug;
-	aug.seed = dl_hash_u64(L->aug_key, (uint64_t)st->pos);
+	aug.seed = dl_hash_skip(dl_hash_u64(L->aug_key, (uint64_t)st->pos), 3 * (uint64_t)lo);
 	int augment = aug.pad > 0 || aug.flip;
 	m->run.seed = st->seed;
 	m->run.step = (uint64_t)st->step;
-	dl_batch_load(m, &L->tdd, L->s.idx + first, n, L->norm, augment ? &aug : NULL, &L->s);
-	dl_model_forward(m, n);
+	m->run.sample0 = (uint64_t)lo;
+	m->run.batch_total = n;
+	dl_batch_load(m, &L->tdd, L->s.idx + first + lo, count, L->norm, augment ? &aug : NULL, &L->s);
+	dl_model_forward(m, count);
 	be->ops->zero(be, m->grads, m->nparams * sizeof(float));
-	dl_batch_loss(m, &L->tdd, n, &L->s, 1.0f, dl_model_doutput(m));
-	dl_model_backward(m, n);
-	dl_optim_step(L->o, m->params, m->grads, (float)dl_schedule_lr(&L->opts->sched, st->step));
+	/* each rank's loss gradient is its share of the batch mean */
+	dl_batch_loss(m, &L->tdd, count, &L->s, count == n ? 1.0f : (float)count / (float)n,
+		      dl_model_doutput(m));
+	dl_par_backward_begin(m, L->opts);
+	dl_model_backward(m, count);
+	return n;
+}
+
+/* The optimizer update once the gradients are summed. */
+static void train_update(loop *L, int n)
+{
+	dl_train_state *st = L->st;
+	dl_optim_step(L->o, L->m->params, L->m->grads,
+		      (float)dl_schedule_lr(&L->opts->sched, st->step));
 	st->step++;
 	st->pos++;
 	st->seen += n;
 	L->images += n;
 }
 
-/* Reads the epoch's stats to the host; nonzero when the loss or the
- * weights are no longer finite. */
-static int sync_stats(loop *L)
+/* Reads the epoch's stats to the host (summed over ranks); *bad when the
+ * loss or the weights are no longer finite (then on every rank: the sums
+ * and the weights are the same everywhere). */
+static int sync_stats(loop *L, int *bad, dl_err *err)
 {
 	dl_backend *be = L->m->be;
-	be->ops->to_host(be, L->st->stats, L->s.stats, sizeof L->st->stats);
+	int rc;
+	if (dl_par_size(L->opts) > 1) {
+		if ((rc = dl_par_stats(L->opts, be, L->s.stats, L->st->stats, L->st->step, err)))
+			return rc;
+	} else {
+		be->ops->to_host(be, L->st->stats, L->s.stats, sizeof L->st->stats);
+	}
 	float w;
 	be->ops->sumsq(be, L->m->nparams, L->m->params, L->o->scratch);
 	be->ops->to_host(be, &w, L->o->scratch, sizeof w);
-	return !isfinite(L->st->stats[0]) || !isfinite(w);
+	*bad = !isfinite(L->st->stats[0]) || !isfinite(w);
+	return 0;
 }
 
 static int diverged(loop *L, dl_err *err)
@@ -130,7 +160,7 @@ static int too_large(loop *L, dl_err *err)
 
 static int save(loop *L, const char *path, dl_err *err)
 {
-	if (!path)
+	if (!path || dl_par_rank(L->opts) != 0)
 		return 0;
 	return dl_checkpoint_save(path, L->m, L->o, L->st, L->norm, L->classes_json, err);
 }
@@ -234,24 +264,36 @@ static int run(loop *L, dl_stop_reason *why, dl_err *err)
 			epoch_begin(L);
 			began = 1;
 		}
-		train_step(L);
+		int n = train_step(L), flags;
+		/* the stop flags of every rank (bit 0 a signal, bits 1-2 a budget),
+		 * agreed on while the gradient sums are in flight */
+		dl_stop_reason b = budget(L);
+		flags = (o->stop && *o->stop) | (b == DL_STOP_TIME) << 1 | (b == DL_STOP_COST) << 2;
+		if ((o->dist && (rc = dl_dist_agree(o->dist, st->step, flags, &flags, err))) ||
+		    (rc = dl_par_backward_end(L->m, o, st->step, err)))
+			return rc;
+		train_update(L, n);
 		if (o->bar && o->progress && (st->pos % 10 == 0 || st->pos == L->per_epoch))
 			dl_log_bar(o->progress, st->pos, L->per_epoch, now() - L->t_epoch, -1);
-		int at_end = st->pos == L->per_epoch, early = 0;
-		int interrupted = o->stop && *o->stop;
-		dl_stop_reason b = budget(L);
+		int at_end = st->pos == L->per_epoch, early = 0, bad;
+		int interrupted = flags & 1;
+		b = flags & 2 ? DL_STOP_TIME : flags & 4 ? DL_STOP_COST : DL_STOP_DONE;
 		int last = st->step == L->total;
 		int every = o->checkpoint_every > 0 && st->step % o->checkpoint_every == 0;
 		/* step 1 always syncs: its loss is the divergence rule's reference */
 		int first = st->step == 1 && st->loss0 == 0 && o->diverge_factor > 0;
 		if (!(at_end || interrupted || b || last || every || first))
 			continue;
-		if (sync_stats(L))
+		if ((rc = sync_stats(L, &bad, err)))
+			return rc;
+		if (bad)
 			return diverged(L, err);
 		if ((rc = too_large(L, err)))
 			return rc;
 		if (!(at_end || interrupted || b || last || every))
 			continue;
+		if ((rc = dl_par_share_state(o, L->m, L->o, st->step, err)))
+			return rc;
 		dl_metrics va;
 		if (at_end) {
 			st->epoch++;
@@ -301,7 +343,10 @@ int dl_train(dl_model *m, dl_optim *o, dl_train_state *st, const dl_data *train,
 		*why = DL_STOP_EARLY;    /* an early-stopped run stays stopped */
 		return 0;
 	}
-	int rc = setup(&L, train, val, err);
+	int rc = dl_par_check(opts, train->n, err);
+	if (rc)
+		return rc;
+	rc = setup(&L, train, val, err);
 	if (!rc) {
 		dl_model_set_training(m, 1);
 		L.t_start = now();

@@ -25,6 +25,8 @@
 #include "train/dataset.h"
 #include "train/schedule.h"
 
+struct dl_dist;
+
 /* What early stopping and best.safetensors watch. */
 typedef enum { DL_MON_VAL_LOSS = 0, DL_MON_VAL_ACCURACY, DL_MON_VAL_MAE } dl_monitor;
 extern const dl_opt_choice dl_monitor_choices[];   /* "val_loss", ... */
@@ -71,6 +73,16 @@ typedef struct dl_train_opts {
 	double diverge_factor;
 	/* Names of log and csv for messages (a failed write: DL_EIO). */
 	const char *log_name, *csv_name;
+	/* Data-parallel training (lib/dist/dist.h), NULL: one process.  Each
+	 * rank takes samples [n*r/N, n*(r+1)/N) of every global batch of n;
+	 * gradients are summed in buckets of bucket_floats during backward;
+	 * the loss statistics are summed; the per-step stop flags (signals,
+	 * budgets) are agreed on so every rank stops at the same step; rank 0
+	 * alone writes checkpoints (the caller gives logs to rank 0 only), and
+	 * at each checkpoint every rank takes rank 0's weights, buffers and
+	 * optimizer state, so every rank resumes from what was saved. */
+	struct dl_dist *dist;
+	size_t bucket_floats;
 } dl_train_opts;
 
 typedef struct dl_metrics {

@@ -5,6 +5,7 @@
 
 #include "core/guard.h"
 #include "core/iocheck.h"
+#include "dist/dist.h"
 #include "run.h"
 
 static char *join(const char *dir, const char *name)
@@ -38,6 +39,10 @@ int run_io(const cli *c, dl_guard *g, dl_err *err)
 	};
 	int nout = (int)(sizeof outs / sizeof outs[0]);
 	if ((rc = dl_io_check(in, 3, outs, nout, err)))
+		goto out;
+	/* under mpirun/srun rank 0 alone writes: the others check the names
+	 * (each rank fails alike) but guard nothing */
+	if (c->dist && dl_dist_rank(c->dist) != 0)
 		goto out;
 	for (int i = 0; i < nout && !rc; i++)
 		rc = dl_guard_output(g, outs[i].path, 0, err);

@@ -18,6 +18,7 @@
 #include "core/guard.h"
 #include "core/ompenv.h"
 #include "core/opt.h"
+#include "dist/dist.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "run.h"
@@ -67,6 +68,33 @@ static int check_cli(cli *c, int npos, char **argv, dl_err *err)
 	return 0;
 }
 
+/* Ends a run that failed.  With several ranks: an error every rank meets at
+ * the same point (an interrupt, divergence, a bad option or file) is said
+ * by rank 0 and every rank exits with it; any other (a rank that died or
+ * hangs, an I/O error on one rank) is said by the rank that met it, which
+ * then ends the whole job (MPI_Abort) so no rank waits forever. */
+static int fail_run(dl_dist *dist, dl_err *err)
+{
+	int rc = err->code, everywhere = rc == DL_EINTR || rc == DL_EDIVERGED || rc == DL_EUSAGE ||
+		 rc == DL_EDATA;
+	if (!dist || dl_dist_size(dist) < 2) {
+		dl_dist_close(dist);
+		return dl_tool_fail("dl-train", err);
+	}
+	if (everywhere) {
+		if (dl_dist_rank(dist) == 0)
+			dl_tool_fail("dl-train", err);
+		dl_dist_close(dist);
+		return rc;
+	}
+	char msg[sizeof err->msg];
+	snprintf(msg, sizeof msg, "%s", err->msg);
+	dl_fail(err, rc, "rank %d of %d: %s", dl_dist_rank(dist), dl_dist_size(dist), msg);
+	dl_tool_fail("dl-train", err);
+	dl_dist_abort(dist, rc);
+	return rc;
+}
+
 
 int main(int argc, char **argv)
 {
@@ -74,7 +102,7 @@ int main(int argc, char **argv)
 		.r = { .epochs = 1, .batch = 128, .seed = 1, .lr = NAN, .weight_decay = NAN,
 		       .optim = DL_OPTIM_ADAM, .norm = NORM_01, .monitor = DL_MON_VAL_LOSS },
 		.device = "auto", .schedule = DL_SCHED_CONSTANT, .augment = "none", .step_size = 1,
-		.gamma = 0.1, .diverge_factor = 1e4,
+		.gamma = 0.1, .diverge_factor = 1e4, .comm_timeout = 60, .bucket_mb = 4,
 	};
 	run_settings *r = &c.r;
 	const dl_opt opts[] = {
@@ -145,7 +173,16 @@ int main(int argc, char **argv)
 		DL_OPT_STRING(0, "device", &c.device, "DEV", "auto (default), cpu, cuda or cuda:N"),
 		DL_OPT_STRING(0, "precision", &r->precision, "P",
 		  "fp32 (default), tf32 (GPU) or bf16 (GPU; CPUs with AVX512-BF16) matrix/convolution arithmetic"),
-		DL_OPT_FLAG(0, "devices", &c.devices, "list the CPU and CUDA devices and exit"),
+		DL_OPT_FLAG(0, "devices", &c.devices,
+		  "list the CPU and CUDA devices (and the ranks under mpirun/srun) and exit"),
+		DL_OPT_FLAG(0, "sync-bn", &r->sync_bn,
+		  "under mpirun/srun: batch-norm statistics over all ranks (as one process)"),
+		DL_OPT_FLOAT(0, "comm-timeout", &c.comm_timeout, "SECONDS",
+		  "under mpirun/srun: end the job when a rank is silent this long (default 60)",
+		  DL_MIN(1), DL_MAX(86400)),
+		DL_OPT_FLOAT(0, "bucket-mb", &c.bucket_mb, "MB",
+		  "under mpirun/srun: gradient all-reduce bucket size (default 4)", DL_ABOVE(0),
+		  DL_MAX(4096)),
 		DL_OPT_STRING(0, "log", &c.log_path, "FILE", "JSON-lines log (default RUNDIR/log.jsonl)"),
 		DL_OPT_STRING(0, "csv-log", &c.csv_path, "FILE", "also log one CSV row per epoch"),
 		DL_OPT_STRING(0, "init", &r->init, "FILE",
@@ -176,7 +213,9 @@ int main(int argc, char **argv)
 		"run; a second signal: remove temp files, die by it); --resume continues\n"
 		"bit-identically (CPU, same --threads).  Non-finite loss, or loss above\n"
 		"--diverge-factor times the first step's: exit 9, the last good checkpoint\n"
-		"kept.  A CPU run is bit-reproducible for a fixed --seed and --threads.",
+		"kept.  A CPU run is bit-reproducible for a fixed --seed and --threads.  Under\n"
+		"mpirun -np N or srun: one model data-parallel, --batch global, rank 0 writes\n"
+		"(man dl-train, docs/distributed.md).",
 		opts,
 		"examples:\n"
 		"  dl-train -m lenet --summary\n"
@@ -191,11 +230,9 @@ int main(int argc, char **argv)
 	dl_omp_passive(argv);   /* oneDNN's OpenMP threads sleep, not spin */
 	if ((rc = dl_opt_parse_std(&cmd, argc, argv, &npos, &err)))
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-train", &err);
-	if (c.devices)
-		return dl_backend_list(stdout, &err) ? dl_tool_fail("dl-train", &err) : 0;
 	char **rec = NULL, **argv2 = NULL;
 	int nrec = 0;
-	if (c.resume) {   /* the recorded options first, the command line's after them */
+	if (c.resume && !c.devices) {   /* the recorded options first, the command line's after */
 		if ((rc = remember_args(c.resume, r->model && r->train, &rec, &nrec, &c.resume_fresh, &err)))
 			goto fail;
 		if (nrec) {
@@ -213,7 +250,7 @@ int main(int argc, char **argv)
 			argv = argv2;
 		}
 	}
-	if ((rc = check_cli(&c, npos, argv, &err)))
+	if (!c.devices && (rc = check_cli(&c, npos, argv, &err)))
 		goto fail;
 	if (nrec) {   /* what is given again must match the run, or extend it */
 		dl_buf now;
@@ -224,22 +261,49 @@ int main(int argc, char **argv)
 		if (rc)
 			goto fail;
 	}
+	/* under mpirun/srun: join the job (a world of one otherwise) */
+	if ((rc = dl_dist_open(&c.dist, c.comm_timeout, &err)))
+		goto fail;
+	int rank = dl_dist_rank(c.dist);
+	r->ranks = dl_dist_size(c.dist);
+	if (c.devices) {
+		if ((rc = dl_dist_list(c.dist, stdout, &err)) ||
+		    (rank == 0 && (rc = dl_backend_list(stdout, &err))))
+			goto dist_fail;
+		dl_dist_close(c.dist);
+		goto done;
+	}
+	if (rank != 0)
+		c.quiet = 1;   /* rank 0 speaks for the job */
 	if (c.resume_fresh && !c.quiet)
 		fprintf(stderr, "dl-train: --resume %s: no checkpoint yet (the run stopped before its "
 			"first one): starting the run\n", c.resume);
+	/* every rank catches signals (mpirun forwards SIGUSR1 to all); run_io
+	 * checks the files on every rank but only rank 0 guards outputs */
 	dl_guard g;
 	if ((rc = dl_guard_start(&g, DL_GUARD_STOP, &err)) || (rc = run_io(&c, &g, &err))) {
 		dl_guard_end(&g);
-		goto fail;
+		goto dist_fail;
 	}
 	rc = run_session(&c, &g.stop, &err);
 	if (!rc && (fflush(stdout) || ferror(stdout)))
 		rc = dl_fail_errno(&err, DL_EIO, "stdout: write failed");
 	dl_guard_end(&g);
+	if (rc)
+		goto dist_fail;
+	dl_dist_close(c.dist);
+done:
+	rc = 0;
+	goto out;
+dist_fail:
+	rc = fail_run(c.dist, &err);
+	goto out;
 fail:
+	rc = dl_tool_fail("dl-train", &err);
+out:
 	for (int i = 0; i < nrec; i++)
 		free(rec[i]);
 	free(rec);
 	free(argv2);
-	return rc ? dl_tool_fail("dl-train", &err) : 0;
+	return rc;
 }

@@ -30,7 +30,7 @@ static const struct { const char *key, *opt; } keys[] = {
 	{ "augment", "augment" }, { "normalize", "normalize" },
 	{ "checkpoint_every", "checkpoint-every" }, { "early_stop", "early-stop" },
 	{ "monitor", "monitor" }, { "init", "init" }, { "freeze", "freeze" },
-	{ "precision", "precision" },
+	{ "precision", "precision" }, { "sync_bn", "sync-bn" },
 };
 
 /* A recorded value as the option's argument text ("" for a set flag);
@@ -48,7 +48,7 @@ static const char *value_text(const char *key, const dl_json *v, char *buf, size
 				 f ? "flip" : "");
 		return buf;
 	}
-	if (!strcmp(key, "nesterov"))
+	if (!strcmp(key, "nesterov") || !strcmp(key, "sync_bn"))
 		return v->type == DL_JSON_NUMBER && v->number != 0 ? "" : NULL;
 	if (v->type == DL_JSON_STRING)
 		return v->str;
@@ -113,7 +113,7 @@ int remember_args(const char *dir, int have_model, char ***out, int *nout, int *
 		size_t len = strlen(keys[i].opt) + strlen(t) + 4;
 		if (!(v[n] = malloc(len)))
 			break;
-		snprintf(v[n++], len, *t || strcmp(keys[i].key, "nesterov") ? "--%s=%s" : "--%s",
+		snprintf(v[n++], len, *t || (strcmp(keys[i].key, "nesterov") && strcmp(keys[i].key, "sync_bn")) ? "--%s=%s" : "--%s",
 			 keys[i].opt, t);
 	}
 	dl_json_free(run);

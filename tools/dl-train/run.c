@@ -96,6 +96,8 @@ void run_json(const run_settings *r, dl_buf *b)
 		      run_norm_name(r->norm), r->checkpoint_every, r->patience,
 		      dl_monitor_name(r->monitor));
 	jstr(b, "precision", r->precision ? r->precision : "fp32");
+	if (r->ranks > 1 || r->sync_bn)
+		dl_buf_printf(b, ", \"ranks\": %d, \"sync_bn\": %d", r->ranks, r->sync_bn);
 	dl_buf_puts(b, "}");
 	if (r->init || r->freeze) {   /* only when given: older runs keep their dl.run */
 		b->len--;   /* reopen the object */

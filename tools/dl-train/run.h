@@ -30,6 +30,8 @@ typedef struct run_settings {
 	dl_monitor monitor;
 	const char *precision;    /* fp32 (default), tf32, bf16: --precision */
 	const char *init, *freeze;   /* --init FILE, --freeze LAYERS (NULL: none) */
+	int ranks;                /* data-parallel processes (1: one) */
+	int sync_bn;              /* batch-norm statistics over all ranks */
 } run_settings;
 
 /* Everything on dl-train's command line. */
@@ -44,6 +46,8 @@ typedef struct cli {
 	int summary, quiet, devices;
 	double max_memory;        /* --max-memory GiB of activations (0: physical memory) */
 	int resume_fresh;         /* --resume of a run with no checkpoint yet: start it */
+	double comm_timeout, bucket_mb;
+	struct dl_dist *dist;     /* the job (a world of one outside mpirun/srun) */
 } cli;
 
 /* The whole run after the command line was checked: data, device, model
@@ -66,7 +70,9 @@ const char *run_norm_name(norm_mode m);
  * when d has no dl.mean/dl.std); *note says what was used. */
 void run_norm(norm_mode mode, const dl_dataset *d, dl_norm *norm, const char **note);
 
-/* The settings as one JSON object (dl.run). */
+/* The settings as one JSON object (dl.run).  "ranks" and "sync_bn" are
+ * written only when not 1 and 0, so one-process runs keep the JSON they
+ * always had. */
 void run_json(const run_settings *r, dl_buf *b);
 
 /* remember.c: --resume RUN alone.  remember_args: the options RUN's

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "dist/dist.h"
 #include "run.h"
 #include "train/init.h"
 
@@ -115,6 +116,15 @@ static int resume(session *s, dl_err *err)
 		return dl_fail(err, DL_EDATA, "%s: no dl.run or optimizer state; it cannot be resumed",
 			       s->ckpt);
 	/* the options were checked against dl.run in main (remember.c) */
+	/* another number of ranks would sum the gradients in another order:
+	 * close, not the same bits, so it is refused */
+	const char *rk = strstr(s->ck.run_json, "\"ranks\": ");
+	int was = rk ? atoi(rk + 9) : 1;
+	if (was != s->c->r.ranks)
+		return dl_fail(err, DL_EUSAGE, "--resume %s: the checkpoint was written by a run of %d "
+			       "rank%s and this one has %d; resume it with the same number of ranks "
+			       "(mpirun -np %d), or start a new run from its weights", s->c->out, was,
+			       was == 1 ? "" : "s", s->c->r.ranks, was);
 	s->norm = s->ck.norm;
 	s->norm_note = "as the checkpoint records";
 	s->st = s->ck.train;
@@ -125,6 +135,11 @@ static int open_logs(session *s, int *made_dir, dl_err *err)
 {
 	cli *c = s->c;
 	int append = c->resume && !c->resume_fresh, rc;
+	if (dl_dist_rank(c->dist) != 0) {   /* rank 0 alone writes the run directory */
+		if (!(s->log = fopen("/dev/null", "w")))
+			return dl_fail_errno(err, DL_EIO, "/dev/null: cannot open");
+		return 0;
+	}
 	/* a resumed run writes its epochs after the checkpoint's again: drop
 	 * those lines first, so no epoch appears twice */
 	if (append && ((rc = remember_prune_log(c->log_path && strcmp(c->log_path, "-") ? c->log_path
@@ -181,6 +196,17 @@ static void summary(session *s, const dl_train_result *res)
 		"\"device\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"seconds\": %.3f, "
 		"\"images_per_s\": %.1f", stop_text(res->why), s->st.epoch, s->st.step, s->be->ops->name,
 		s->be->threads, s->c->r.precision ? s->c->r.precision : "fp32", res->seconds, ips);
+	if (c->r.ranks > 1) {
+		double comm, wait;
+		dl_dist_timing(c->dist, &comm, &wait);
+		fprintf(s->log, ", \"ranks\": %d, \"allreduce_s\": %.3f, \"allreduce_wait_s\": %.3f",
+			c->r.ranks, comm, wait);
+		if (!c->quiet)
+			fprintf(stderr, "dl-train: %d ranks (%s); gradient all-reduce in flight %.2fs, "
+				"waited for after backward %.2fs (%.0f%% hidden behind backward)\n",
+				c->r.ranks, dl_dist_engine(c->dist), comm, wait,
+				comm > 0 ? 100.0 * (1.0 - wait / comm) : 0.0);
+	}
 	if (c->price > 0)
 		fprintf(s->log, ", \"cost\": %.6f", cost);
 	fputs("}\n", s->log);
@@ -197,7 +223,18 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	run_json(r, &s->run);
 	if (s->run.oom)
 		return dl_fail(err, DL_EFAIL, "out of memory");
-	if ((rc = open_data(s, err)) || (rc = dl_backend_open_prec(&s->be, c->device, (int)c->threads, r->precision, err)))
+	/* one GPU per rank: plain "cuda" means the GPU of this rank's local rank */
+	char dev[32];
+	snprintf(dev, sizeof dev, "%s", c->device);
+	if (r->ranks > 1 && !strcmp(c->device, "cuda"))
+		snprintf(dev, sizeof dev, "cuda:%d", dl_dist_local_rank(c->dist));
+	/* every rank must sum on the same kind of device: auto would let a
+	 * node without a free GPU mix CPU and GPU ranks */
+	if (r->ranks > 1 && !strcmp(c->device, "auto"))
+		snprintf(dev, sizeof dev, "cpu");
+	if ((rc = open_data(s, err)) || (rc = dl_backend_open_prec(&s->be, dev, (int)c->threads, r->precision, err)))
+		return rc;
+	if ((rc = dl_dist_use_device(c->dist, s->be, err)))   /* GPUs: NCCL */
 		return rc;
 	if (c->resume && !c->resume_fresh)
 		rc = resume(s, err);
@@ -207,8 +244,17 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	if (rc || (rc = freeze(s, err)) || (rc = dl_check_fit(&s->m, &s->tr, r->train, err)) ||
 	    (r->val && (rc = dl_check_fit(&s->m, &s->va, r->val, err))))
 		return rc;
-	if (c->summary)
+	if (c->summary && dl_dist_rank(c->dist) == 0)
 		dl_model_summary(&s->m, stdout);
+	if (r->sync_bn && r->ranks > 1) {
+		/* the CUDA backend's bn_stats, bn_fwd_given, bn_bwd_given only
+		 * record "not supported on CUDA" (ops.h) */
+		if (strcmp(s->be->ops->name, "cpu"))
+			return dl_fail(err, DL_EUSAGE, "--sync-bn: device %s has no batch-norm statistics "
+				       "ops (--sync-bn runs on the CPU)", s->be->ops->name);
+		s->m.run.reduce = dl_dist_sum_cb;
+		s->m.run.reduce_ctx = c->dist;
+	}
 	dl_train_opts to = {
 		.epochs = r->epochs, .steps = r->steps, .batch = (int)r->batch, .sched = r->sched,
 		.aug = r->aug, .checkpoint_every = r->checkpoint_every, .checkpoint = s->ckpt,
@@ -217,6 +263,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		.stop = stop, .progress = c->quiet ? NULL : stderr,
 		.bar = !c->quiet && isatty(STDERR_FILENO), .diverge_factor = c->diverge_factor,
 		.log_name = c->log_path ? c->log_path : s->logp, .csv_name = c->csv_path,
+		.dist = c->dist, .bucket_floats = (size_t)(c->bucket_mb * 1048576.0 / sizeof(float)),
 	};
 	if (s->ntrows < 1)   /* before the schedule, which would only say "no steps" */
 		return dl_fail(err, DL_EDATA, "%s: no training samples%s", r->train,
@@ -231,7 +278,7 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 				s->st.step);
 		return 0;
 	}
-	if (c->save_init && (!c->resume || c->resume_fresh) &&
+	if (c->save_init && (!c->resume || c->resume_fresh) && dl_dist_rank(c->dist) == 0 &&
 	    (rc = dl_checkpoint_save(c->save_init, &s->m, &s->o, &s->st, &s->norm, s->tr.classes_json, err)))
 		return rc;
 	if ((rc = open_logs(s, &made_dir, err))) {
@@ -245,6 +292,10 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 		fprintf(s->log, "{\"event\": \"init\", \"init\": %s%s%s}\n", s->init_json,
 			r->freeze ? ", \"freeze\": " : "", r->freeze ? "true" : "");
 	s->st.run = s->run.p;
+	if (!c->quiet && r->ranks > 1)
+		fprintf(stderr, "dl-train: %d ranks (%s), each takes 1/%d of every batch of %ld%s\n",
+			r->ranks, dl_dist_engine(c->dist), r->ranks, r->batch,
+			r->sync_bn ? "; batch norm over all ranks (--sync-bn)" : "");
 	if (!c->quiet)
 		fprintf(stderr, "dl-train: %s %s, %zu parameters, %d train samples, %d val, %s lr %g (%s), "
 			"batch %ld, %s with %d threads, precision %s\n", c->resume && !c->resume_fresh ? "resuming" : "training",

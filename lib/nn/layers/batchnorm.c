@@ -39,7 +39,7 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 	dl_layer_add_param(l, "bias", 1, cs);
 	dl_layer_add_buf(l, "running_mean", 1, cs);
 	dl_layer_add_buf(l, "running_var", 1, cs);
-	l->nws = 2 * (size_t)l->in.c;
+	l->nws = 4 * (size_t)l->in.c;   /* mean, invstd; 2c scratch for --sync-bn */
 	return 0;
 }
 
@@ -62,10 +62,57 @@ static void init_buffers(const dl_layer *l, float *b)
 	}
 }
 
+/* --sync-bn (l->run->reduce set): statistics over every rank's slice of
+ * the batch, two passes as one process would (sum, mean, squared
+ * deviations), each partial sum added up over the ranks. */
+static int synced(const dl_layer *l, const dl_backend *be)
+{
+	return l->run && l->run->training && l->run->reduce && be->ops->bn_stats;
+}
+
+static long global_rows(const dl_layer *l)
+{
+	return l->run->batch_total * (long)l->in.h * (long)l->in.w;
+}
+
+static void forward_sync(dl_layer *l, dl_backend *be, int rows, const float *x, float *y)
+{
+	int c = l->in.c;
+	long count = global_rows(l);
+	float *mean = l->ws, *invstd = l->ws + c, *t = l->ws + 2 * c;
+	be->ops->bn_stats(be, rows, c, x, NULL, t);
+	l->run->reduce(l->run->reduce_ctx, t, (size_t)c);
+	be->ops->axpby(be, (size_t)c, 1.0f / (float)count, t, 0.0f, mean);
+	be->ops->bn_stats(be, rows, c, x, mean, t);
+	l->run->reduce(l->run->reduce_ctx, t, (size_t)c);
+	be->ops->bn_fwd_given(be, rows, c, count, x, l->p[0], l->p[1], O(l)->eps,
+			      O(l)->momentum, mean, t, l->b[0], l->b[1], invstd, y);
+}
+
+/* The parameter gradients are this rank's part (the gradient sum over
+ * ranks adds them up); dx needs the global dgamma and dbeta. */
+static void backward_sync(dl_layer *l, dl_backend *be, int rows, const float *x,
+			  const float *dy, float *dx)
+{
+	int c = l->in.c;
+	float *t = l->ws + 2 * c;
+	be->ops->zero(be, t, 2 * (size_t)c * sizeof(float));
+	be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, NULL, t, t + c);
+	be->ops->axpby(be, (size_t)c, 1.0f, t, 1.0f, l->g[0]);
+	be->ops->axpby(be, (size_t)c, 1.0f, t + c, 1.0f, l->g[1]);
+	if (!dx)
+		return;
+	l->run->reduce(l->run->reduce_ctx, t, 2 * (size_t)c);
+	be->ops->bn_bwd_given(be, rows, c, global_rows(l), x, dy, l->p[0], l->ws, l->ws + c, t,
+			      t + c, dx);
+}
+
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
 	int c = l->in.c, rows = n * l->in.h * l->in.w;
-	if (l->run && l->run->training)
+	if (synced(l, be))
+		forward_sync(l, be, rows, x, y);
+	else if (l->run && l->run->training)
 		be->ops->bn_fwd_train(be, rows, c, x, l->p[0], l->p[1], O(l)->eps,
 				      O(l)->momentum, l->b[0], l->b[1], l->ws, l->ws + c, y);
 	else
@@ -78,7 +125,10 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 {
 	(void)y;
 	int c = l->in.c, rows = n * l->in.h * l->in.w;
-	be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, dx, l->g[0], l->g[1]);
+	if (synced(l, be))
+		backward_sync(l, be, rows, x, dy, dx);
+	else
+		be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, dx, l->g[0], l->g[1]);
 }
 
 static void describe(const dl_layer *l, char *buf, size_t n)

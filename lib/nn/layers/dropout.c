@@ -37,9 +37,11 @@ static int active(const dl_layer *l)
 	return l->run && l->run->training && P(l) > 0;
 }
 
+/* element i of this call is element sample0 * size + i of the whole batch */
 static uint64_t mask_seed(const dl_layer *l)
 {
-	return dl_hash_u64(l->run->seed ^ (uint64_t)l->index, l->run->step);
+	return dl_hash_skip(dl_hash_u64(l->run->seed ^ (uint64_t)l->index, l->run->step),
+			    l->run->sample0 * dl_shape_size(l->in));
 }
 
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)

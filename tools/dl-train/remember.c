@@ -162,6 +162,10 @@ int remember_check(const char *dir, const char *now_json, dl_err *err)
 		const dl_json *a = dl_json_get(was, keys[i].key), *b = dl_json_get(now, keys[i].key);
 		if (same_value(a, b) || !strcmp(keys[i].key, "checkpoint_every"))
 			continue;
+		if (!strcmp(keys[i].key, "sync_bn") &&   /* a flag: absent is 0 */
+		    (a && a->type == DL_JSON_NUMBER && a->number != 0) ==
+		    (b && b->type == DL_JSON_NUMBER && b->number != 0))
+			continue;
 		int longer = (!strcmp(keys[i].key, "epochs") || !strcmp(keys[i].key, "steps")) && a &&
 			     b && a->type == DL_JSON_NUMBER && b->type == DL_JSON_NUMBER &&
 			     b->number > a->number && (!strcmp(keys[i].key, "epochs") || a->number > 0);

@@ -89,12 +89,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *drv[] = { "driving", root, "--cameras", "center,left,right", "--targets",
 			"steering,speed", "--steer-correction", "0.25", "-o", out, "-j", "1", NULL };
 	char **argv[] = { list, csvh, csv, gt, drv };
-	int (*fn[])(int, char **) = { dl_prep_list_main, dl_prep_csv_main, dl_prep_csv_main,
-				      dl_prep_gtsrb_main, dl_prep_driving_main };
+	/* each source runs through the one dl-prep driver (tools/dl-prep/source.c) */
+	const prep_source *src[] = { &prep_src_list, &prep_src_csv, &prep_src_csv, &prep_src_gtsrb,
+				     &prep_src_driving };
 	int argc = 0;
 	while (argv[mode][argc])
 		argc++;
-	fn[mode](argc, argv[mode]);
+	prep_source_main(argc, argv[mode], src[mode]);
 	unlink(out);
 	unlink(val);
 	return 0;

@@ -50,6 +50,8 @@ BUSY_EXIT ?= 75
 NP ?= 1
 MPIRUN ?= mpirun
 MIN_ACCURACY ?= 0.5
+# what tiny, ci and recipe run (fashion-mnist.mk: demo, all plus its last line)
+MODE_GOAL ?= all
 MAX_MAE ?= 0.1
 MODEL_TAG ?= $(basename $(notdir $(MODEL)))
 RUN ?= runs/$(PIPELINE)$(if $(RUN_TAG),-$(RUN_TAG),-$(MODEL_TAG))$(if $(MODE),-$(MODE))
@@ -84,10 +86,10 @@ all:
 	+@$(call locked,$(PREP),_data,data)
 	+@$(call locked,$(RUN),_run,run)
 
-# sub-targets: the same chain in another MODE; the user's variables
-# (command line, environment) still win over the mode's defaults
+# sub-targets: the same chain (MODE_GOAL) in another MODE; the user's
+# variables (command line, environment) still win over the mode's defaults
 tiny ci recipe:
-	+@$(MAKE) --no-print-directory -f $(SELF) all MODE=$@
+	+@$(MAKE) --no-print-directory -f $(SELF) $(MODE_GOAL) MODE=$@
 
 data:
 	+@$(call locked,$(PREP),_data,data)
@@ -100,8 +102,8 @@ _run: $(RUN)/summary.json
 
 $(RUN)/train.done: $(TRAIN) $(VAL)
 	@mkdir -p $(RUN)
-	@echo "$$(date -u +%Y-%m-%dT%H:%M:%SZ) make $(PIPELINE) $(MODE) pid $$$$: $(MAKE) -f $(SELF) (run $(RUN))" >>$(LOG)
-	+@if [ -e $(CKPT) ] && [ $(CKPT) -nt $(TRAIN) ] && [ $(CKPT) -nt $(VAL) ]; then \
+	@echo "$$(date -u +%Y-%m-%dT%H:%M:%SZ) make $(PIPELINE) $(MODE) pid $$$$: $(MAKE_COMMAND) -f $(SELF) (run $(RUN))" >>$(LOG)
+	@if [ -e $(CKPT) ] && [ $(CKPT) -nt $(TRAIN) ] && [ $(CKPT) -nt $(VAL) ]; then \
 	  echo "$(PIPELINE): resuming the training in $(RUN)" >&2; o="--resume $(RUN)"; \
 	else rm -f $(PUBLISHED); o="-o $(RUN)"; fi; \
 	exec $(STEP) train -- $(TRAIN_CMD) $$o

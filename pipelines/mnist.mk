@@ -66,22 +66,7 @@ FLOOR_FASHION_cnn := 0.88
 RUN_TAG ?= $(DATASET)-$(RECIPE)
 
 include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
-
-ifneq ($(PHASE),run)
-RAW_NAMES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
-RAW := $(addprefix $(DATA)/raw/,$(RAW_NAMES))
-CLASSES := $(if $(filter fashion-mnist,$(DATASET)),--classes fashion-mnist)
-
-$(RAW) &:
-	@$(DSTEP) fetch -- $(BIN)/dl-fetch $(DATASET) -d $(DATA)/raw $(FETCH_FLAGS)
-
-$(TRAIN) $(VAL) &: $(DATA)/raw/train-images-idx3-ubyte.gz $(DATA)/raw/train-labels-idx1-ubyte.gz
-	@$(DSTEP) prep-train -- $(BIN)/dl-prep idx $^ $(CLASSES) $(if $(LIMIT),--limit $(LIMIT)) \
-	  --val-fraction 0.1 --val-out $(VAL) --seed $(SEED) -o $(TRAIN)
-
-$(TEST): $(DATA)/raw/t10k-images-idx3-ubyte.gz $(DATA)/raw/t10k-labels-idx1-ubyte.gz
-	@$(DSTEP) prep-test -- $(BIN)/dl-prep idx $^ $(CLASSES) $(if $(TEST_LIMIT),--limit $(TEST_LIMIT)) -o $@
-endif
+include $(PIPEDIR)/idx-data.mk
 
 # the three recipes, then our test accuracy beside the lecture's
 # (a recipe that fails its gate shows its figure marked "gate failed", and

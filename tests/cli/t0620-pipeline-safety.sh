@@ -9,6 +9,7 @@
 # reach every sub-target; a failed gate names its stage, leaves no temp file
 # and exits 7 through pipelines/run; NOWAIT=1 on a locked run exits 75.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pipelib.sh"
 P=$TEST_TMP/p
 MK=pipelines/mnist.mk
 COMMON="BIN=$DL_BIN DEVICE=cpu THREADS=1 DATASET=fashion-mnist OFFLINE=1 DATA=$P/data LIMIT=600
@@ -16,20 +17,6 @@ COMMON="BIN=$DL_BIN DEVICE=cpu THREADS=1 DATASET=fashion-mnist OFFLINE=1 DATA=$P
 # pm [TARGET] [VAR=VALUE...]: the pipeline with the settings above
 pm() { make -s -C "$DL_ROOT" -f $MK $COMMON TRAIN_FLAGS="--checkpoint-every 10" "$@"; }
 prun() { "$DL_ROOT/pipelines/run" -s -C "$DL_ROOT" -f $MK $COMMON "$@"; }
-# same_run A B: the same model, exports and figures in run folders A and B
-same_run() {
-	cmp "$1/model.safetensors" "$2/model.safetensors" &&
-	cmp "$1/model-torch.safetensors" "$2/model-torch.safetensors" &&
-	cmp "$1/model.onnx" "$2/model.onnx" &&
-	cmp <(sed "s|$1|RUN|g" "$1/eval.json") <(sed "s|$2|RUN|g" "$2/eval.json")
-}
-nothing_published() {
-	for f in train.done eval.json eval-failed.json model-torch.safetensors model.onnx summary.json; do
-		[ ! -e "$1/$f" ] || { echo "published too early: $1/$f"; return 1; }
-	done
-}
-no_temp() { ! ls -a "$1" | grep -q "tmp" || { echo "temp files in $1:"; ls -a "$1"; return 1; }; }
-ckpt_step() { grep -ao "\"step\\\\\": [0-9]*" "$1" 2>/dev/null | head -1 | grep -o "[0-9]*$"; }
 
 test_case 'reference: one uninterrupted run' '
 	pm RUN="$P/ref" >out 2>err || { cat err; exit 1; }

@@ -33,7 +33,7 @@ test_case 'the installed tools find the installed CUDA backend (when built)' '
 
 test_case 'the installed tools run the tiny pipeline from the installed .mk' '
 	make -s -f "$D/usr/share/dl-tools/pipelines/fashion-mnist.mk" tiny BIN="$D/usr/bin" \
-		DATA="$TEST_TMP/data" RUN="$TEST_TMP/run" >out 2>err || { cat err; exit 1; }
+		DATA="$TEST_TMP/data" RUN="$TEST_TMP/run-tiny" >out 2>err || { cat err; exit 1; }
 	grep -q "^test accuracy: 0\.[7-9]" out && [ -s "$TEST_TMP/run-tiny/model-torch.safetensors" ]
 '
 

@@ -4,7 +4,8 @@
 # defaults with ?= (MODE-dependent ones first: MODE is "", tiny, ci or
 # recipe), then includes this file, then defines, inside
 # `ifneq ($(PHASE),run)`, the rules that make $(TRAIN) $(VAL) $(TEST) from
-# the fetched files (their stages run through $(DSTEP)).
+# the fetched files (their stages run through $(DSTEP)), or includes
+# idx-data.mk for MNIST and Fashion-MNIST.
 #
 # How a run goes (`make -f pipelines/X.mk`, the default goal `all`):
 #   1. under a lock on the prepared dataset $(PREP)/.lock, a sub-make with

@@ -36,16 +36,8 @@ test_case 'two concurrent runs into one folder: one training, both exit 0, outpu
 '
 
 test_case 'SIGTERM to the pipeline during training, make again: resumed, byte-identical model' '
-	setsid make -s -C "$DL_ROOT" -f $MK $COMMON TRAIN_FLAGS="--checkpoint-every 10" RUN="$P/term" \
-		>out 2>err & pid=$!
-	while kill -0 $pid 2>/dev/null && [ "$(ckpt_step "$P/term/model.safetensors" || echo 0)" -lt 20 ]; do
-		sleep 0.05; done
-	kill -TERM -- -$pid; wait $pid; rc=$?
-	[ $rc -ne 0 ] || { echo "make finished before the signal"; exit 1; }
-	# the run folder stays locked until its training has checkpointed and exited
-	flock "$P/term/.lock" true
-	grep -q " end train: exit 8 " "$P/term/run.log" || { cat "$P/term/run.log" err; exit 1; }
-	[ -s "$P/term/model.safetensors" ] && nothing_published "$P/term" && no_temp "$P/term" &&
+	term_in_training "$P/term" make -s -C "$DL_ROOT" -f $MK $COMMON TRAIN_FLAGS="--checkpoint-every 10" \
+		RUN="$P/term" &&
 	pm RUN="$P/term" >out2 2>err2 && grep -q "resuming the training" err2 &&
 	grep -q -- "--resume $P/term" "$P/term/run.log" &&
 	same_run "$P/ref" "$P/term"

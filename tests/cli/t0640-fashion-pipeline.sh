@@ -1,7 +1,7 @@
 #!/bin/bash
 # pipelines/fashion-mnist.mk (the demo of `make demo`) over common.mk, on 600
 # Fashion-MNIST images (Debian's copy, offline), LeNet, CPU, one thread:
-# the demo's defaults and last line; two concurrent runs into one folder
+# the demo's defaults and last line; make -n runs nothing; two concurrent runs into one folder
 # train once and both finish; tiny and recipe take the command line's
 # variables (a gate of 0.99 fails with dl-eval's 7 and leaves no temp file;
 # EPOCHS=1 RUN=x trains one epoch into x); a --time-limit stop (exit 8) and
@@ -45,6 +45,12 @@ test_case 'two concurrent runs into one folder: data prepared once, one training
 	last_line out1 "$P/conc" lenet 4 && last_line out2 "$P/conc" lenet 4 &&
 	grep -q "^fashion-mnist: fashion-mnist lenet, 4 epochs on cpu (1 threads)" out1 &&
 	test -s "$P/conc/eval.json" && test -s "$P/conc/model.onnx" && no_temp "$P/conc"
+'
+
+test_case 'make -n prints the run stages and runs none of them' '
+	make -n -C "$DL_ROOT" -f $MK $COMMON ci RUN="$P/dry" >out 2>err &&
+	grep -q "dl-train -m lenet" out && grep -q "dl-eval" out &&
+	[ ! -e "$P/dry/run.log" ] && [ ! -e "$P/dry/log.jsonl" ] && [ ! -e "$P/dry/model.safetensors" ]
 '
 
 test_case 'reference: one uninterrupted run, the same outputs; a second make redoes nothing' '

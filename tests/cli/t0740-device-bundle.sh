@@ -9,9 +9,9 @@
 BUILD=${DL_BUILD:-$DL_ROOT/build}
 B=$TEST_TMP/bundle
 if [ ! -f "$BUILD/lib/libdl-cuda.so" ] || ! command -v patchelf >/dev/null; then
-	echo "skipped - device bundle: needs $BUILD/lib/libdl-cuda.so (nvcc) and patchelf"
-	echo "t0740-device-bundle: 0 passed, 0 failed"
-	exit 0
+	test_skip 'the device bundle' "needs $BUILD/lib/libdl-cuda.so (nvcc) and patchelf"
+	test_done
+	exit
 fi
 NO_DATA=1 "$DL_ROOT/scripts/device-bundle" "$BUILD" "$B" >"$TEST_TMP/make.log" 2>&1
 

@@ -23,6 +23,14 @@
  * chunks of images that fit (each chunk its own geometry and algorithm);
  * the filter gradient accumulates over the chunks.
  *
+ * bf16 (--precision bf16): cuDNN's legacy API takes x, w and y of one type,
+ * so each direction stages its operands in the workspace as bf16 (the
+ * padding and the rounding in one pass), runs on bf16 tensors with fp32
+ * compute, and widens the bf16 result into the caller's fp32 output (dw
+ * accumulated).  Whether bf16 serves a geometry is asked of the heuristics
+ * once; if not, that geometry runs in fp32 with FMA math, and the choice is
+ * cached with the algorithm.  Find's trials always write scratch outputs.
+ *
  * Forward writes y, backward data writes dx (beta 0), backward filter
  * accumulates into dw (beta 1), as ops.h says.
  */
@@ -105,11 +113,11 @@ static cudnnStatus_t set_descs(cu_impl *im, const dl_conv_geom *g, cudnnMathType
 
 /* Is perf entry (status, math, determinism, memory) acceptable? */
 template <class P>
-static int usable(cu_impl *im, const P &p, int det, size_t cap)
+static int usable(int fma, const P &p, int det, size_t cap)
 {
 	if (p.status != CUDNN_STATUS_SUCCESS || p.memory > cap)
 		return 0;
-	if (im->prec == CU_FP32 && p.mathType != CUDNN_FMA_MATH)
+	if (fma && p.mathType != CUDNN_FMA_MATH)
 		return 0;
 	return !det || p.determinism == CUDNN_DETERMINISTIC;
 }
@@ -117,11 +125,11 @@ static int usable(cu_impl *im, const P &p, int det, size_t cap)
 /* The first acceptable entry (entries come fastest first): deterministic
  * if asked, falling back to any. */
 template <class P>
-static int pick(cu_impl *im, const P *perf, int got, int want_det, size_t cap)
+static int pick(int fma, const P *perf, int got, int want_det, size_t cap)
 {
 	for (int pass = want_det ? 0 : 1; pass < 2; pass++)
 		for (int i = 0; i < got; i++)
-			if (usable(im, perf[i], pass == 0, cap))
+			if (usable(fma, perf[i], pass == 0, cap))
 				return i;
 	return -1;
 }
@@ -148,6 +156,13 @@ static size_t ws_cap(cu_impl *im)
 
 enum { MAXP = 16 };
 
+/* Only FMA-math algorithms (no TF32 rounding) for fp32, and for the fp32
+ * fallback of a geometry bf16 does not serve. */
+static int fma_only(const cu_impl *im, int bf16)
+{
+	return im->prec == CU_FP32 || (im->prec == CU_BF16 && !bf16);
+}
+
 /* Tries cudnnFind*Ex, then the heuristics, then the no-workspace algorithm;
  * fills a->algo, a->math, a->ws.  -1 (recorded) if none serves. */
 static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
@@ -165,16 +180,17 @@ static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
 	if (!tws)
 		tcap = 0;
 	int det = kind != CU_FWD;
+	int fma = fma_only(im, a->bf16);
 	cudnnStatus_t st;
 	if (kind == CU_FWD) {
 		cudnnConvolutionFwdAlgoPerf_t p[MAXP];
 		st = cudnnFindConvolutionForwardAlgorithmEx(im->dnn, im->xd, ca->x, im->wd, ca->w,
 							    im->cd, im->yd, ca->out, MAXP, &got,
 							    p, tws, tcap);
-		if (st != CUDNN_STATUS_SUCCESS || (i = pick(im, p, got, det, tcap)) < 0)
+		if (st != CUDNN_STATUS_SUCCESS || (i = pick(fma, p, got, det, tcap)) < 0)
 			st = cudnnGetConvolutionForwardAlgorithm_v7(im->dnn, im->xd, im->wd, im->cd,
 								    im->yd, MAXP, &got, p),
-			i = st == CUDNN_STATUS_SUCCESS ? pick(im, p, got, det, cap) : -1;
+			i = st == CUDNN_STATUS_SUCCESS ? pick(fma, p, got, det, cap) : -1;
 		if (i >= 0) {
 			a->algo = p[i].algo;
 			a->math = p[i].mathType;
@@ -187,11 +203,11 @@ static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
 		st = cudnnFindConvolutionBackwardDataAlgorithmEx(im->dnn, im->wd, ca->w, im->yd,
 								 ca->dy, im->cd, im->xd, ca->out,
 								 MAXP, &got, p, tws, tcap);
-		if (st != CUDNN_STATUS_SUCCESS || (i = pick(im, p, got, det, tcap)) < 0)
+		if (st != CUDNN_STATUS_SUCCESS || (i = pick(fma, p, got, det, tcap)) < 0)
 			st = cudnnGetConvolutionBackwardDataAlgorithm_v7(im->dnn, im->wd, im->yd,
 									 im->cd, im->xd, MAXP, &got,
 									 p),
-			i = st == CUDNN_STATUS_SUCCESS ? pick(im, p, got, det, cap) : -1;
+			i = st == CUDNN_STATUS_SUCCESS ? pick(fma, p, got, det, cap) : -1;
 		if (i >= 0) {
 			a->algo = p[i].algo;
 			a->math = p[i].mathType;
@@ -205,11 +221,11 @@ static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
 								   ca->dy, im->cd, im->wd,
 								   ca->out, MAXP, &got, p, tws,
 								   tcap);
-		if (st != CUDNN_STATUS_SUCCESS || (i = pick(im, p, got, det, tcap)) < 0)
+		if (st != CUDNN_STATUS_SUCCESS || (i = pick(fma, p, got, det, tcap)) < 0)
 			st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(im->dnn, im->xd, im->yd,
 									   im->cd, im->wd, MAXP,
 									   &got, p),
-			i = st == CUDNN_STATUS_SUCCESS ? pick(im, p, got, det, cap) : -1;
+			i = st == CUDNN_STATUS_SUCCESS ? pick(fma, p, got, det, cap) : -1;
 		if (i >= 0) {
 			a->algo = p[i].algo;
 			a->math = p[i].mathType;
@@ -268,19 +284,19 @@ static int bf16_serves(cu_impl *im, int kind, const dl_conv_geom *g)
 		cudnnConvolutionFwdAlgoPerf_t p[MAXP];
 		ok = cudnnGetConvolutionForwardAlgorithm_v7(im->dnn, im->xd, im->wd, im->cd, im->yd,
 							    MAXP, &got, p) == CUDNN_STATUS_SUCCESS &&
-		     pick(im, p, got, 0, cap) >= 0;
+		     pick(0, p, got, 0, cap) >= 0;
 	} else if (kind == CU_BWD_DATA) {
 		cudnnConvolutionBwdDataAlgoPerf_t p[MAXP];
 		ok = cudnnGetConvolutionBackwardDataAlgorithm_v7(im->dnn, im->wd, im->yd, im->cd,
 								 im->xd, MAXP, &got, p) ==
 			     CUDNN_STATUS_SUCCESS &&
-		     pick(im, p, got, 0, cap) >= 0;
+		     pick(0, p, got, 0, cap) >= 0;
 	} else {
 		cudnnConvolutionBwdFilterAlgoPerf_t p[MAXP];
 		ok = cudnnGetConvolutionBackwardFilterAlgorithm_v7(im->dnn, im->xd, im->yd, im->cd,
 								   im->wd, MAXP, &got, p) ==
 			     CUDNN_STATUS_SUCCESS &&
-		     pick(im, p, got, 0, cap) >= 0;
+		     pick(0, p, got, 0, cap) >= 0;
 	}
 	return ok;
 }
@@ -291,7 +307,7 @@ static int bf16_serves(cu_impl *im, int kind, const dl_conv_geom *g)
 static const cu_algo *choose_new(cu_impl *im, int kind, const dl_conv_geom *g, int bf16,
 				 const conv_args *ca)
 {
-	if (set_descs(im, g, im->prec == CU_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH, bf16, 1))
+	if (set_descs(im, g, fma_only(im, bf16) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH, bf16, 1))
 		return NULL;
 	cu_algo a;
 	memset(&a, 0, sizeof a);

@@ -24,7 +24,7 @@ test_case 'the bundle was made' '
 test_case 'every library resolves inside the bundle (but glibc and the CUDA stack)' '
 	"$DL_ROOT/tests/gpu/bundle/check-self-contained" "$B" >out 2>&1 || { cat out; exit 1; }
 	grep -q "self-contained: [1-9][0-9]* files, 0 problems" out &&
-	ls "$B/build/lib" | grep -q "^libopenblas" && ! ls "$B/build/lib" | grep -qE "^libc\.so|^libcudnn|^libcublas"
+	ls "$B/build/lib" | grep -q "^libopenblas" && ! ls "$B/build/lib" | grep -qE "^libc\.so|^libcudnn|^libcublas|^libnccl"
 '
 
 test_case 'the bundled tools run from it, with no LD_LIBRARY_PATH, and find its CUDA backend' '

@@ -8,7 +8,12 @@
  * 1e-3 relative per product, documented in docs/DESIGN.md) and, for a
  * matrix product with k = 512, above GPU_TOL_TF32_MIN: fp32 lands near
  * 1e-7 there, so an error over 2e-5 proves the tensor cores rounded (TF32
- * is on).  Whole models: see test_gpu_models.c for the bounds.
+ * is on).  bf16 (8 significant bits, operands rounded, fp32 sums; convs
+ * also round their output) under GPU_TOL_BF16: the rounding of each
+ * operand is at most 2^-8 relative (RMS about 0.4 of that), so a sum
+ * of products lands near 2e-3 and a rounded output adds about 1e-3; and
+ * above GPU_TOL_BF16_MIN (6e-4, twice tf32's ~3e-4) where bf16 must be
+ * on.  Whole models: see test_gpu_models.c for the bounds.
  *
  * The inputs come from a seed printed at start ("gpu suite: seed N");
  * DL_GPU_SEED=N repeats a run (default: from the clock). */
@@ -23,6 +28,8 @@
 #define GPU_TOL_FP32 1e-4
 #define GPU_TOL_TF32 5e-3
 #define GPU_TOL_TF32_MIN 2e-5
+#define GPU_TOL_BF16 1.5e-2
+#define GPU_TOL_BF16_MIN 6e-4
 #define GPU_TOL_MODEL_FWD 1e-3
 #define GPU_TOL_MODEL_GRAD 1e-2
 
@@ -37,7 +44,7 @@ typedef struct gpu_buf {
 	float *h, *c, *g;
 } gpu_buf;
 
-/* Opens both backends (precision "fp32" or "tf32"); on failure marks the
+/* Opens both backends (GPU precision "fp32", "tf32" or "bf16"; the CPU fp32); on failure marks the
  * test failed with the reason and returns -1. */
 int gpu_open(dl_test_ctx *t, gpu_pair *p, const char *precision);
 void gpu_close(gpu_pair *p);

@@ -179,6 +179,65 @@ TEST(gpu_conv_gemm_tf32)
 	gpu_close(&p);
 }
 
+/* bf16: every operand of a gemm or convolution rounded to 8 significant
+ * bits, fp32 accumulation (docs/DESIGN.md, "bf16").  Against the fp32 CPU:
+ * under GPU_TOL_BF16, and above GPU_TOL_BF16_MIN where bf16 must be on
+ * (a k = 512 product, a 1x1 convolution cuDNN serves in bf16 on every
+ * GPU the build accepts); a second run is bit-identical. */
+TEST(gpu_conv_gemm_bf16)
+{
+	gpu_pair p;
+	if (gpu_open(t, &p, "bf16"))
+		return;
+	for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
+		conv_case(t, &p, conv_cases[i], GPU_TOL_BF16);
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			int m = 37, n = 53, k = 71;
+			int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+			gpu_buf a = gpu_rand_buf(&p, (size_t)(ta ? k : m) * lda, -1, 1);
+			gpu_buf b = gpu_rand_buf(&p, (size_t)(tb ? n : k) * ldb, -1, 1);
+			gpu_buf c = gpu_rand_buf(&p, (size_t)m * ldc, -1, 1);
+			EACH(&p, gemm, be->ops->gemm(be, ta, tb, m, n, k, 0.7f, B(a), lda, B(b), ldb,
+						     0.3f, B(c), ldc));
+			CHECK_REL(&p, &c, GPU_TOL_BF16);
+			gpu_buf *all[] = { &a, &b, &c };
+			for (size_t j = 0; j < 3; j++)
+				gpu_buf_free(&p, all[j]);
+		}
+	int m = 256, n = 128, k = 512;
+	gpu_buf a = gpu_rand_buf(&p, (size_t)m * k, -1, 1), b = gpu_rand_buf(&p, (size_t)k * n, -1, 1);
+	gpu_buf c = gpu_nan_buf(&p, (size_t)m * n);
+	EACH(&p, gemm, be->ops->gemm(be, 0, 0, m, n, k, 1, B(a), k, B(b), n, 0, B(c), n));
+	double e = gpu_relerr(&p, &c);
+	fprintf(stderr, "  bf16 gemm k=%d: relative error %.3g (tf32 ~3e-4, fp32 ~1e-7)\n", k, e);
+	CHECK(e <= GPU_TOL_BF16 && e > GPU_TOL_BF16_MIN);
+	float *h1 = malloc((size_t)m * n * sizeof *h1), *h2 = malloc((size_t)m * n * sizeof *h2);
+	p.gpu->ops->to_host(p.gpu, h1, c.g, (size_t)m * n * sizeof *h1);
+	p.gpu->ops->gemm(p.gpu, 0, 0, m, n, k, 1, a.g, k, b.g, n, 0, c.g, n);
+	p.gpu->ops->to_host(p.gpu, h2, c.g, (size_t)m * n * sizeof *h2);
+	CHECK(!memcmp(h1, h2, (size_t)m * n * sizeof *h1));
+	free(h1);
+	free(h2);
+	gpu_buf_free(&p, &a);
+	gpu_buf_free(&p, &b);
+	gpu_buf_free(&p, &c);
+	/* a 1x1 convolution over 256 channels: bf16 rounding shows */
+	dl_conv_geom g = { 8, 8, 8, 256, 64, 1, 1, 1, 1, 0, 0, 0, 0, 8, 8, 0, 0, 0 };
+	size_t nx = (size_t)8 * 8 * 8 * 256, ny = (size_t)8 * 8 * 8 * 64, nw = (size_t)64 * 256;
+	gpu_buf x = gpu_rand_buf(&p, nx, -1, 1), w = gpu_rand_buf(&p, nw, -1, 1);
+	gpu_buf y = gpu_nan_buf(&p, ny);
+	EACH(&p, conv2d_fwd, be->ops->conv2d_fwd(be, &g, B(x), B(w), NULL, B(y)));
+	e = gpu_relerr(&p, &y);
+	fprintf(stderr, "  bf16 conv 1x1 c=256: relative error %.3g\n", e);
+	CHECK(e <= GPU_TOL_BF16 && e > GPU_TOL_BF16_MIN);
+	gpu_buf_free(&p, &x);
+	gpu_buf_free(&p, &w);
+	gpu_buf_free(&p, &y);
+	gpu_check_error(t, &p);
+	gpu_close(&p);
+}
+
 /* Inputs from a few values, so windows have ties (first-max rule). */
 static gpu_buf tie_buf(gpu_pair *p, size_t n)
 {

@@ -11,6 +11,27 @@ __global__ void scale2d_k(float *c, int ldc, int n, size_t total, float beta)
 	}
 }
 
+/* bf16: A and B rounded into the workspace (compact: leading dimension =
+ * their stored row length), the product accumulated in fp32 by cuBLAS and
+ * C read and written in fp32 with alpha and beta as given: the arithmetic
+ * of the CPU's bf16 gemm (cpu/gemm_dnnl.c). */
+static void gemm_bf16(cu_impl *im, int ta, int tb, int m, int n, int k, float alpha,
+		      const float *a, int lda, const float *b, int ldb, float beta, float *c,
+		      int ldc)
+{
+	size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+	size_t abytes = cu_round_up(ar * ac * 2);
+	char *ws = (char *)cu_scratch(im, abytes + cu_round_up(br * bc * 2));
+	if (!ws)
+		return;
+	cu_to_bf16(im, a, ar, ac, (size_t)lda, ws);
+	cu_to_bf16(im, b, br, bc, (size_t)ldb, ws + abytes);
+	BLAS_CHECK(cublasGemmEx(im->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+				ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, ws + abytes,
+				CUDA_R_16BF, (int)bc, ws, CUDA_R_16BF, (int)ac, &beta, c,
+				CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
 /* Row-major C[m,n] = op(A) op(B) is column-major C^T[n,m] = op(B)^T op(A)^T:
  * swap the operands, keep each one's transpose flag and leading dimension. */
 void cu_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a,
@@ -25,6 +46,10 @@ void cu_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha, c
 		size_t total = (size_t)m * (size_t)n;
 		scale2d_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(c, ldc, n, total, beta);
 		CU_LAUNCHED();
+		return;
+	}
+	if (im->prec == CU_BF16) {
+		gemm_bf16(im, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 		return;
 	}
 	BLAS_CHECK(cublasSgemm(im->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,

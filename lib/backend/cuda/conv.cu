@@ -23,11 +23,20 @@
  * chunks of images that fit (each chunk its own geometry and algorithm);
  * the filter gradient accumulates over the chunks.
  *
+ * bf16 (--precision bf16): cuDNN's legacy API takes x, w and y of one type,
+ * so each direction stages its operands in the workspace as bf16 (the
+ * padding and the rounding in one pass), runs on bf16 tensors with fp32
+ * compute, and widens the bf16 result into the caller's fp32 output (dw
+ * accumulated).  Whether bf16 serves a geometry is asked of the heuristics
+ * once; if not, that geometry runs in fp32 with FMA math, and the choice is
+ * cached with the algorithm.  Find's trials always write scratch outputs.
+ *
  * Forward writes y, backward data writes dx (beta 0), backward filter
  * accumulates into dw (beta 1), as ops.h says.
  */
 #include "backend/cuda/cuda.h"
 
+#include <cuda_bf16.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +61,6 @@ static size_t padded_floats(const dl_conv_geom *g)
 	       (size_t)g->c;
 }
 
-static size_t round_up(size_t b)
-{
-	return (b + 255) & ~(size_t)255;
-}
-
 /* Images per chunk so that every tensor cuDNN sees (the padded input, the
  * output) holds fewer than INT_MAX elements; 0 if one image is too big. */
 static int chunk_images(const dl_conv_geom *g)
@@ -73,41 +77,47 @@ static int chunk_images(const dl_conv_geom *g)
 }
 
 /* Sets the four descriptors for geometry g (input of hp x wp when padded
- * explicitly, then with zero padding in the descriptor); -1 on failure
- * (recorded). */
-static int set_descs(cu_impl *im, const dl_conv_geom *g, cudnnMathType_t math)
+ * explicitly, then with zero padding in the descriptor) on tensors of bf16
+ * or fp32 (the arithmetic is fp32 either way); the first failing status,
+ * recorded only when `record`. */
+static cudnnStatus_t set_descs(cu_impl *im, const dl_conv_geom *g, cudnnMathType_t math, int bf16,
+			       int record)
 {
 	int pad = padded(g);
 	int hp = pad ? g->h + g->pt + g->pb : g->h, wp = pad ? g->w + g->pl + g->pr : g->w;
-	DNN_CHECK(cudnnSetTensor4dDescriptor(im->xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, g->n,
-					     g->c, hp, wp));
-	DNN_CHECK(cudnnSetTensor4dDescriptor(im->yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, g->n,
-					     g->k, g->oh, g->ow));
-	DNN_CHECK(cudnnSetFilter4dDescriptor(im->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, g->k,
-					     g->c / g->groups, g->kh, g->kw));
-	DNN_CHECK(cudnnSetConvolution2dDescriptor(im->cd, pad ? 0 : g->pt, pad ? 0 : g->pl, g->sh,
-						  g->sw, g->dh, g->dw, CUDNN_CROSS_CORRELATION,
-						  CUDNN_DATA_FLOAT));
-	DNN_CHECK(cudnnSetConvolutionGroupCount(im->cd, g->groups));
-	DNN_CHECK(cudnnSetConvolutionMathType(im->cd, math));
-	if (im->failed)
-		return -1;
+	cudnnDataType_t t = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+	cudnnStatus_t st;
+#define TRY(x) do { if ((st = (x)) != CUDNN_STATUS_SUCCESS) { \
+		if (record) cu_fail(im, __FILE__, __LINE__, #x, cudnnGetErrorString(st)); \
+		return st; } } while (0)
+	TRY(cudnnSetTensor4dDescriptor(im->xd, CUDNN_TENSOR_NHWC, t, g->n, g->c, hp, wp));
+	TRY(cudnnSetTensor4dDescriptor(im->yd, CUDNN_TENSOR_NHWC, t, g->n, g->k, g->oh, g->ow));
+	TRY(cudnnSetFilter4dDescriptor(im->wd, t, CUDNN_TENSOR_NHWC, g->k, g->c / g->groups, g->kh,
+				       g->kw));
+	TRY(cudnnSetConvolution2dDescriptor(im->cd, pad ? 0 : g->pt, pad ? 0 : g->pl, g->sh, g->sw,
+					    g->dh, g->dw, CUDNN_CROSS_CORRELATION,
+					    CUDNN_DATA_FLOAT));
+	TRY(cudnnSetConvolutionGroupCount(im->cd, g->groups));
+	TRY(cudnnSetConvolutionMathType(im->cd, math));
 	int on, ok, ooh, oow;
-	DNN_CHECK(cudnnGetConvolution2dForwardOutputDim(im->cd, im->xd, im->wd, &on, &ok, &ooh,
-							&oow));
-	if (!im->failed && (on != g->n || ok != g->k || ooh != g->oh || oow != g->ow))
-		cu_fail(im, __FILE__, __LINE__, "conv geometry",
-			"cuDNN's output size differs from the layer's oh, ow");
-	return im->failed ? -1 : 0;
+	TRY(cudnnGetConvolution2dForwardOutputDim(im->cd, im->xd, im->wd, &on, &ok, &ooh, &oow));
+#undef TRY
+	if (on != g->n || ok != g->k || ooh != g->oh || oow != g->ow) {
+		if (record)
+			cu_fail(im, __FILE__, __LINE__, "conv geometry",
+				"cuDNN's output size differs from the layer's oh, ow");
+		return CUDNN_STATUS_BAD_PARAM;
+	}
+	return CUDNN_STATUS_SUCCESS;
 }
 
 /* Is perf entry (status, math, determinism, memory) acceptable? */
 template <class P>
-static int usable(cu_impl *im, const P &p, int det, size_t cap)
+static int usable(int fma, const P &p, int det, size_t cap)
 {
 	if (p.status != CUDNN_STATUS_SUCCESS || p.memory > cap)
 		return 0;
-	if (im->prec == CU_FP32 && p.mathType != CUDNN_FMA_MATH)
+	if (fma && p.mathType != CUDNN_FMA_MATH)
 		return 0;
 	return !det || p.determinism == CUDNN_DETERMINISTIC;
 }
@@ -115,11 +125,11 @@ static int usable(cu_impl *im, const P &p, int det, size_t cap)
 /* The first acceptable entry (entries come fastest first): deterministic
  * if asked, falling back to any. */
 template <class P>
-static int pick(cu_impl *im, const P *perf, int got, int want_det, size_t cap)
+static int pick(int fma, const P *perf, int got, int want_det, size_t cap)
 {
 	for (int pass = want_det ? 0 : 1; pass < 2; pass++)
 		for (int i = 0; i < got; i++)
-			if (usable(im, perf[i], pass == 0, cap))
+			if (usable(fma, perf[i], pass == 0, cap))
 				return i;
 	return -1;
 }
@@ -146,6 +156,13 @@ static size_t ws_cap(cu_impl *im)
 
 enum { MAXP = 16 };
 
+/* Only FMA-math algorithms (no TF32 rounding) for fp32, and for the fp32
+ * fallback of a geometry bf16 does not serve. */
+static int fma_only(const cu_impl *im, int bf16)
+{
+	return im->prec == CU_FP32 || (im->prec == CU_BF16 && !bf16);
+}
+
 /* Tries cudnnFind*Ex, then the heuristics, then the no-workspace algorithm;
  * fills a->algo, a->math, a->ws.  -1 (recorded) if none serves. */
 static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
@@ -163,16 +180,17 @@ static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
 	if (!tws)
 		tcap = 0;
 	int det = kind != CU_FWD;
+	int fma = fma_only(im, a->bf16);
 	cudnnStatus_t st;
 	if (kind == CU_FWD) {
 		cudnnConvolutionFwdAlgoPerf_t p[MAXP];
 		st = cudnnFindConvolutionForwardAlgorithmEx(im->dnn, im->xd, ca->x, im->wd, ca->w,
 							    im->cd, im->yd, ca->out, MAXP, &got,
 							    p, tws, tcap);
-		if (st != CUDNN_STATUS_SUCCESS || (i = pick(im, p, got, det, tcap)) < 0)
+		if (st != CUDNN_STATUS_SUCCESS || (i = pick(fma, p, got, det, tcap)) < 0)
 			st = cudnnGetConvolutionForwardAlgorithm_v7(im->dnn, im->xd, im->wd, im->cd,
 								    im->yd, MAXP, &got, p),
-			i = st == CUDNN_STATUS_SUCCESS ? pick(im, p, got, det, cap) : -1;
+			i = st == CUDNN_STATUS_SUCCESS ? pick(fma, p, got, det, cap) : -1;
 		if (i >= 0) {
 			a->algo = p[i].algo;
 			a->math = p[i].mathType;
@@ -185,11 +203,11 @@ static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
 		st = cudnnFindConvolutionBackwardDataAlgorithmEx(im->dnn, im->wd, ca->w, im->yd,
 								 ca->dy, im->cd, im->xd, ca->out,
 								 MAXP, &got, p, tws, tcap);
-		if (st != CUDNN_STATUS_SUCCESS || (i = pick(im, p, got, det, tcap)) < 0)
+		if (st != CUDNN_STATUS_SUCCESS || (i = pick(fma, p, got, det, tcap)) < 0)
 			st = cudnnGetConvolutionBackwardDataAlgorithm_v7(im->dnn, im->wd, im->yd,
 									 im->cd, im->xd, MAXP, &got,
 									 p),
-			i = st == CUDNN_STATUS_SUCCESS ? pick(im, p, got, det, cap) : -1;
+			i = st == CUDNN_STATUS_SUCCESS ? pick(fma, p, got, det, cap) : -1;
 		if (i >= 0) {
 			a->algo = p[i].algo;
 			a->math = p[i].mathType;
@@ -203,11 +221,11 @@ static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
 								   ca->dy, im->cd, im->wd,
 								   ca->out, MAXP, &got, p, tws,
 								   tcap);
-		if (st != CUDNN_STATUS_SUCCESS || (i = pick(im, p, got, det, tcap)) < 0)
+		if (st != CUDNN_STATUS_SUCCESS || (i = pick(fma, p, got, det, tcap)) < 0)
 			st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(im->dnn, im->xd, im->yd,
 									   im->cd, im->wd, MAXP,
 									   &got, p),
-			i = st == CUDNN_STATUS_SUCCESS ? pick(im, p, got, det, cap) : -1;
+			i = st == CUDNN_STATUS_SUCCESS ? pick(fma, p, got, det, cap) : -1;
 		if (i >= 0) {
 			a->algo = p[i].algo;
 			a->math = p[i].mathType;
@@ -242,25 +260,61 @@ static int choose(cu_impl *im, int kind, cu_algo *a, const conv_args *ca)
 	return 0;
 }
 
-/* The cached choice for (kind, g), chosen on first use (Find needs the
- * operands: ca); sets the descriptors either way.  NULL on failure. */
-static const cu_algo *algo_for(cu_impl *im, int kind, const dl_conv_geom *g,
-			       const conv_args *ca)
+/* The cached choice for (kind, g), or NULL. */
+static const cu_algo *cached(const cu_impl *im, int kind, const dl_conv_geom *g)
 {
-	for (int i = 0; i < CU_ALGO_CACHE; i++) {
-		const cu_algo *a = &im->algos[i];
-		if (a->used && a->kind == kind && !memcmp(&a->g, g, sizeof *g))
-			return set_descs(im, g, a->math) ? NULL : a;
+	for (int i = 0; i < CU_ALGO_CACHE; i++)
+		if (im->algos[i].used && im->algos[i].kind == kind &&
+		    !memcmp(&im->algos[i].g, g, sizeof *g))
+			return &im->algos[i];
+	return NULL;
+}
+
+/* bf16 precision: does cuDNN serve (kind, g) on bf16 tensors?  Asked of the
+ * heuristics, which need no operands; a geometry they refuse (e.g. channel
+ * counts some bf16 kernels do not take) runs in fp32, as the CPU's does
+ * where oneDNN has no bf16 kernel. */
+static int bf16_serves(cu_impl *im, int kind, const dl_conv_geom *g)
+{
+	if (im->prec != CU_BF16 || set_descs(im, g, CUDNN_DEFAULT_MATH, 1, 0))
+		return 0;
+	size_t cap = ws_cap(im);
+	int got = 0, ok = 0;
+	if (kind == CU_FWD) {
+		cudnnConvolutionFwdAlgoPerf_t p[MAXP];
+		ok = cudnnGetConvolutionForwardAlgorithm_v7(im->dnn, im->xd, im->wd, im->cd, im->yd,
+							    MAXP, &got, p) == CUDNN_STATUS_SUCCESS &&
+		     pick(0, p, got, 0, cap) >= 0;
+	} else if (kind == CU_BWD_DATA) {
+		cudnnConvolutionBwdDataAlgoPerf_t p[MAXP];
+		ok = cudnnGetConvolutionBackwardDataAlgorithm_v7(im->dnn, im->wd, im->yd, im->cd,
+								 im->xd, MAXP, &got, p) ==
+			     CUDNN_STATUS_SUCCESS &&
+		     pick(0, p, got, 0, cap) >= 0;
+	} else {
+		cudnnConvolutionBwdFilterAlgoPerf_t p[MAXP];
+		ok = cudnnGetConvolutionBackwardFilterAlgorithm_v7(im->dnn, im->xd, im->yd, im->cd,
+								   im->wd, MAXP, &got, p) ==
+			     CUDNN_STATUS_SUCCESS &&
+		     pick(0, p, got, 0, cap) >= 0;
 	}
-	if (!ca || im->failed)
-		return NULL;   /* the choosing call failed (recorded) */
-	if (set_descs(im, g, im->prec == CU_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH))
+	return ok;
+}
+
+/* Chooses for (kind, g) on tensors of type bf16 with the staged operands ca
+ * (Find times the candidates on them) and caches the choice.  NULL
+ * (recorded) on failure. */
+static const cu_algo *choose_new(cu_impl *im, int kind, const dl_conv_geom *g, int bf16,
+				 const conv_args *ca)
+{
+	if (set_descs(im, g, fma_only(im, bf16) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH, bf16, 1))
 		return NULL;
 	cu_algo a;
 	memset(&a, 0, sizeof a);
 	a.used = 1;
 	a.kind = kind;
 	a.g = *g;
+	a.bf16 = bf16;
 	if (choose(im, kind, &a, ca))
 		return NULL;
 	int slot = -1;
@@ -275,57 +329,51 @@ static const cu_algo *algo_for(cu_impl *im, int kind, const dl_conv_geom *g,
 	return &im->algos[slot];
 }
 
-/* xp [n, h+pt+pb, w+pl+pr, c] = x with a zero border (every element written) */
-__global__ void pad_k(const float *x, float *xp, dl_conv_geom g, size_t total)
+/* xp = x as the descriptor wants it, every element written: with a zero
+ * border [n, h+pt+pb, w+pl+pr, c] when `border`, else the same shape; in
+ * T (float or bf16). */
+template <class T>
+__global__ void stage_x_k(const float *x, T *xp, dl_conv_geom g, size_t total, int border)
 {
 	int hp = g.h + g.pt + g.pb, wp = g.w + g.pl + g.pr;
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
 	     i += (size_t)gridDim.x * blockDim.x) {
+		if (!border) {
+			xp[i] = (T)x[i];
+			continue;
+		}
 		size_t r = i / (size_t)g.c;
 		int ch = (int)(i % (size_t)g.c);
 		int px = (int)(r % (size_t)wp) - g.pl;
 		r /= (size_t)wp;
 		int py = (int)(r % (size_t)hp) - g.pt;
 		size_t img = r / (size_t)hp;
-		xp[i] = py >= 0 && py < g.h && px >= 0 && px < g.w
-				? x[((img * g.h + py) * g.w + px) * g.c + ch]
-				: 0.0f;
+		xp[i] = (T)(py >= 0 && py < g.h && px >= 0 && px < g.w
+				    ? x[((img * g.h + py) * g.w + px) * g.c + ch]
+				    : 0.0f);
 	}
 }
 
-/* dx [n,h,w,c] = the interior of dxp (the inverse of pad_k) */
-__global__ void crop_k(const float *dxp, float *dx, dl_conv_geom g, size_t total)
+/* dx [n,h,w,c] = dxp (T), cropped from [n, h+pt+pb, w+pl+pr, c] when
+ * `border` (the inverse of stage_x_k) */
+template <class T>
+__global__ void unstage_dx_k(const T *dxp, float *dx, dl_conv_geom g, size_t total, int border)
 {
 	int hp = g.h + g.pt + g.pb, wp = g.w + g.pl + g.pr;
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
 	     i += (size_t)gridDim.x * blockDim.x) {
+		if (!border) {
+			dx[i] = (float)dxp[i];
+			continue;
+		}
 		size_t r = i / (size_t)g.c;
 		int ch = (int)(i % (size_t)g.c);
 		int x = (int)(r % (size_t)g.w);
 		r /= (size_t)g.w;
 		int y = (int)(r % (size_t)g.h);
 		size_t img = r / (size_t)g.h;
-		dx[i] = dxp[((img * hp + y + g.pt) * wp + x + g.pl) * g.c + ch];
+		dx[i] = (float)dxp[((img * hp + y + g.pt) * wp + x + g.pl) * g.c + ch];
 	}
-}
-
-/* A scratch output for Find's trials (so an accumulating output is never
- * clobbered); freed by the caller with cudaFreeAsync. */
-static void *trial_out(cu_impl *im, size_t floats)
-{
-	void *p = NULL;
-	CU_CHECK(cudaMallocAsync(&p, floats * sizeof(float) + 4, im->stream));
-	return im->failed ? NULL : p;
-}
-
-/* Is (kind, g) already in the table (no trial buffers needed)? */
-static int cached(const cu_impl *im, int kind, const dl_conv_geom *g)
-{
-	for (int i = 0; i < CU_ALGO_CACHE; i++)
-		if (im->algos[i].used && im->algos[i].kind == kind &&
-		    !memcmp(&im->algos[i].g, g, sizeof *g))
-			return 1;
-	return 0;
 }
 
 /* Splits g into chunks of images; *per is the chunk size, 0 (recorded)
@@ -354,43 +402,168 @@ static size_t w_floats(const dl_conv_geom *g)
 	return (size_t)g->k * g->kh * g->kw * (g->c / g->groups);
 }
 
-/* One chunk of the forward pass (g.n images from x to y). */
-static void fwd_chunk(cu_impl *im, const dl_conv_geom &g, const float *x, const float *w,
-		      float *y)
+/* The caller's tensors of one chunk: the operands and the output (y, dx,
+ * or dw, which the filter gradient accumulates into). */
+struct conv_io {
+	const float *x, *w, *dy;
+	float *out;
+};
+
+/* What one direction stages in the workspace before cuDNN runs, in bytes
+ * (0: used as the caller has it): [0] x padded and/or rounded to bf16,
+ * [1] w in bf16, [2] dy in bf16, [3] the output cuDNN writes when it
+ * cannot be the caller's (bf16, or a padded dx).  [4] the output's size
+ * for Find's trials, which never write the caller's output. */
+static void stage_sizes(int kind, const dl_conv_geom *g, int bf16, size_t sz[5])
 {
-	size_t pbytes = padded(&g) ? round_up(padded_floats(&g) * sizeof(float)) : 0;
-	const float *xs = x;
-	if (pbytes && !cached(im, CU_FWD, &g)) {
-		/* Find needs the padded input: pad into a temporary first */
-		void *tmp = trial_out(im, padded_floats(&g));
-		if (!tmp)
-			return;
-		size_t total = padded_floats(&g);
-		pad_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(x, (float *)tmp, g, total);
+	size_t es = bf16 ? 2 : sizeof(float);
+	int pad = padded(g);
+	size_t xin = pad ? padded_floats(g) : (size_t)g->n * x_floats(g);
+	size_t out = kind == CU_FWD ? (size_t)g->n * y_floats(g) : kind == CU_BWD_DATA ? xin
+										  : w_floats(g);
+	sz[0] = kind != CU_BWD_DATA && (pad || bf16) ? cu_round_up(xin * es) : 0;
+	sz[1] = kind != CU_BWD_FILTER && bf16 ? cu_round_up(w_floats(g) * 2) : 0;
+	sz[2] = kind != CU_FWD && bf16 ? cu_round_up((size_t)g->n * y_floats(g) * 2) : 0;
+	sz[3] = bf16 || (kind == CU_BWD_DATA && pad) ? cu_round_up(out * es) : 0;
+	sz[4] = cu_round_up(out * es);
+}
+
+/* Fills the staged operands from io into buf (laid out as stage_sizes
+ * says, with an output region of `out_bytes`) and points ca at what cuDNN
+ * reads and writes. */
+static void stage(cu_impl *im, int kind, const dl_conv_geom &g, int bf16, const conv_io &io,
+		  char *buf, size_t out_bytes, conv_args *ca)
+{
+	size_t sz[5];
+	stage_sizes(kind, &g, bf16, sz);
+	ca->x = io.x;
+	ca->w = io.w;
+	ca->dy = io.dy;
+	ca->out = io.out;
+	char *p = buf;
+	if (sz[0]) {
+		int border = padded(&g);
+		size_t total = border ? padded_floats(&g) : (size_t)g.n * x_floats(&g);
+		if (bf16)
+			stage_x_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
+				io.x, (__nv_bfloat16 *)p, g, total, border);
+		else
+			stage_x_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
+				io.x, (float *)p, g, total, border);
 		CU_LAUNCHED();
-		conv_args ca = { tmp, w, NULL, y };
-		algo_for(im, CU_FWD, &g, &ca);
-		CU_CHECK(cudaFreeAsync(tmp, im->stream));
-	} else if (!cached(im, CU_FWD, &g)) {
-		conv_args ca = { x, w, NULL, y };
-		algo_for(im, CU_FWD, &g, &ca);
+		ca->x = p;
+		p += sz[0];
 	}
-	const cu_algo *a = algo_for(im, CU_FWD, &g, NULL);
-	if (!a)
+	if (sz[1]) {
+		cu_to_bf16(im, io.w, 1, w_floats(&g), w_floats(&g), p);
+		ca->w = p;
+		p += sz[1];
+	}
+	if (sz[2]) {
+		size_t n = (size_t)g.n * y_floats(&g);
+		cu_to_bf16(im, io.dy, 1, n, n, p);
+		ca->dy = p;
+		p += sz[2];
+	}
+	if (out_bytes)
+		ca->out = p;
+}
+
+/* Writes the result cuDNN left in ca->out into the caller's output. */
+static void unstage(cu_impl *im, int kind, const dl_conv_geom &g, int bf16, const conv_args &ca,
+		    const conv_io &io)
+{
+	if (ca.out == io.out)
 		return;
-	char *ws = (char *)cu_scratch(im, pbytes + a->ws);
+	if (kind == CU_FWD) {
+		cu_from_bf16(im, ca.out, (size_t)g.n * y_floats(&g), io.out, 0);
+	} else if (kind == CU_BWD_FILTER) {
+		cu_from_bf16(im, ca.out, w_floats(&g), io.out, 1);   /* dw += */
+	} else {
+		size_t total = (size_t)g.n * x_floats(&g);
+		int border = padded(&g);
+		if (bf16)
+			unstage_dx_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
+				(const __nv_bfloat16 *)ca.out, io.out, g, total, border);
+		else
+			unstage_dx_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
+				(const float *)ca.out, io.out, g, total, border);
+		CU_LAUNCHED();
+	}
+}
+
+/* One chunk of one direction: the algorithm (chosen on first use, on
+ * trial buffers of its own), the operands staged in the workspace, cuDNN,
+ * the result written back. */
+static void conv_chunk(cu_impl *im, int kind, const dl_conv_geom &g, const conv_io &io)
+{
+	size_t sz[5];
+	const cu_algo *a = cached(im, kind, &g);
+	if (!a) {
+		int bf16 = bf16_serves(im, kind, &g);
+		stage_sizes(kind, &g, bf16, sz);
+		size_t in = sz[0] + sz[1] + sz[2];
+		void *tmp = NULL;
+		CU_CHECK(cudaMallocAsync(&tmp, in + sz[4], im->stream));
+		if (im->failed)
+			return;
+		conv_args ca;
+		stage(im, kind, g, bf16, io, (char *)tmp, sz[4], &ca);
+		a = choose_new(im, kind, &g, bf16, &ca);
+		CU_CHECK(cudaFreeAsync(tmp, im->stream));
+		if (!a)
+			return;
+	} else if (set_descs(im, &g, a->math, a->bf16, 1)) {
+		return;
+	}
+	stage_sizes(kind, &g, a->bf16, sz);
+	size_t sb = sz[0] + sz[1] + sz[2] + sz[3];
+	char *ws = (char *)cu_scratch(im, sb + a->ws);
 	if (!ws)
 		return;
-	if (pbytes) {
-		size_t total = padded_floats(&g);
-		pad_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(x, (float *)ws, g, total);
-		CU_LAUNCHED();
-		xs = (const float *)ws;
-	}
+	conv_args ca;
+	stage(im, kind, g, a->bf16, io, ws, sz[3], &ca);
+	void *cws = ws + sb;
 	const float one = 1, zero = 0;
-	DNN_CHECK(cudnnConvolutionForward(im->dnn, &one, im->xd, xs, im->wd, w, im->cd,
-					  (cudnnConvolutionFwdAlgo_t)a->algo, ws + pbytes, a->ws,
-					  &zero, im->yd, y));
+	/* the filter gradient accumulates (beta 1) unless staged */
+	const float *beta = kind == CU_BWD_FILTER && !sz[3] ? &one : &zero;
+	if (kind == CU_FWD)
+		DNN_CHECK(cudnnConvolutionForward(im->dnn, &one, im->xd, ca.x, im->wd, ca.w, im->cd,
+						  (cudnnConvolutionFwdAlgo_t)a->algo, cws, a->ws,
+						  beta, im->yd, ca.out));
+	else if (kind == CU_BWD_DATA)
+		DNN_CHECK(cudnnConvolutionBackwardData(im->dnn, &one, im->wd, ca.w, im->yd, ca.dy,
+						       im->cd, (cudnnConvolutionBwdDataAlgo_t)a->algo,
+						       cws, a->ws, beta, im->xd, ca.out));
+	else
+		DNN_CHECK(cudnnConvolutionBackwardFilter(im->dnn, &one, im->xd, ca.x, im->yd, ca.dy,
+							 im->cd,
+							 (cudnnConvolutionBwdFilterAlgo_t)a->algo,
+							 cws, a->ws, beta, im->wd, ca.out));
+	if (!im->failed)
+		unstage(im, kind, g, a->bf16, ca, io);
+}
+
+/* Runs direction `kind` over chunks of images that fit cuDNN's int32
+ * limits; x, dy and (y or dx) advance per chunk, w and dw do not. */
+static void conv_run(cu_impl *im, int kind, const dl_conv_geom *g0, conv_io io)
+{
+	dl_conv_geom g = norm_geom(g0);
+	int per;
+	if (chunking(im, &g, &per))
+		return;
+	for (int i0 = 0; i0 < g0->n && !im->failed; i0 += per) {
+		dl_conv_geom c = g;
+		c.n = g0->n - i0 < per ? g0->n - i0 : per;
+		conv_io ci = io;
+		ci.x = io.x ? io.x + (size_t)i0 * x_floats(&g) : NULL;
+		ci.dy = io.dy ? io.dy + (size_t)i0 * y_floats(&g) : NULL;
+		if (kind == CU_FWD)
+			ci.out = io.out + (size_t)i0 * y_floats(&g);
+		else if (kind == CU_BWD_DATA)
+			ci.out = io.out + (size_t)i0 * x_floats(&g);
+		conv_chunk(im, kind, c, ci);
+	}
 }
 
 void cu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g0, const float *x, const float *w,
@@ -398,47 +571,9 @@ void cu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g0, const float *x, const
 {
 	cu_impl *im = cu_of(be);
 	CU_OP(im, "conv2d_fwd");
-	dl_conv_geom g = norm_geom(g0);
-	int per;
-	if (chunking(im, &g, &per))
-		return;
-	for (int i0 = 0; i0 < g0->n && !im->failed; i0 += per) {
-		dl_conv_geom c = g;
-		c.n = g0->n - i0 < per ? g0->n - i0 : per;
-		fwd_chunk(im, c, x + (size_t)i0 * x_floats(&g), w, y + (size_t)i0 * y_floats(&g));
-	}
+	conv_run(im, CU_FWD, g0, conv_io{ x, w, NULL, y });
 	if (b)
-		cu_bias_add(be, y, b, g.n * g.oh * g.ow, g.k);
-}
-
-static void bwd_data_chunk(cu_impl *im, const dl_conv_geom &g, const float *dy,
-			   const float *w, float *dx)
-{
-	size_t pbytes = padded(&g) ? round_up(padded_floats(&g) * sizeof(float)) : 0;
-	if (!cached(im, CU_BWD_DATA, &g)) {
-		void *tmp = trial_out(im, pbytes ? padded_floats(&g) : g.n * x_floats(&g));
-		if (!tmp)
-			return;
-		conv_args ca = { NULL, w, dy, tmp };
-		algo_for(im, CU_BWD_DATA, &g, &ca);
-		CU_CHECK(cudaFreeAsync(tmp, im->stream));
-	}
-	const cu_algo *a = algo_for(im, CU_BWD_DATA, &g, NULL);
-	if (!a)
-		return;
-	char *ws = (char *)cu_scratch(im, pbytes + a->ws);
-	if (!ws)
-		return;
-	float *out = pbytes ? (float *)ws : dx;
-	const float one = 1, zero = 0;
-	DNN_CHECK(cudnnConvolutionBackwardData(im->dnn, &one, im->wd, w, im->yd, dy, im->cd,
-					       (cudnnConvolutionBwdDataAlgo_t)a->algo, ws + pbytes,
-					       a->ws, &zero, im->xd, out));
-	if (pbytes) {
-		size_t total = (size_t)g.n * x_floats(&g);
-		crop_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(out, dx, g, total);
-		CU_LAUNCHED();
-	}
+		cu_bias_add(be, y, b, g0->n * g0->oh * g0->ow, g0->k);
 }
 
 void cu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g0, const float *dy,
@@ -446,55 +581,7 @@ void cu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g0, const float *dy,
 {
 	cu_impl *im = cu_of(be);
 	CU_OP(im, "conv2d_bwd_data");
-	dl_conv_geom g = norm_geom(g0);
-	int per;
-	if (chunking(im, &g, &per))
-		return;
-	for (int i0 = 0; i0 < g0->n && !im->failed; i0 += per) {
-		dl_conv_geom c = g;
-		c.n = g0->n - i0 < per ? g0->n - i0 : per;
-		bwd_data_chunk(im, c, dy + (size_t)i0 * y_floats(&g), w,
-			       dx + (size_t)i0 * x_floats(&g));
-	}
-}
-
-static void bwd_filter_chunk(cu_impl *im, const dl_conv_geom &g, const float *x,
-			     const float *dy, float *dw)
-{
-	size_t pbytes = padded(&g) ? round_up(padded_floats(&g) * sizeof(float)) : 0;
-	if (!cached(im, CU_BWD_FILTER, &g)) {
-		/* trials write a scratch dw (the real one accumulates) */
-		size_t tx = pbytes ? padded_floats(&g) : 0;
-		char *tmp = (char *)trial_out(im, round_up(tx * sizeof(float)) / sizeof(float) +
-							  w_floats(&g));
-		if (!tmp)
-			return;
-		const float *xs = x;
-		if (tx) {
-			pad_k<<<cu_blocks(tx, CU_T), CU_T, 0, im->stream>>>(x, (float *)tmp, g, tx);
-			CU_LAUNCHED();
-			xs = (const float *)tmp;
-		}
-		conv_args ca = { xs, NULL, dy, tmp + round_up(tx * sizeof(float)) };
-		algo_for(im, CU_BWD_FILTER, &g, &ca);
-		CU_CHECK(cudaFreeAsync(tmp, im->stream));
-	}
-	const cu_algo *a = algo_for(im, CU_BWD_FILTER, &g, NULL);
-	if (!a)
-		return;
-	char *ws = (char *)cu_scratch(im, pbytes + a->ws);
-	if (!ws)
-		return;
-	if (pbytes) {
-		size_t total = padded_floats(&g);
-		pad_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(x, (float *)ws, g, total);
-		CU_LAUNCHED();
-		x = (const float *)ws;
-	}
-	const float one = 1;
-	DNN_CHECK(cudnnConvolutionBackwardFilter(im->dnn, &one, im->xd, x, im->yd, dy, im->cd,
-						 (cudnnConvolutionBwdFilterAlgo_t)a->algo,
-						 ws + pbytes, a->ws, &one, im->wd, dw));
+	conv_run(im, CU_BWD_DATA, g0, conv_io{ NULL, w, dy, dx });
 }
 
 void cu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g0, const float *x,
@@ -502,23 +589,14 @@ void cu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g0, const float *x
 {
 	cu_impl *im = cu_of(be);
 	CU_OP(im, "conv2d_bwd_filter");
-	dl_conv_geom g = norm_geom(g0);
-	int per;
-	if (chunking(im, &g, &per))
-		return;
-	for (int i0 = 0; i0 < g0->n && !im->failed; i0 += per) {
-		dl_conv_geom c = g;
-		c.n = g0->n - i0 < per ? g0->n - i0 : per;
-		bwd_filter_chunk(im, c, x + (size_t)i0 * x_floats(&g),
-				 dy + (size_t)i0 * y_floats(&g), dw);
-	}
+	conv_run(im, CU_BWD_FILTER, g0, conv_io{ x, NULL, dy, dw });
 	/* after the cuDNN calls: bias_grad may move the workspace */
 	if (db)
-		cu_bias_grad(be, db, dy, g.n * g.oh * g.ow, g.k);
+		cu_bias_grad(be, db, dy, g0->n * g0->oh * g0->ow, g0->k);
 }
 
 /* Nothing to reserve ahead: cuDNN's workspace is sized per geometry when its
- * algorithm is chosen (conv_algo above), under the workspace cap. */
+ * algorithm is chosen (choose above), under the workspace cap. */
 int cu_conv2d_reserve(dl_backend *be, const dl_conv_geom *g, dl_err *err)
 {
 	(void)be, (void)g, (void)err;

@@ -311,7 +311,7 @@ CU_EXPORT int dl_cuda_open(dl_backend **out, int device, const char *precision, 
 	else if (!strcmp(precision, "tf32"))
 		prec = CU_TF32;
 	else if (!strcmp(precision, "bf16"))
-		return cu_errf(err, DL_EUSAGE, "precision bf16 is not implemented in the CUDA backend yet (use fp32 or tf32)");
+		prec = CU_BF16;
 	else
 		return cu_errf(err, DL_EUSAGE, "unknown precision '%s' (expected fp32, tf32 or bf16)", precision);
 	int count = 0;
@@ -331,6 +331,10 @@ CU_EXPORT int dl_cuda_open(dl_backend **out, int device, const char *precision, 
 				       cudaGetErrorString(ce));
 		if (arch_check(&p0, device, why, sizeof why))
 			return cu_errf(err, DL_EUSAGE, "%s", why);
+		if (prec != CU_FP32 && p0.major < 8)
+			return cu_errf(err, DL_EUSAGE, "device 'cuda:%d' (%s, compute capability "
+				       "%d.%d): precision %s needs compute capability 8.0 or newer",
+				       device, p0.name, p0.major, p0.minor, precision);
 	}
 	dl_backend *be = (dl_backend *)calloc(1, sizeof *be);
 	cu_impl *im = (cu_impl *)calloc(1, sizeof *im);

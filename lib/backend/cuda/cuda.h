@@ -41,7 +41,9 @@ extern "C" {
 
 /* Arithmetic of matrix products and convolutions.  fp32 is the default and
  * matches the CPU within float rounding; tf32 lets tensor cores round the
- * operands to 10 mantissa bits; bf16 is reserved (not implemented). */
+ * operands to 10 mantissa bits; bf16 rounds the operands of every gemm and
+ * convolution to bf16 (8 significant bits) and accumulates in fp32 (bf16.cu,
+ * "bf16" in docs/DESIGN.md).  Everything else stays fp32. */
 enum cu_precision { CU_FP32 = 0, CU_TF32, CU_BF16 };
 
 enum cu_conv_kind { CU_FWD = 0, CU_BWD_DATA, CU_BWD_FILTER };
@@ -52,6 +54,7 @@ struct cu_algo {
 	int kind;
 	dl_conv_geom g;          /* normalised: dh, dw, groups >= 1 */
 	int algo;                /* cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t */
+	int bf16;                /* runs on bf16 tensors (else fp32; see conv.cu) */
 	cudnnMathType_t math;
 	size_t ws;               /* workspace bytes */
 };
@@ -122,6 +125,19 @@ static inline unsigned cu_blocks(size_t n, int t)
 }
 
 #define CU_T 256   /* threads per block of the elementwise kernels */
+
+/* Bytes rounded up to 256, so that buffers carved one after another from
+ * one workspace stay aligned for every library. */
+static inline size_t cu_round_up(size_t bytes)
+{
+	return (bytes + 255) & ~(size_t)255;
+}
+
+/* bf16.cu: dst[r * cols + c] = bf16(src[r * ld + c]) for a rows x cols
+ * block of floats with leading dimension ld (rounded to nearest even). */
+void cu_to_bf16(cu_impl *im, const float *src, size_t rows, size_t cols, size_t ld, void *dst);
+/* bf16.cu: dst[i] = src[i] (acc 0) or dst[i] += src[i] (acc 1), bf16 to fp32. */
+void cu_from_bf16(cu_impl *im, const void *src, size_t n, float *dst, int acc);
 
 /* Column sums in a fixed order: for each column j < cols, sums over the
  * rows r of f(r, j, acc) (which adds its NV values into acc[]), in double,

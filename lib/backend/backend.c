@@ -108,9 +108,11 @@ static int cuda_index(const char *name)
 	return (int)v;
 }
 
-int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
-			 const char *precision, dl_err *err)
+/* Opens the backend o names (open_opts then keeps o->log in it). */
+static int open_backend(dl_backend **out, const dl_backend_opts *o, dl_err *err)
 {
+	const char *name = o->device ? o->device : "cpu", *precision = o->precision;
+	int threads = o->threads;
 	*out = NULL;
 	int prec32 = !precision || !strcmp(precision, "fp32");
 	if (!prec32 && strcmp(precision, "tf32") && strcmp(precision, "bf16"))
@@ -156,14 +158,23 @@ int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
 		return dl_fail(err, rc, "precision %s needs a GPU, and --device auto found none "
 			       "usable (%s)", precision, err->msg);
 	if (!absent && !strstr(err->msg, DL_CUDA_NO_DEVICE))
-		fprintf(stderr, "dl: note: --device auto: %s; using the CPU\n", err->msg);
+		dl_logf(&o->log, DL_LOG_NOTE, "--device auto: %s; using the CPU", err->msg);
 	dl_err_clear(err);
 	return dl_backend_cpu_open_prec(out, threads, precision, err);
 }
 
+int dl_backend_open_opts(dl_backend **out, const dl_backend_opts *o, dl_err *err)
+{
+	int rc = open_backend(out, o, err);
+	if (!rc)
+		(*out)->log = o->log;
+	return rc;
+}
+
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err)
 {
-	return dl_backend_open_prec(out, name, threads, NULL, err);
+	dl_backend_opts o = { .device = name, .threads = threads };
+	return dl_backend_open_opts(out, &o, err);
 }
 
 void dl_backend_close(dl_backend *be)

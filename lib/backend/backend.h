@@ -14,7 +14,11 @@
  *   results (loss, correct count) accumulate into device buffers and are
  *   read back once per log interval.
  * - Ops are infallible once their geometry has been validated by the layer
- *   (shapes checked at model build time); allocation can fail (NULL).
+ *   (shapes checked at model build time); allocation can fail (NULL).  What
+ *   does fail (a device fault; on the CPU a conv op on a geometry
+ *   conv2d_reserve was not called for) is recorded for the `error` op.
+ * - Diagnostics that are not errors go to dl_backend.log (core/log.h), the
+ *   opener's hook; a backend never writes to stderr.
  * - A backend holds its own state (threads, scratch); there is no global.
  *
  * Weight layouts: conv weights [K, KH, KW, C] (OHWI, NHWC-friendly; export
@@ -27,6 +31,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "core/error.h"
+#include "core/log.h"
 #include "backend/ops.h"
 
 typedef struct dl_backend dl_backend;
@@ -139,23 +144,34 @@ struct dl_backend {
 	const dl_backend_ops *ops;
 	int threads;      /* CPU threads used by this backend */
 	void *impl;       /* backend-private state */
+	dl_logger log;    /* the opener's diagnostics hook (core/log.h); zeroed: silent */
 };
 
-/* Opens a backend by name: "cpu" (threads <= 0 means all cores), "cuda" or
- * "cuda:N" (GPU N through build/lib/libdl-cuda.so, loaded on demand; see
+/* What to open.  device: "cpu" (NULL too), "cuda" or "cuda:N" (GPU N
+ * through build/lib/libdl-cuda.so, loaded on demand; see
  * lib/backend/backend.c) or "auto" (the first GPU when one answers, else
- * the CPU: silently when there is no GPU at all, with a one-line note on
- * stderr when a GPU setup exists but fails).  Returns DL_EUSAGE for an
- * unknown name and for a CUDA device that is not available (no backend
- * library, driver, device, cuDNN or cuBLAS), with a one-line reason. */
+ * the CPU: silently when there is no GPU at all, with a note through log
+ * when a GPU setup exists but fails).  threads: CPU threads, <= 0 for all
+ * cores.  precision: "fp32" (NULL too; as the CPU), "tf32" (tensor-core
+ * matmul and convolution) or "bf16"; tf32 and bf16 need a GPU, except bf16
+ * on a CPU with AVX512-BF16 and oneDNN (cpu.c), and the CPU backend (asked
+ * for, or auto's fallback) refuses them otherwise (DL_EUSAGE).  log: the
+ * tool's diagnostics hook (core/log.h), kept in dl_backend.log for what
+ * the backend has to say later (a CUDA error nobody read at release, peak
+ * memory with DL_CUDA_MEMSTATS); zeroed: silent. */
+typedef struct dl_backend_opts {
+	const char *device;
+	int threads;
+	const char *precision;
+	dl_logger log;
+} dl_backend_opts;
+
+/* Opens a backend.  Returns DL_EUSAGE for an unknown device or precision
+ * and for a CUDA device that is not available (no backend library, driver,
+ * device, cuDNN or cuBLAS), with a one-line reason. */
+int dl_backend_open_opts(dl_backend **out, const dl_backend_opts *o, dl_err *err);
+/* The same for device `name` in fp32, silent (library code, tests). */
 int dl_backend_open(dl_backend **out, const char *name, int threads, dl_err *err);
-/* The same with a precision: "fp32" (default, as the CPU), "tf32"
- * (tensor-core matmul and convolution) or "bf16"; NULL means fp32.  tf32
- * and bf16 need a GPU: the CPU backend (asked for, or auto's fallback)
- * refuses them (DL_EUSAGE), as does the CUDA backend for bf16 until it
- * implements it. */
-int dl_backend_open_prec(dl_backend **out, const char *name, int threads,
-			 const char *precision, dl_err *err);
 void dl_backend_close(dl_backend *be);
 /* Lists the devices (the CPU, each CUDA GPU or why there is none) on f,
  * one per line; for dl-train --devices.  Returns 0 or DL_EIO. */

@@ -28,8 +28,9 @@
 	X(P, void, zero, (dl_backend *be, void *p, size_t bytes))                          \
 	X(P, void, sync, (dl_backend *be))                                                 \
 	/* 0, or the first error the backend met since open (a failed device call,          \
-	 * an asynchronous fault found at a sync) as a one-line message in err              \
-	 * naming the op; after one, ops do nothing.  The CPU never fails here. */          \
+	 * an asynchronous fault found at a sync, a conv op without conv2d_reserve)         \
+	 * as a one-line message in err naming the op.  After one, the GPU's ops do        \
+	 * nothing; the CPU's failing op writes nothing (cpu.h: cpu_fault). */              \
 	X(P, int, error, (dl_backend *be, dl_err *err))                                    \
 	/* C[m,n] = alpha * op(A) op(B) + beta * C, row-major; op(A) is [m,k],             \
 	 * op(B) is [k,n]; ta/tb nonzero means the stored matrix is transposed.            \
@@ -46,7 +47,8 @@
 	 * to g->n samples (the CPU's per-thread im2col and partial-gradient               \
 	 * scratch), so they never allocate; dl_model_plan calls it for every conv         \
 	 * layer.  DL_EFAIL when out of memory.  A conv op on a geometry larger than       \
-	 * the reserved one is a caller bug (the CPU backend aborts naming it). */        \
+	 * the reserved one is a caller bug: the CPU backend records it for the            \
+	 * error op, naming the op, and writes nothing. */                                 \
 	X(P, int, conv2d_reserve, (dl_backend *be, const dl_conv_geom *g, dl_err *err))    \
 	/* y [n,oh,ow,k] = conv(x [n,h,w,c], w [k,kh,kw,c]) + b [k] (b may be NULL) */     \
 	X(P, void, conv2d_fwd, (dl_backend *be, const dl_conv_geom *g, const float *x,    \

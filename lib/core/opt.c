@@ -369,15 +369,6 @@ int dl_stdout_check(dl_err *err)
 	return 0;
 }
 
-int dl_tool_fail(const char *prog, const dl_err *err)
-{
-	int code = err->code ? err->code : DL_EFAIL;
-	fprintf(stderr, "%s: %s\n", prog, err->msg[0] ? err->msg : dl_code_name(code));
-	if (code == DL_EUSAGE)
-		fprintf(stderr, "Try '%s --help' for more information.\n", prog);
-	return code;
-}
-
 void dl_print_version(const char *prog, FILE *out)
 {
 	fprintf(out, "%s (dl-tools) %s\n", prog, DL_VERSION);

@@ -47,6 +47,7 @@
 
 #include <stdio.h>
 #include "core/error.h"
+#include "core/log.h"   /* dl_tool_fail, dl_logger_stderr: the tools' error tail and logger */
 
 typedef enum {
 	DL_OPT_T_END = 0,  /* the terminator (longname NULL) */
@@ -149,9 +150,6 @@ int dl_opt_choice_value(const dl_opt_choice *table, const char *name, int *value
 /* The name of value in table, or "?". */
 const char *dl_opt_choice_name(const dl_opt_choice *table, int value);
 
-/* The common tail of a tool's main(): print "prog: msg" to stderr (and a
- * hint to --help for usage errors) and return the code to exit with. */
-int dl_tool_fail(const char *prog, const dl_err *err);
 /* Flushes stdout: 0, or DL_EIO "stdout: write failed: ..." (a full disk, a
  * closed pipe).  Every tool calls it before exiting 0 after printing. */
 int dl_stdout_check(dl_err *err);

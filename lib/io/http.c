@@ -441,11 +441,11 @@ int dl_http_fetch(const char *url, const char *part, const dl_http_opts *o,
 			validator[0] = '\0';
 			save_validator(side, NULL);
 		}
-		if (o->log) {
+		if (o->log.fn) {
 			dl_err why = { 0, "" };
 			describe(url, c, &x, cerr, &why);
-			fprintf(o->log, "%s: %s; retrying in %.1f s (attempt %d of %d)\n",
-				o->prog ? o->prog : "dl", why.msg, wait_ms / 1000.0, k + 2, o->retries + 1);
+			dl_logf(&o->log, DL_LOG_NOTE, "%s; retrying in %.1f s (attempt %d of %d)", why.msg,
+				wait_ms / 1000.0, k + 2, o->retries + 1);
 		}
 		sleep_ms(wait_ms);
 		if (delay < o->max_delay_s * 1000)

@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 #include "core/error.h"
+#include "core/log.h"
 
 /* Called at most a few times a second: bytes in the part so far, and the
  * expected total (-1 unknown). */
@@ -40,8 +41,7 @@ typedef struct dl_http_opts {
 	long max_delay_s;         /* cap on one delay, Retry-After included */
 	int allow_file;           /* accept a file:// URL (not via redirect) */
 	const char *user_agent;   /* NULL: "dl-tools/VERSION" */
-	FILE *log;                /* a line per retry; NULL: silent */
-	const char *prog;         /* prefix of log lines */
+	dl_logger log;            /* a note per retry (core/log.h); zeroed: silent */
 	dl_http_progress_fn progress;   /* NULL: none */
 	void *progress_user;
 } dl_http_opts;

@@ -78,7 +78,14 @@ if [ "$GPU" = 0 ]; then
 	test_case 'a GPU setup that fails (a broken backend library): auto notes it once' '
 		echo "not an ELF" >fake.so &&
 		DL_CUDA_LIB=$PWD/fake.so test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run 2>err &&
-		[ "$(grep -c "^dl: note: --device auto: cannot load the CUDA backend: .*; using the CPU$" err)" -eq 1 ]
+		[ "$(grep -c "^dl-train: note: --device auto: cannot load the CUDA backend: .*; using the CPU$" err)" -eq 1 ]
+	'
+	test_case 'the note carries the name of the tool that opened the device (dl-eval)' '
+		"$TRAIN" -q -m mlp --train "$D" -o run --device cpu && echo "not an ELF" >fake.so &&
+		DL_CUDA_LIB=$PWD/fake.so test_expect_code 0 "$DL_BIN/dl-eval" run/model.safetensors "$D" \
+			>/dev/null 2>err &&
+		[ "$(grep -c "^dl-eval: note: --device auto: cannot load the CUDA backend: .*; using the CPU$" err)" -eq 1 ] &&
+		! grep -q "^dl: " err
 	'
 else
 	test_case 'GPU here: --device cuda trains, and cuda:N past the last GPU is exit 2' '

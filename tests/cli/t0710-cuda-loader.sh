@@ -68,7 +68,7 @@ test_case 'a library built from another op list (ABI number) is refused at load'
 test_case 'auto with a refused library: one note, then the CPU' '
 	FAKE_DL_MODE=abi DL_CUDA_LIB=$FAKE/libdl-fake-backend.so test_expect_code 0 "$TRAIN" -m mlp \
 		--train "$D" -o run 2>err &&
-	[ "$(grep -c "^dl: note: --device auto: .*another op list.*; using the CPU$" err)" -eq 1 ] &&
+	[ "$(grep -c "^dl-train: note: --device auto: .*another op list.*; using the CPU$" err)" -eq 1 ] &&
 	grep -q "cpu with" err && [ -s run/model.safetensors ]
 '
 
@@ -108,7 +108,7 @@ else
 	test_case 'driver too old: auto says why once and trains on the CPU; --devices says it' '
 		LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} FAKE_CUDA_DRIVER=12020 \
 			test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run 2>err &&
-		[ "$(grep -c "^dl: note: --device auto: .*too old for this CUDA runtime.*; using the CPU$" err)" -eq 1 ] &&
+		[ "$(grep -c "^dl-train: note: --device auto: .*too old for this CUDA runtime.*; using the CPU$" err)" -eq 1 ] &&
 		grep -q "cpu with" err &&
 		LD_LIBRARY_PATH=$FAKE FAKE_CUDA_DRIVER=12020 "$TRAIN" --devices >dev &&
 		grep -q "^cuda	none (the NVIDIA driver is too old" dev

@@ -61,7 +61,8 @@ int gpu_open(dl_test_ctx *t, gpu_pair *p, const char *precision)
 		h = (h ^ (unsigned char)*c) * 1099511628211ull;
 	p->rng = dl_hash_u64(suite_seed, h);
 	if (dl_backend_open(&p->cpu, "cpu", 0, &err) ||
-	    dl_backend_open_prec(&p->gpu, "cuda", 0, precision, &err)) {
+	    dl_backend_open_opts(&p->gpu, &(dl_backend_opts){ .device = "cuda", .precision = precision,
+				 .log = dl_logger_stderr("gpu-runner") }, &err)) {
 		fprintf(stderr, "  %s: %s\n", t->name, err.msg);
 		t->failed = 1;
 		gpu_close(p);

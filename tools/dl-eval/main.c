@@ -163,7 +163,9 @@ int main(int argc, char **argv)
 	const dl_iofile outs[] = { { "--logits", logits_path }, { "--plot", plot_path } };
 	if ((rc = dl_guard_begin(&g, DL_GUARD_DIE, ins, 2, outs, 2, &err)))
 		goto fail;
-	if ((rc = dl_backend_open_prec(&be, device, (int)threads, precision, &err)) ||
+	dl_backend_opts bo = { .device = device, .threads = (int)threads, .precision = precision,
+			       .log = dl_logger_stderr("dl-eval") };
+	if ((rc = dl_backend_open_opts(&be, &bo, &err)) ||
 	    (rc = dl_checkpoint_load(ckpt, &m, be, NULL, &ck, &err)) ||
 	    (rc = dl_dataset_open(&d, data, &err)))
 		goto fail;

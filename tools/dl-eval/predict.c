@@ -207,7 +207,9 @@ int predict_main(int argc, char **argv, const void *data)
 		return rc == DL_OPT_DONE ? 0 : dl_tool_fail("dl-eval", &err);
 	if (npos < 1)
 		rc = dl_fail(&err, DL_EUSAGE, "expected CHECKPOINT [IMAGE...]");
-	if (rc || (rc = dl_backend_open(&be, device, (int)threads, &err)) ||
+	dl_backend_opts bo = { .device = device, .threads = (int)threads,
+			       .log = dl_logger_stderr("dl-eval") };
+	if (rc || (rc = dl_backend_open_opts(&be, &bo, &err)) ||
 	    (rc = dl_checkpoint_load(argv[1], &m, be, NULL, &ck, &err)))
 		goto fail;
 	int k = dl_model_output_shape(&m).c;

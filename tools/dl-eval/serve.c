@@ -220,7 +220,8 @@ int serve_main(int argc, char **argv, const void *data)
 	struct stat seen = { 0 };
 	stat(s.path, &seen);
 	if ((rc = listen_on(listen_spec, (int)(max_conns < 1024 ? max_conns : 1024), &fd, &port, &err)) ||
-	    (rc = dl_backend_open(&s.be, device, (int)threads, &err)) ||
+	    (rc = dl_backend_open_opts(&s.be, &(dl_backend_opts){ .device = device, .threads = (int)threads,
+			.log = dl_logger_stderr("dl-eval serve") }, &err)) ||
 	    (rc = srv_model_load(&s, &s.cur, &err)))
 		goto out;
 	s.cur->gen = s.gen = 1;

@@ -113,8 +113,8 @@ static void setup_http(const args *a, fetch_req *rq)
 		if (!*end && ms >= 0)
 			rq->http.backoff_ms = ms;
 	}
-	rq->http.log = a->quiet ? NULL : stderr;
-	rq->http.prog = prog;
+	if (!a->quiet)
+		rq->http.log = dl_logger_stderr(prog);
 	rq->unknown_cap = a->max_size;
 	rq->unpack_opts.max_bytes = a->max_unpack;
 	rq->unpack_opts.max_entries = a->max_entries;

@@ -232,7 +232,9 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	 * node without a free GPU mix CPU and GPU ranks */
 	if (r->ranks > 1 && !strcmp(c->device, "auto"))
 		snprintf(dev, sizeof dev, "cpu");
-	if ((rc = open_data(s, err)) || (rc = dl_backend_open_prec(&s->be, dev, (int)c->threads, r->precision, err)))
+	dl_backend_opts bo = { .device = dev, .threads = (int)c->threads, .precision = r->precision,
+			       .log = dl_logger_stderr("dl-train") };
+	if ((rc = open_data(s, err)) || (rc = dl_backend_open_opts(&s->be, &bo, err)))
 		return rc;
 	if ((rc = dl_dist_use_device(c->dist, s->be, err)))   /* GPUs: NCCL */
 		return rc;

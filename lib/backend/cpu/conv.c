@@ -33,8 +33,6 @@
 #include "backend/cpu/cpu.h"
 
 #include <cblas.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct conv_job {
@@ -418,8 +416,9 @@ int cpu_conv2d_reserve(dl_backend *be, const dl_conv_geom *g, dl_err *err)
 }
 
 /* Fills the job for geometry g: the chunk size that fits every thread's
- * col scratch (conv2d_reserve made it hold at least one row). */
-static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
+ * col scratch (conv2d_reserve made it hold at least one row).  -1, with
+ * the fault recorded for the error op, when it did not (a caller bug). */
+static int conv_prepare(dl_backend *be, const char *op, const dl_conv_geom *g, conv_job *j)
 {
 	cpu_impl *im = cpu_of(be);
 	size_t K = conv_k(g);
@@ -429,18 +428,15 @@ static void conv_prepare(dl_backend *be, const dl_conv_geom *g, conv_job *j)
 	j->direct = conv_plain(g) && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
 		    !g->pt && !g->pl && !g->pb && !g->pr;
 	for (int t = 0; t < im->nt; t++) {
-		if (im->scratch[t].col_cap < K) {
-			/* Ops cannot fail (backend.h); one im2col row of K
-			 * floats is the least this method needs: a caller bug */
-			fprintf(stderr, "dl-tools: cpu backend: a %zu-float convolution window "
-				"without conv2d_reserve for its geometry\n", K);
-			abort();
-		}
+		if (im->scratch[t].col_cap < K)   /* one im2col row is the least */
+			return cpu_fault(im, op, "a %zu-float convolution window without "
+					 "conv2d_reserve for its geometry (a caller bug)", K);
 	}
 	j->rows_per_chunk = im->scratch[0].col_cap / K;
 	for (int t = 1; t < im->nt; t++)
 		if (im->scratch[t].col_cap / K < j->rows_per_chunk)
 			j->rows_per_chunk = im->scratch[t].col_cap / K;
+	return 0;
 }
 
 /* Rows below which a conv runs on the calling thread alone. */
@@ -456,7 +452,8 @@ void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 		return;
 	}
 	conv_job j;
-	conv_prepare(be, g, &j);
+	if (conv_prepare(be, "conv2d_fwd", g, &j))
+		return;
 	j.x = x;
 	j.w = w;
 	j.b = b;
@@ -474,7 +471,8 @@ void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 		return;
 	}
 	conv_job j;
-	conv_prepare(be, g, &j);
+	if (conv_prepare(be, "conv2d_bwd_data", g, &j))
+		return;
 	j.dy = dy;
 	j.w = w;
 	j.dx = dx;
@@ -492,7 +490,8 @@ void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x
 	}
 	cpu_impl *im = cpu_of(be);
 	conv_job j;
-	conv_prepare(be, g, &j);
+	if (conv_prepare(be, "conv2d_bwd_filter", g, &j))
+		return;
 	j.x = x;
 	j.dy = dy;
 	j.dw = dw;

@@ -13,8 +13,6 @@
  */
 #include "backend/cpu/cpu.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct dw_job {
@@ -51,17 +49,15 @@ void cpu_conv_dw_needs(const dl_conv_geom *g, size_t *col, size_t *part)
 	*part = (size_t)taps(g) * g->c + g->c; /* partial dw [T, c] + db [c] */
 }
 
-/* Checks that conv2d_reserve gave every thread `col` and `part` floats. */
-static void dw_scratch(cpu_impl *im, size_t col, size_t part)
+/* Checks that conv2d_reserve gave every thread `col` and `part` floats:
+ * 0, or -1 with the fault recorded for the error op (a caller bug). */
+static int dw_scratch(cpu_impl *im, const char *op, size_t col, size_t part)
 {
-	for (int t = 0; t < im->nt; t++) {
-		if (im->scratch[t].col_cap < col || (part && im->scratch[t].part_cap < part)) {
-			/* ops cannot fail (backend.h): a caller bug */
-			fprintf(stderr, "dl-tools: cpu backend: depthwise convolution without "
-				"conv2d_reserve for its geometry\n");
-			abort();
-		}
-	}
+	for (int t = 0; t < im->nt; t++)
+		if (im->scratch[t].col_cap < col || (part && im->scratch[t].part_cap < part))
+			return cpu_fault(im, op, "depthwise convolution without conv2d_reserve "
+					 "for its geometry (a caller bug)");
+	return 0;
 }
 
 /* y[ch0 .. ch0+W) of output row r: the taps summed in a local array (W
@@ -122,7 +118,8 @@ void cpu_conv_dw_fwd(dl_backend *be, const dl_conv_geom *g, const float *x, cons
 		     const float *b, float *y)
 {
 	cpu_impl *im = cpu_of(be);
-	dw_scratch(im, (size_t)taps(g) * g->c, 0);
+	if (dw_scratch(im, "conv2d_fwd", (size_t)taps(g) * g->c, 0))
+		return;
 	dw_job j = { .g = g, .x = x, .b = b, .y = y, .scratch = im->scratch };
 	j.wt = transpose_w(im, g, w);
 	cpu_run_n(im, (size_t)g->n * g->oh * g->ow, 64, dw_fwd_task, &j);
@@ -157,7 +154,8 @@ void cpu_conv_dw_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy
 			  const float *w, float *dx)
 {
 	cpu_impl *im = cpu_of(be);
-	dw_scratch(im, (size_t)taps(g) * g->c, 0);
+	if (dw_scratch(im, "conv2d_bwd_data", (size_t)taps(g) * g->c, 0))
+		return;
 	dw_job j = { .g = g, .dy = dy, .dx = dx, .scratch = im->scratch };
 	j.wt = transpose_w(im, g, w);
 	cpu_run_n(im, (size_t)g->n, 2, dw_bwd_data_task, &j);
@@ -196,7 +194,8 @@ void cpu_conv_dw_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *
 {
 	cpu_impl *im = cpu_of(be);
 	size_t c = (size_t)g->c, T = (size_t)taps(g), M = (size_t)g->n * g->oh * g->ow;
-	dw_scratch(im, 1, T * c + c);
+	if (dw_scratch(im, "conv2d_bwd_filter", 1, T * c + c))
+		return;
 	dw_job j = { .g = g, .x = x, .dy = dy, .scratch = im->scratch };
 	int nparts = M >= 64 ? im->nt : 1;
 	if (nparts > 1)

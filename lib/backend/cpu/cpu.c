@@ -6,6 +6,8 @@
 #include "backend/cpu/cpu.h"
 
 #include <cblas.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,11 +65,26 @@ void cpu_sync(dl_backend *be)
 	(void)be;
 }
 
+int cpu_fault(cpu_impl *im, const char *op, const char *fmt, ...)
+{
+	if (im->fault.code)
+		return -1;
+	char msg[sizeof im->fault.msg];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	dl_fail(&im->fault, DL_EFAIL, "cpu: op %s: %s", op, msg);
+	return -1;
+}
+
 int cpu_error(dl_backend *be, dl_err *err)
 {
-	(void)be;
-	(void)err;
-	return 0;
+	const cpu_impl *im = cpu_of(be);
+	if (!im->fault.code)
+		return 0;
+	*err = im->fault;
+	return im->fault.code;
 }
 
 static const dl_backend_ops cpu_ops = DL_BACKEND_TABLE(cpu, "cpu");

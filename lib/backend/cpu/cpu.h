@@ -53,6 +53,7 @@ typedef struct cpu_impl {
 	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
 	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16), NULL until used */
+	dl_err fault;            /* the first op failure (code 0: none), for the error op */
 } cpu_impl;
 
 /* How convolutions run (DL_CONV=auto|im2col|dnnl; conv_dnnl.c). */
@@ -62,6 +63,14 @@ static inline cpu_impl *cpu_of(dl_backend *be)
 {
 	return be->impl;
 }
+
+/* Records the first failure of an op on the calling thread (ops return
+ * nothing; the caller reads it through the error op, cpu_error): "cpu: op
+ * OP: " and the message.  Returns -1.  The CPU's ops fail only on a caller
+ * bug (a conv op on a geometry conv2d_reserve was not called for); the
+ * failing op writes nothing, later ops still run. */
+int cpu_fault(cpu_impl *im, const char *op, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* threads.c */
 int cpu_pool_start(cpu_impl *im, int nt);

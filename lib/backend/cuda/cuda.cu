@@ -94,15 +94,15 @@ void cu_release(dl_backend *be)
 			im->op = im->op ? im->op : "release";
 			cu_wait(im, "at release");
 		}
-		/* an error nobody asked for is not dropped */
+		/* an error nobody asked for is not dropped: the opener's log */
 		if (im->failed && !im->reported)
-			fprintf(stderr, "dl: %s\n", im->msg);
+			dl_logf(&be->log, DL_LOG_ERROR, "%s", im->msg);
 		if (im->memstats && im->pool) {
 			uint64_t high = 0;
 			if (cudaMemPoolGetAttribute(im->pool, cudaMemPoolAttrUsedMemHigh, &high) ==
 			    cudaSuccess)
-				fprintf(stderr, "dl: cuda:%d: peak device memory %.1f MiB\n", im->dev,
-					(double)high / (1024.0 * 1024.0));
+				dl_logf(&be->log, DL_LOG_NOTE, "cuda:%d: peak device memory %.1f MiB",
+					im->dev, (double)high / (1024.0 * 1024.0));
 		}
 		if (im->ws)
 			cudaFreeAsync(im->ws, im->stream);

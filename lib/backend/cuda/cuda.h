@@ -26,7 +26,8 @@
  * the next synchronising call (to_host, sync) and is reported there with
  * the last op enqueued; DL_CUDA_SYNC=1 synchronises after every op, so
  * the op that faulted is the one named.  cu_release reports an error
- * nobody read on stderr rather than dropping it.
+ * nobody read through the opener's logger (dl_backend.log) rather than
+ * dropping it.
  */
 #ifndef DL_BACKEND_CUDA_H
 #define DL_BACKEND_CUDA_H

@@ -124,18 +124,30 @@ static dl_spec_opt *find(dl_spec_line *l, const char *key)
 	return NULL;
 }
 
+/* key's option, marked used; NULL when l lacks it, with *rc = 0 (the
+ * caller takes its default) or, when it is required, DL_EDATA naming it. */
+static dl_spec_opt *take(dl_spec_line *l, const char *key, int required, int *rc, dl_err *err)
+{
+	dl_spec_opt *o = find(l, key);
+	*rc = 0;
+	if (o)
+		o->used = 1;
+	else if (required)
+		*rc = dl_fail(err, DL_EDATA, "%s:%d: %s: option '%s' is required", l->src, l->lineno,
+			      l->kind, key);
+	return o;
+}
+
 int dl_spec_int(dl_spec_line *l, const char *key, int def, int lo, int hi, int *out,
 		dl_err *err)
 {
-	dl_spec_opt *o = find(l, key);
+	int rc;
+	dl_spec_opt *o = take(l, key, def < lo, &rc, err);
 	if (!o) {
-		if (def < lo)
-			return dl_fail(err, DL_EDATA, "%s:%d: %s: option '%s' is required", l->src,
-				       l->lineno, l->kind, key);
-		*out = def;
-		return 0;
+		if (!rc)
+			*out = def;
+		return rc;
 	}
-	o->used = 1;
 	char *end;
 	errno = 0;
 	long v = strtol(o->val, &end, 10);
@@ -149,15 +161,13 @@ int dl_spec_int(dl_spec_line *l, const char *key, int def, int lo, int hi, int *
 int dl_spec_float(dl_spec_line *l, const char *key, double def, double lo, double hi,
 		  double *out, dl_err *err)
 {
-	dl_spec_opt *o = find(l, key);
+	int rc;
+	dl_spec_opt *o = take(l, key, isnan(def), &rc, err);
 	if (!o) {
-		if (isnan(def))
-			return dl_fail(err, DL_EDATA, "%s:%d: %s: option '%s' is required", l->src,
-				       l->lineno, l->kind, key);
-		*out = def;
-		return 0;
+		if (!rc)
+			*out = def;
+		return rc;
 	}
-	o->used = 1;
 	char *end;
 	errno = 0;
 	double v = strtod(o->val, &end);
@@ -171,17 +181,11 @@ int dl_spec_float(dl_spec_line *l, const char *key, double def, double lo, doubl
 int dl_spec_str(dl_spec_line *l, const char *key, const char *def, const char **out,
 		dl_err *err)
 {
-	dl_spec_opt *o = find(l, key);
-	if (!o) {
-		if (!def)
-			return dl_fail(err, DL_EDATA, "%s:%d: %s: option '%s' is required", l->src,
-				       l->lineno, l->kind, key);
-		*out = def;
-		return 0;
-	}
-	o->used = 1;
-	*out = o->val;
-	return 0;
+	int rc;
+	dl_spec_opt *o = take(l, key, !def, &rc, err);
+	if (!rc)
+		*out = o ? o->val : def;
+	return rc;
 }
 
 int dl_spec_check_used(const dl_spec_line *l, dl_err *err)

@@ -17,6 +17,16 @@ static const dl_st_tensor *find(const dl_st_file *f, const char *name)
 	return t;
 }
 
+/* Tensor j of layer i (its parameters, then its buffers) in *p, named
+ * "<i>.<name>" in name, and the file's tensor of that name or NULL. */
+static const dl_st_tensor *layer_tensor(const dl_st_file *f, const dl_layer *l, int i, int j,
+					const dl_param **p, char *name, size_t n)
+{
+	*p = j >= l->nparam ? &l->buf[j - l->nparam] : &l->param[j];
+	snprintf(name, n, "%d.%s", i, (*p)->name);
+	return find(f, name);
+}
+
 /* The shape FILE should hold for parameter i of l (torch: as exported). */
 static void want_shape(const dl_layer *l, const dl_param *p, int i, int torch, const float *host,
 		       float *scratch, int64_t *shape, int *ndim)
@@ -81,10 +91,9 @@ int dl_init_from(dl_model *m, const char *path, dl_init_report *rep, dl_err *err
 		char why[256] = "";
 		for (int j = 0; j < l->nparam + l->nbuf; j++) {
 			int isbuf = j >= l->nparam;
-			const dl_param *p = isbuf ? &l->buf[j - l->nparam] : &l->param[j];
+			const dl_param *p;
 			char name[128];
-			snprintf(name, sizeof name, "%d.%s", i, p->name);
-			const dl_st_tensor *t = find(&f, name);
+			const dl_st_tensor *t = layer_tensor(&f, l, i, j, &p, name, sizeof name);
 			int64_t shape[4];
 			int ndim;
 			want_shape(l, p, j, torch && !isbuf, host, scratch, shape, &ndim);
@@ -121,10 +130,9 @@ int dl_init_from(dl_model *m, const char *path, dl_init_report *rep, dl_err *err
 		rep->loaded++;
 		for (int j = 0; j < l->nparam + l->nbuf; j++) {
 			int isbuf = j >= l->nparam;
-			const dl_param *p = isbuf ? &l->buf[j - l->nparam] : &l->param[j];
+			const dl_param *p;
 			char name[128];
-			snprintf(name, sizeof name, "%d.%s", i, p->name);
-			const dl_st_tensor *t = find(&f, name);
+			const dl_st_tensor *t = layer_tensor(&f, l, i, j, &p, name, sizeof name);
 			float *dst = (isbuf ? bufs : host) + p->offset;
 			memcpy(scratch, t->data, t->nbytes);   /* unaligned in foreign files */
 			if (torch && !isbuf && l->kind->from_torch)

@@ -8,7 +8,7 @@
 #include "dist/dist.h"
 #include "run.h"
 
-static char *join(const char *dir, const char *name)
+char *run_join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
 	char *p = malloc(n);
@@ -21,8 +21,8 @@ int run_io(const cli *c, dl_guard *g, dl_err *err)
 {
 	if (!c->out)   /* --summary alone writes nothing */
 		return 0;
-	char *ckpt = join(c->out, "model.safetensors"), *best = join(c->out, "best.safetensors");
-	char *log = join(c->out, "log.jsonl");
+	char *ckpt = run_join(c->out, "model.safetensors");
+	char *best = run_join(c->out, "best.safetensors"), *log = run_join(c->out, "log.jsonl");
 	int rc = 0;
 	if (!ckpt || !best || !log) {
 		rc = dl_fail(err, DL_EFAIL, "out of memory");

@@ -59,6 +59,8 @@ int run_session(cli *c, volatile sig_atomic_t *stop, dl_err *err);
  * registers its outputs with g, sweeping stale temps (io.c). */
 struct dl_guard;
 int run_io(const cli *c, struct dl_guard *g, dl_err *err);
+/* "dir/name" in a new string (free it), NULL when out of memory. */
+char *run_join(const char *dir, const char *name);
 
 /* "crop=4,flip", "flip", "crop=2", "none"; DL_EUSAGE. */
 int run_parse_augment(const char *s, dl_aug *aug, dl_err *err);

@@ -44,15 +44,6 @@ static int freeze(session *s, dl_err *err)
 	return rc;
 }
 
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 static int open_data(session *s, dl_err *err)
 {
 	run_settings *r = &s->c->r;
@@ -217,8 +208,9 @@ static int go(session *s, volatile sig_atomic_t *stop, dl_err *err)
 	cli *c = s->c;
 	run_settings *r = &c->r;
 	int rc, made_dir = 0;
-	if (!(s->ckpt = join(c->out, "model.safetensors")) ||
-	    !(s->best = join(c->out, "best.safetensors")) || !(s->logp = join(c->out, "log.jsonl")))
+	if (!(s->ckpt = run_join(c->out, "model.safetensors")) ||
+	    !(s->best = run_join(c->out, "best.safetensors")) ||
+	    !(s->logp = run_join(c->out, "log.jsonl")))
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	run_json(r, &s->run);
 	if (s->run.oom)

@@ -47,6 +47,7 @@
  * differ in the last bits (tests that compare thread counts force im2col).
  */
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/dnnl_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,16 +92,12 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 
 #else
 
-#include <oneapi/dnnl/dnnl.h>
-
-void omp_set_num_threads(int n);   /* libgomp, oneDNN's runtime */
-
 #define DNNL_CACHE 64
 
 typedef struct dnnl_entry {
+	unsigned long used;       /* last use, for LRU; 0 = empty slot (first: dnnl_cache.h) */
 	dl_conv_geom g;
 	int op, bias;             /* CPU_DNNL_FWD..; bias (fwd) / db (bwd_w) */
-	unsigned long used;       /* last use, for LRU; 0 = empty slot */
 	int ok;                   /* 0: oneDNN refused (or auto rejected it) */
 	dnnl_primitive_t conv;
 	dnnl_primitive_t wreorder;  /* NULL when the layouts are the same */
@@ -114,11 +111,7 @@ typedef struct dnnl_entry {
 } dnnl_entry;
 
 struct cpu_dnnl {
-	dnnl_engine_t eng;
-	dnnl_stream_t strm;
-	void *bf[2];              /* bf16: shared activation buffers, grown */
-	size_t bf_cap[2];         /* bytes */
-	unsigned long clock;
+	cpu_dnnl_ctx cx;          /* engine, stream, LRU clock, bf16 activation buffers */
 	unsigned long calls;      /* convolutions run here (for tests) */
 	dnnl_entry e[DNNL_CACHE];
 };
@@ -147,14 +140,9 @@ int cpu_dnnl_bf16_support(char *why, size_t n)
 static void entry_free(dnnl_entry *e)
 {
 	dnnl_primitive_t ps[] = { e->conv, e->wreorder, e->in_cvt, e->out_cvt };
-	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
-		if (ps[i])
-			dnnl_primitive_destroy(ps[i]);
 	dnnl_memory_t ms[] = { e->act_in, e->act_out, e->w_user, e->w_prim, e->bias_m,
 			       e->in_f32, e->out_f32 };
-	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
-		if (ms[i])
-			dnnl_memory_destroy(ms[i]);
+	cpu_dnnl_destroy(ps, sizeof ps / sizeof *ps, ms, sizeof ms / sizeof *ms);
 	free(e->w_scratch);
 	free(e->b_scratch);
 	memset(e, 0, sizeof *e);
@@ -167,12 +155,7 @@ void cpu_dnnl_release(cpu_impl *im)
 		return;
 	for (int i = 0; i < DNNL_CACHE; i++)
 		entry_free(&d->e[i]);
-	free(d->bf[0]);
-	free(d->bf[1]);
-	if (d->strm)
-		dnnl_stream_destroy(d->strm);
-	if (d->eng)
-		dnnl_engine_destroy(d->eng);
+	cpu_dnnl_ctx_release(&d->cx);
 	free(d);
 	im->dnnl = NULL;
 }
@@ -274,12 +257,12 @@ static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 							       dnnl_convolution_direct, &src, &wei,
 							       e->bias ? &bia : NULL, &dst, strides,
 							       dil, pl, pr));
-		TRY(dnnl_primitive_desc_create(&pd, &fdesc, NULL, d->eng, NULL));
+		TRY(dnnl_primitive_desc_create(&pd, &fdesc, NULL, d->cx.eng, NULL));
 	} else {
 		TRY(dnnl_dilated_convolution_forward_desc_init(&fdesc, dnnl_forward_training,
 							       dnnl_convolution_direct, &hsrc, &hwei,
 							       &bia, &hdst, strides, dil, pl, pr));
-		TRY(dnnl_primitive_desc_create(&fpd, &fdesc, NULL, d->eng, NULL));
+		TRY(dnnl_primitive_desc_create(&fpd, &fdesc, NULL, d->cx.eng, NULL));
 		if (e->op == CPU_DNNL_BWD_DATA)
 			TRY(dnnl_dilated_convolution_backward_data_desc_init(
 				&cdesc, dnnl_convolution_direct, &src, &wei, &dst, strides, dil, pl,
@@ -288,7 +271,7 @@ static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 			TRY(dnnl_dilated_convolution_backward_weights_desc_init(
 				&cdesc, dnnl_convolution_direct, &src, &wei, e->bias ? &bia : NULL,
 				&dst, strides, dil, pl, pr));
-		TRY(dnnl_primitive_desc_create(&pd, &cdesc, NULL, d->eng, fpd));
+		TRY(dnnl_primitive_desc_create(&pd, &cdesc, NULL, d->cx.eng, fpd));
 	}
 	const char *impl = NULL;
 	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
@@ -300,13 +283,13 @@ static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 		dnnl_primitive_desc_query_md(pd, bw ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
 	if (!wprim)
 		goto fail;
-	TRY(dnnl_memory_create(&e->w_user, &wuser, d->eng, DNNL_MEMORY_NONE));
+	TRY(dnnl_memory_create(&e->w_user, &wuser, d->cx.eng, DNNL_MEMORY_NONE));
 	if (!dnnl_memory_desc_equal(wprim, &wuser)) {
-		TRY(dnnl_memory_create(&e->w_prim, wprim, d->eng, DNNL_MEMORY_ALLOCATE));
+		TRY(dnnl_memory_create(&e->w_prim, wprim, d->cx.eng, DNNL_MEMORY_ALLOCATE));
 		if (bw)
-			TRY(dnnl_reorder_primitive_desc_create(&rpd, wprim, d->eng, &wuser, d->eng, NULL));
+			TRY(dnnl_reorder_primitive_desc_create(&rpd, wprim, d->cx.eng, &wuser, d->cx.eng, NULL));
 		else
-			TRY(dnnl_reorder_primitive_desc_create(&rpd, &wuser, d->eng, wprim, d->eng, NULL));
+			TRY(dnnl_reorder_primitive_desc_create(&rpd, &wuser, d->cx.eng, wprim, d->cx.eng, NULL));
 		TRY(dnnl_primitive_create(&e->wreorder, rpd));
 	}
 	int in_c = e->op == CPU_DNNL_BWD_DATA ? g->k : g->c;
@@ -316,15 +299,15 @@ static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 	int out_h = e->op == CPU_DNNL_BWD_DATA ? g->h : g->oh;
 	int out_w = e->op == CPU_DNNL_BWD_DATA ? g->w : g->ow;
 	int bw_in = bw ? 1 : 0;   /* bwd_w reads both act_in (x) and act_out (dy) */
-	if (mem_nhwc(&e->act_in, d->eng, g->n, in_c, in_h, in_w, lo) ||
-	    mem_nhwc(&e->act_out, d->eng, g->n, out_c, out_h, out_w, bw_in ? lo : dnnl_f32))
+	if (mem_nhwc(&e->act_in, d->cx.eng, g->n, in_c, in_h, in_w, lo) ||
+	    mem_nhwc(&e->act_out, d->cx.eng, g->n, out_c, out_h, out_w, bw_in ? lo : dnnl_f32))
 		goto fail;
-	if (bf16 && (cvt_make(&e->in_f32, &e->in_cvt, e->act_in, d->eng, g->n, in_c, in_h, in_w) ||
-		     (bw_in && cvt_make(&e->out_f32, &e->out_cvt, e->act_out, d->eng, g->n, out_c,
+	if (bf16 && (cvt_make(&e->in_f32, &e->in_cvt, e->act_in, d->cx.eng, g->n, in_c, in_h, in_w) ||
+		     (bw_in && cvt_make(&e->out_f32, &e->out_cvt, e->act_out, d->cx.eng, g->n, out_c,
 					out_h, out_w))))
 		goto fail;
 	if (e->bias)
-		TRY(dnnl_memory_create(&e->bias_m, &bia, d->eng, DNNL_MEMORY_NONE));
+		TRY(dnnl_memory_create(&e->bias_m, &bia, d->cx.eng, DNNL_MEMORY_NONE));
 	if (bw) {
 		size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / G);
 		e->w_scratch = cpu_aligned_alloc(nw * sizeof(float));
@@ -352,6 +335,12 @@ done:
 		dnnl_primitive_desc_destroy(fpd);
 }
 
+static int entry_same(const void *slot, const void *key)
+{
+	const dnnl_entry *a = slot, *b = key;
+	return a->op == b->op && a->bias == b->bias && !memcmp(&a->g, &b->g, sizeof a->g);
+}
+
 /* The cache entry for (g, op, bias), built on first use; NULL if this
  * convolution does not go to oneDNN. */
 static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bias)
@@ -365,8 +354,7 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 		d = calloc(1, sizeof *d);
 		if (!d)
 			return NULL;
-		if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
-		    dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
+		if (cpu_dnnl_ctx_init(&d->cx)) {
 			im->dnnl = d;
 			cpu_dnnl_release(im);
 			im->conv_mode = CPU_CONV_IM2COL;   /* no oneDNN engine: never again */
@@ -374,63 +362,24 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 		}
 		im->dnnl = d;
 	}
-	d->clock++;
-	dnnl_entry *e = NULL, *lru = &d->e[0];
-	for (int i = 0; i < DNNL_CACHE; i++) {
-		dnnl_entry *c = &d->e[i];
-		if (c->used && c->op == op && c->bias == bias && !memcmp(&c->g, g, sizeof *g)) {
-			e = c;
-			break;
-		}
-		if (c->used < lru->used)
-			lru = c;
-	}
-	if (!e) {
-		e = lru;
+	dnnl_entry key = { .g = *g, .op = op, .bias = bias };
+	int hit;
+	dnnl_entry *e = cpu_dnnl_lookup(&d->cx, d->e, DNNL_CACHE, sizeof *e, entry_same, &key, &hit);
+	if (!hit) {
 		entry_free(e);
 		e->g = *g;
 		e->op = op;
 		e->bias = bias;
-		e->used = d->clock;
+		e->used = d->cx.clock;
 		entry_build(d, e, im->conv_mode, im->bf16);
 	}
-	e->used = d->clock;
+	e->used = d->cx.clock;
 	return e->ok ? e : NULL;
-}
-
-static int exec(struct cpu_dnnl *d, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *a)
-{
-	if (dnnl_primitive_execute(p, d->strm, n, a) != dnnl_success)
-		return -1;
-	return dnnl_stream_wait(d->strm) == dnnl_success ? 0 : -1;
 }
 
 static int set(dnnl_memory_t m, const void *p)
 {
 	return dnnl_memory_set_data_handle(m, (void *)p) == dnnl_success ? 0 : -1;
-}
-
-/* bf16: rounds the fp32 tensor src into shared buffer `slot` through the
- * entry's reorder cvt (from f32 into to) and points `to` at it. */
-static int to_bf16(struct cpu_dnnl *d, int slot, dnnl_primitive_t cvt, dnnl_memory_t f32,
-		   dnnl_memory_t to, const float *src)
-{
-	const dnnl_memory_desc_t *md;
-	if (dnnl_memory_get_memory_desc(to, &md) != dnnl_success)
-		return -1;
-	size_t bytes = dnnl_memory_desc_get_size(md);
-	if (bytes > d->bf_cap[slot]) {
-		void *p = cpu_aligned_alloc(bytes);
-		if (!p)
-			return -1;   /* conv.c runs this one in fp32 on im2col */
-		free(d->bf[slot]);
-		d->bf[slot] = p;
-		d->bf_cap[slot] = bytes;
-	}
-	if (set(f32, src) || set(to, d->bf[slot]))
-		return -1;
-	dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, f32 }, { DNNL_ARG_TO, to } };
-	return exec(d, cvt, 2, ra);
 }
 
 int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
@@ -449,9 +398,9 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 	dnnl_exec_arg_t args[5];
 	int na = 0;
 	if (op == CPU_DNNL_BWD_W) {
-		/* a = x, w = dy, out = dw (+=), db (+=) */
-		if (im->bf16 ? to_bf16(d, 0, e->in_cvt, e->in_f32, e->act_in, a) ||
-				       to_bf16(d, 1, e->out_cvt, e->out_f32, e->act_out, w)
+		/* a = x, w = dy, out = dw (+=), db (+=); a bf16 failure: im2col */
+		if (im->bf16 ? cpu_dnnl_to_bf16(&d->cx, 0, e->in_cvt, e->in_f32, e->act_in, a) ||
+			       cpu_dnnl_to_bf16(&d->cx, 1, e->out_cvt, e->out_f32, e->act_out, w)
 			     : set(e->act_in, a) || set(e->act_out, w))
 			return -1;
 		if (set(e->w_user, e->w_scratch))
@@ -463,12 +412,12 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_WEIGHTS, wconv };
 		if (bias)
 			args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_BIAS, e->bias_m };
-		if (exec(d, e->conv, na, args))
+		if (cpu_dnnl_exec(&d->cx, e->conv, na, args))
 			return -1;
 		if (e->wreorder) {
 			dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, e->w_prim },
 						  { DNNL_ARG_TO, e->w_user } };
-			if (exec(d, e->wreorder, 2, ra))
+			if (cpu_dnnl_exec(&d->cx, e->wreorder, 2, ra))
 				return -1;
 		}
 		size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / groups_of(g));
@@ -479,13 +428,13 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		d->calls++;
 		return 0;
 	}
-	if (im->bf16 ? to_bf16(d, 0, e->in_cvt, e->in_f32, e->act_in, a) : set(e->act_in, a))
+	if (im->bf16 ? cpu_dnnl_to_bf16(&d->cx, 0, e->in_cvt, e->in_f32, e->act_in, a) : set(e->act_in, a))
 		return -1;
 	if (set(e->act_out, out) || set(e->w_user, w))
 		return -1;
 	if (e->wreorder) {
 		dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, e->w_user }, { DNNL_ARG_TO, e->w_prim } };
-		if (exec(d, e->wreorder, 2, ra))
+		if (cpu_dnnl_exec(&d->cx, e->wreorder, 2, ra))
 			return -1;
 	}
 	if (op == CPU_DNNL_FWD) {
@@ -502,7 +451,7 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_WEIGHTS, wconv };
 		args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_SRC, e->act_out };
 	}
-	if (exec(d, e->conv, na, args))
+	if (cpu_dnnl_exec(&d->cx, e->conv, na, args))
 		return -1;
 	d->calls++;
 	return 0;

@@ -14,6 +14,7 @@
  * thread count the results repeat bit for bit.
  */
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/dnnl_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,6 @@ void cpu_dnnl_gemm_release(cpu_impl *im)
 
 #else
 
-#include <oneapi/dnnl/dnnl.h>
-
-void omp_set_num_threads(int n);
-
 #define MM_CACHE 32
 
 typedef struct mm_key {
@@ -47,32 +44,23 @@ typedef struct mm_key {
 } mm_key;
 
 typedef struct mm_entry {
+	unsigned long used;        /* LRU clock; 0 = empty (first: dnnl_cache.h) */
 	mm_key key;
-	unsigned long used;        /* LRU clock; 0 = empty */
 	int ok;
 	dnnl_primitive_t mm, cvt_a, cvt_b;
 	dnnl_memory_t a32, b32, a16, b16, c;
 } mm_entry;
 
 struct cpu_dnnl_mm {
-	dnnl_engine_t eng;
-	dnnl_stream_t strm;
-	void *buf[2];              /* bf16 A, B */
-	size_t cap[2];             /* bytes */
-	unsigned long clock;
+	cpu_dnnl_ctx cx;           /* engine, stream, LRU clock, bf16 A and B */
 	mm_entry e[MM_CACHE];
 };
 
 static void entry_free(mm_entry *e)
 {
 	dnnl_primitive_t ps[] = { e->mm, e->cvt_a, e->cvt_b };
-	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
-		if (ps[i])
-			dnnl_primitive_destroy(ps[i]);
 	dnnl_memory_t ms[] = { e->a32, e->b32, e->a16, e->b16, e->c };
-	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
-		if (ms[i])
-			dnnl_memory_destroy(ms[i]);
+	cpu_dnnl_destroy(ps, sizeof ps / sizeof *ps, ms, sizeof ms / sizeof *ms);
 	memset(e, 0, sizeof *e);
 }
 
@@ -83,12 +71,7 @@ void cpu_dnnl_gemm_release(cpu_impl *im)
 		return;
 	for (int i = 0; i < MM_CACHE; i++)
 		entry_free(&d->e[i]);
-	free(d->buf[0]);
-	free(d->buf[1]);
-	if (d->strm)
-		dnnl_stream_destroy(d->strm);
-	if (d->eng)
-		dnnl_engine_destroy(d->eng);
+	cpu_dnnl_ctx_release(&d->cx);
 	free(d);
 	im->dnnl_mm = NULL;
 }
@@ -139,7 +122,7 @@ static void entry_build(struct cpu_dnnl_mm *d, mm_entry *e)
 		TRY(dnnl_primitive_attr_set_post_ops(attr, po));
 	}
 	TRY(dnnl_matmul_desc_init(&md, &a16, &b16, NULL, &c32));
-	TRY(dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL));
+	TRY(dnnl_primitive_desc_create(&pd, &md, attr, d->cx.eng, NULL));
 	const char *impl = NULL;
 	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
 	if (!impl || !strncmp(impl, "ref", 3))
@@ -148,11 +131,11 @@ static void entry_build(struct cpu_dnnl_mm *d, mm_entry *e)
 	if (!bw)
 		goto fail;
 	TRY(dnnl_primitive_create(&e->mm, pd));
-	TRY(dnnl_memory_create(&e->a32, &a32, d->eng, DNNL_MEMORY_NONE));
-	TRY(dnnl_memory_create(&e->b32, &b32, d->eng, DNNL_MEMORY_NONE));
-	TRY(dnnl_memory_create(&e->c, &c32, d->eng, DNNL_MEMORY_NONE));
-	if (cvt_make(d->eng, e->a32, &a16, &e->a16, &e->cvt_a) ||
-	    cvt_make(d->eng, e->b32, bw, &e->b16, &e->cvt_b))
+	TRY(dnnl_memory_create(&e->a32, &a32, d->cx.eng, DNNL_MEMORY_NONE));
+	TRY(dnnl_memory_create(&e->b32, &b32, d->cx.eng, DNNL_MEMORY_NONE));
+	TRY(dnnl_memory_create(&e->c, &c32, d->cx.eng, DNNL_MEMORY_NONE));
+	if (cvt_make(d->cx.eng, e->a32, &a16, &e->a16, &e->cvt_a) ||
+	    cvt_make(d->cx.eng, e->b32, bw, &e->b16, &e->cvt_b))
 		goto fail;
 	e->ok = 1;
 	goto done;
@@ -172,6 +155,11 @@ done:
 		dnnl_primitive_attr_destroy(attr);
 }
 
+static int entry_same(const void *slot, const void *key)
+{
+	return !memcmp(&((const mm_entry *)slot)->key, key, sizeof(mm_key));
+}
+
 static mm_entry *entry_get(cpu_impl *im, const mm_key *key)
 {
 	struct cpu_dnnl_mm *d = im->dnnl_mm;
@@ -180,63 +168,21 @@ static mm_entry *entry_get(cpu_impl *im, const mm_key *key)
 		if (!d)
 			return NULL;
 		im->dnnl_mm = d;
-		if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
-		    dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
+		if (cpu_dnnl_ctx_init(&d->cx)) {
 			cpu_dnnl_gemm_release(im);
 			return NULL;
 		}
 	}
-	d->clock++;
-	mm_entry *e = NULL, *lru = &d->e[0];
-	for (int i = 0; i < MM_CACHE; i++) {
-		mm_entry *c = &d->e[i];
-		if (c->used && !memcmp(&c->key, key, sizeof *key)) {
-			e = c;
-			break;
-		}
-		if (c->used < lru->used)
-			lru = c;
-	}
-	if (!e) {
-		e = lru;
+	int hit;
+	mm_entry *e = cpu_dnnl_lookup(&d->cx, d->e, MM_CACHE, sizeof *e, entry_same, key, &hit);
+	if (!hit) {
 		entry_free(e);
 		e->key = *key;
-		e->used = d->clock;
+		e->used = d->cx.clock;
 		entry_build(d, e);
 	}
-	e->used = d->clock;
+	e->used = d->cx.clock;
 	return e->ok ? e : NULL;
-}
-
-static int exec(struct cpu_dnnl_mm *d, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *a)
-{
-	if (dnnl_primitive_execute(p, d->strm, n, a) != dnnl_success)
-		return -1;
-	return dnnl_stream_wait(d->strm) == dnnl_success ? 0 : -1;
-}
-
-/* Points `to` at shared buffer `slot` (grown to its size) and rounds the
- * fp32 tensor `src` (through `from`) into it. */
-static int round_into(struct cpu_dnnl_mm *d, int slot, dnnl_primitive_t cvt, dnnl_memory_t from,
-		      dnnl_memory_t to, const float *src)
-{
-	const dnnl_memory_desc_t *md;
-	if (dnnl_memory_get_memory_desc(to, &md) != dnnl_success)
-		return -1;
-	size_t bytes = dnnl_memory_desc_get_size(md);
-	if (bytes > d->cap[slot]) {
-		void *p = cpu_aligned_alloc(bytes);
-		if (!p)
-			return -1;
-		free(d->buf[slot]);
-		d->buf[slot] = p;
-		d->cap[slot] = bytes;
-	}
-	if (dnnl_memory_set_data_handle(from, (void *)src) != dnnl_success ||
-	    dnnl_memory_set_data_handle(to, d->buf[slot]) != dnnl_success)
-		return -1;
-	dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
-	return exec(d, cvt, 2, ra);
 }
 
 int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
@@ -254,13 +200,13 @@ int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alp
 	if (!e)
 		return -1;
 	struct cpu_dnnl_mm *d = im->dnnl_mm;
-	if (round_into(d, 0, e->cvt_a, e->a32, e->a16, a) ||
-	    round_into(d, 1, e->cvt_b, e->b32, e->b16, b) ||
+	if (cpu_dnnl_to_bf16(&d->cx, 0, e->cvt_a, e->a32, e->a16, a) ||
+	    cpu_dnnl_to_bf16(&d->cx, 1, e->cvt_b, e->b32, e->b16, b) ||
 	    dnnl_memory_set_data_handle(e->c, c) != dnnl_success)
 		return -1;
 	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, e->a16 }, { DNNL_ARG_WEIGHTS, e->b16 },
 				    { DNNL_ARG_DST, e->c } };
-	return exec(d, e->mm, 3, args);
+	return cpu_dnnl_exec(&d->cx, e->mm, 3, args);
 }
 
 #endif

@@ -67,6 +67,31 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 
 /* When the input was an image [h, w, c] flattened by us in NHWC order,
  * PyTorch's Flatten sees it in NCHW order: permute W's columns. */
+/* Parameter i from src to dst, between our layout and PyTorch's.  Only the
+ * weight of a dense layer after a flatten differs: its columns are in
+ * NHWC order (y, x, ch) here and NCHW order (ch, y, x) in PyTorch;
+ * to_nchw says which way it goes. */
+static void copy_param(const dl_layer *l, int i, const float *src, float *dst, int to_nchw)
+{
+	const dl_param *p = &l->param[i];
+	int h = l->unflat.h, w = l->unflat.w, c = l->unflat.c;
+	if (i != 0 || h * w <= 1 || h * w * c != l->in.c) {
+		for (size_t k = 0; k < p->count; k++)
+			dst[k] = src[k];
+		return;
+	}
+	size_t in = (size_t)l->in.c;
+	for (int o = 0; o < l->out.c; o++)
+		for (int yy = 0; yy < h; yy++)
+			for (int xx = 0; xx < w; xx++)
+				for (int ch = 0; ch < c; ch++) {
+					size_t nhwc = ((size_t)yy * w + xx) * c + ch;
+					size_t nchw = ((size_t)ch * h + yy) * w + xx;
+					dst[o * in + (to_nchw ? nchw : nhwc)] =
+						src[o * in + (to_nchw ? nhwc : nchw)];
+				}
+}
+
 static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 		     int64_t *shape, int *ndim)
 {
@@ -74,39 +99,12 @@ static void to_torch(const dl_layer *l, int i, const float *src, float *dst,
 	*ndim = p->ndim;
 	for (int d = 0; d < p->ndim; d++)
 		shape[d] = p->shape[d];
-	int h = l->unflat.h, w = l->unflat.w, c = l->unflat.c;
-	if (i != 0 || h * w <= 1 || h * w * c != l->in.c) {
-		for (size_t k = 0; k < p->count; k++)
-			dst[k] = src[k];
-		return;
-	}
-	/* column (y, x, ch) in NHWC order -> column (ch, y, x) in NCHW order */
-	int in = l->in.c;
-	for (int o = 0; o < l->out.c; o++)
-		for (int yy = 0; yy < h; yy++)
-			for (int xx = 0; xx < w; xx++)
-				for (int ch = 0; ch < c; ch++)
-					dst[(size_t)o * in + ((size_t)ch * h + yy) * w + xx] =
-						src[(size_t)o * in + ((size_t)yy * w + xx) * c + ch];
+	copy_param(l, i, src, dst, 1);
 }
 
 static void from_torch(const dl_layer *l, int i, const float *src, float *dst)
 {
-	const dl_param *p = &l->param[i];
-	int h = l->unflat.h, w = l->unflat.w, c = l->unflat.c;
-	if (i != 0 || h * w <= 1 || h * w * c != l->in.c) {
-		for (size_t k = 0; k < p->count; k++)
-			dst[k] = src[k];
-		return;
-	}
-	/* column (ch, y, x) in NCHW order -> column (y, x, ch) in NHWC order */
-	int in = l->in.c;
-	for (int o = 0; o < l->out.c; o++)
-		for (int yy = 0; yy < h; yy++)
-			for (int xx = 0; xx < w; xx++)
-				for (int ch = 0; ch < c; ch++)
-					dst[(size_t)o * in + ((size_t)yy * w + xx) * c + ch] =
-						src[(size_t)o * in + ((size_t)ch * h + yy) * w + xx];
+	copy_param(l, i, src, dst, 0);
 }
 
 static void describe(const dl_layer *l, char *buf, size_t n)

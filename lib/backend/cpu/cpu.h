@@ -52,7 +52,8 @@ typedef struct cpu_impl {
 	int conv_mode;           /* CPU_CONV_*, from DL_CONV at open */
 	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
-	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16), NULL until used */
+	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16), NULL until used;
+				       * what the two share: dnnl_cache.h */
 	dl_err fault;            /* the first op failure (code 0: none), for the error op */
 } cpu_impl;
 

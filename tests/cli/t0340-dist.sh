@@ -7,9 +7,11 @@
 # - -np 2 twice is bit-identical, and so is -np 2 over TCP as two "nodes";
 # - kill -9 of a rank: the job ends non-zero within the timeout, the last
 #   checkpoint loads, --resume ends bit-identical to the uninterrupted run;
-#   SIGUSR1 to mpirun: every rank stops at the same step, exit 8, resume
-#   identical; SIGTERM to mpirun: the same stop and checkpoint (Open MPI 4's
-#   mpirun itself then exits 1); a hung rank (SIGSTOP) is named within
+#   SIGUSR1 to mpirun, SIGTERM to pipelines/launch mpirun or to the process
+#   group of pipelines/step + launch: every rank stops at the same step,
+#   exit 8, resume identical; SIGTERM to mpirun itself: Open MPI 4 aborts
+#   (non-zero, not 8), the checkpoint loads and resume is still identical;
+#   a hung rank (SIGSTOP) is named within
 #   --comm-timeout; resuming with another number of ranks is refused;
 # - a build without MPI refuses to run as one of N > 1 ranks.
 # Without mpirun/mpicc every case prints "skipped" (counted, not passed).
@@ -79,6 +81,21 @@ wait_step() {
 	done
 }
 
+# pipelines/launch turns the first SIGTERM/SIGINT/SIGHUP into one SIGUSR1 to
+# mpirun (which forwards it to every rank); a signal to mpirun itself makes
+# Open MPI 4 abort the job with status 1 (see man/dl-train.1, DISTRIBUTED)
+LAUNCH="$DL_ROOT/pipelines/launch"
+
+# stopped RUNDIR ERR: the ranks stopped at one step and that step's checkpoint
+# loads; --resume ends byte-identical to the uninterrupted run
+stopped() {
+	s=$(sed -n "s/.*interrupted at step \([0-9]*\).*/\1/p" "$2") && [ -n "$s" ] &&
+	[ "$(ckpt_step "$1/model.safetensors")" = "$s" ] &&
+	"$EVAL" "$1/model.safetensors" "$T" --json >/dev/null &&
+	$MPIRUN -np 2 "$TRAIN" $F --resume "$1" 2>"$2.resume" || { cat "$2" "$2.resume"; return 1; }
+	cmp "$REF/model.safetensors" "$1/model.safetensors"
+}
+
 test_case '-np 2 twice is bit-identical; rank 0 alone wrote the run directory' '
 	[ -s "$REF/model.safetensors" ] || { cat "$FIX/ref.err"; exit 1; }
 	$MPIRUN -np 2 "$TRAIN" $F -o again 2>err && cmp "$REF/model.safetensors" again/model.safetensors &&
@@ -118,22 +135,41 @@ test_case 'SIGUSR1 to mpirun: every rank stops at the same step, exit 8; --resum
 	wait_step $pid run/model.safetensors 30
 	kill -USR1 $pid
 	test_expect_code 8 wait $pid || { cat err; exit 1; }
-	s=$(sed -n "s/.*interrupted at step \([0-9]*\).*/\1/p" err) && [ -n "$s" ] &&
-	[ "$(ckpt_step run/model.safetensors)" = "$s" ] &&
-	$MPIRUN -np 2 "$TRAIN" $F --resume run 2>err2 || { cat err err2; exit 1; }
-	cmp "$REF/model.safetensors" run/model.safetensors
+	stopped run err
 '
 
-# mpirun sends SIGKILL 1 s after it forwarded SIGTERM; give the ranks 30 s
-test_case 'SIGTERM to mpirun: the ranks stop at one step, its checkpoint loads, --resume equals the uninterrupted run' '
-	$MPIRUN --mca odls_base_sigkill_timeout 30 -np 2 "$TRAIN" $F -o run 2>err &
+test_case 'SIGTERM to pipelines/launch mpirun: every rank stops at the same step, exit 8; --resume equals the uninterrupted run' '
+	"$LAUNCH" $MPIRUN -np 2 "$TRAIN" $F -o run 2>err &
 	pid=$!
 	wait_step $pid run/model.safetensors 30
 	kill -TERM $pid
+	test_expect_code 8 wait $pid || { cat err; exit 1; }
+	stopped run err
+'
+
+test_case 'SIGTERM to the process group of pipelines/step + launch (a pipeline with NP=2): exit 8, resume identical' '
+	setsid "$DL_ROOT/pipelines/step" -p t -l run.log train -- "$LAUNCH" $MPIRUN -np 2 "$TRAIN" $F -o run 2>err &
+	pid=$!
+	wait_step $pid run/model.safetensors 30
+	kill -TERM -- -$pid
+	test_expect_code 8 wait $pid || { cat err; exit 1; }
+	grep -q "exit 8 after .* (SIGTERM forwarded)" run.log &&
+	stopped run err
+'
+
+# Open MPI 4.1: status 1 at once; SIGTERM to the ranks after
+# odls_base_sigkill_timeout s (1), SIGKILL as long again later
+test_case 'SIGTERM to mpirun itself: Open MPI ends the job (non-zero, about 2 s); the checkpoint loads; --resume equals the uninterrupted run' '
+	$MPIRUN -np 2 "$TRAIN" $F -o run 2>err &
+	pid=$!
+	wait_step $pid run/model.safetensors 30
+	t0=$(date +%s)
+	kill -TERM $pid
 	wait $pid
 	rc=$?
-	echo "mpirun exit $rc"; cat err
-	[ $rc -ne 0 ] && [ "$(ckpt_step run/model.safetensors)" -ge 30 ] &&
+	t=$(( $(date +%s) - t0 ))
+	echo "mpirun exit $rc after ${t}s"; cat err
+	[ $rc -ne 0 ] && [ $t -le 30 ] && [ "$(ckpt_step run/model.safetensors)" -ge 30 ] &&
 	"$EVAL" run/model.safetensors "$T" --json >/dev/null &&
 	$MPIRUN -np 2 "$TRAIN" $F --resume run 2>err2 || { cat err2; exit 1; }
 	cmp "$REF/model.safetensors" run/model.safetensors

@@ -307,7 +307,7 @@ install: all
 		install -m 644 $(m) $(INST_MAN)/man$(subst .,,$(suffix $(m)))/ &&) true
 	install -m 644 models/*.spec $(INST_DATA)/models/
 	install -m 644 pipelines/*.mk pipelines/*.spec $(INST_DATA)/pipelines/
-	install -m 755 pipelines/step pipelines/report pipelines/run $(INST_DATA)/pipelines/
+	install -m 755 pipelines/step pipelines/report pipelines/run pipelines/launch $(INST_DATA)/pipelines/
 
 uninstall:
 	rm -f $(addprefix $(INST_BIN)/,$(TOOLS)) $(INST_LIB)/libdl-cuda.so

@@ -73,7 +73,10 @@ FETCH_FLAGS = $(if $(MANIFEST),-f $(MANIFEST)) $(if $(FROM),$(if $(findstring :/
 DEV_FLAGS = --device $(DEVICE) $(if $(THREADS),--threads $(THREADS))
 GATE_FLAGS = $(if $(filter mae,$(METRIC)),--max-mae $(MAX_MAE),--min-accuracy $(MIN_ACCURACY))
 GATE_TEXT = $(if $(filter mae,$(METRIC)),mae <= $(MAX_MAE),accuracy >= $(MIN_ACCURACY))
-MPI_PREFIX = $(if $(filter-out 0 1,$(NP)),$(MPIRUN) -np $(NP))
+# NP > 1: through pipelines/launch, which turns the signal step forwards into
+# one SIGUSR1 to mpirun, so the stopped job exits 8 (mpirun itself exits 1
+# on SIGTERM/SIGINT/SIGHUP: Open MPI 4 aborts the job)
+MPI_PREFIX = $(if $(filter-out 0 1,$(NP)),$(PIPEDIR)/launch $(MPIRUN) -np $(NP))
 TRAIN_CMD = $(MPI_PREFIX) $(BIN)/dl-train -m $(MODEL) --train $(TRAIN) --val $(VAL) \
   --epochs $(EPOCHS) --batch $(BATCH) --lr $(LR) --seed $(SEED) $(RECIPE_FLAGS) $(TRAIN_FLAGS) \
   $(DEV_FLAGS) $(if $(filter-out 0,$(PRICE_PER_HOUR)),--price-per-hour $(PRICE_PER_HOUR))

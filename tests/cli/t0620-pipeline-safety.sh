@@ -4,7 +4,8 @@
 # training is compared), CPU, one thread):
 # two concurrent runs into one folder train once and end identical to a
 # single run; SIGTERM to the pipeline's process group during training, then
-# make again, resumes to a model byte-identical to an uninterrupted run's; a
+# make again, resumes to a model byte-identical to an uninterrupted run's
+# (one process, and NP=2 under mpirun through pipelines/launch); a
 # --time-limit stop publishes nothing and the next make resumes; overrides
 # reach every sub-target; a failed gate names its stage, leaves no temp file
 # and exits 7 through pipelines/run; NOWAIT=1 on a locked run exits 75.
@@ -42,6 +43,28 @@ test_case 'SIGTERM to the pipeline during training, make again: resumed, byte-id
 	grep -q -- "--resume $P/term" "$P/term/run.log" &&
 	same_run "$P/ref" "$P/term"
 '
+
+# NP=2: the same through pipelines/launch (mpirun itself would exit 1)
+if command -v mpirun >/dev/null && ldd "$DL_BIN/dl-train" 2>/dev/null | grep -q "libmpi\."; then
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+	test_case 'NP=2: SIGTERM to the pipeline during training: train exits 8, make again resumes to the uninterrupted NP=2 model' '
+	pm RUN="$P/np2" NP=2 MPIRUN="mpirun --oversubscribe" >out 2>err || { cat err; exit 1; }
+	setsid make -s -C "$DL_ROOT" -f $MK $COMMON TRAIN_FLAGS="--checkpoint-every 10" RUN="$P/np2t" \
+		NP=2 MPIRUN="mpirun --oversubscribe" >out 2>err & pid=$!
+	while kill -0 $pid 2>/dev/null && [ "$(ckpt_step "$P/np2t/model.safetensors" || echo 0)" -lt 20 ]; do
+		sleep 0.05; done
+	kill -TERM -- -$pid; wait $pid; rc=$?
+	[ $rc -ne 0 ] || { echo "make finished before the signal"; exit 1; }
+	flock "$P/np2t/.lock" true
+	grep -q " end train: exit 8 .*(SIGTERM forwarded)" "$P/np2t/run.log" || { cat "$P/np2t/run.log" err; exit 1; }
+	grep -q "launch mpirun --oversubscribe -np 2 " "$P/np2t/run.log" &&
+	nothing_published "$P/np2t" && no_temp "$P/np2t" &&
+	pm RUN="$P/np2t" NP=2 MPIRUN="mpirun --oversubscribe" >out2 2>err2 && grep -q "resuming the training" err2 &&
+	same_run "$P/np2" "$P/np2t"
+'
+else
+	test_skip 'NP=2: SIGTERM to the pipeline during training: exit 8, resume' 'no Open MPI (mpirun, a dl-train built with MPI)'
+fi
 
 test_case 'a --time-limit stop exits 8, publishes nothing; the next make resumes to the same model' '
 	test_expect_code 8 prun RUN="$P/tl" TRAIN_FLAGS="--checkpoint-every 10 --time-limit 0.1" >out 2>err &&

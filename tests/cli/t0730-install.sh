@@ -18,6 +18,7 @@ test_case 'make install DESTDIR PREFIX=/usr: tools, man pages, specs, pipelines'
 	[ -f "$D/usr/share/dl-tools/models/lenet.spec" ] &&
 	[ -f "$D/usr/share/dl-tools/pipelines/fashion-mnist.mk" ] &&
 	[ -f "$D/usr/share/dl-tools/pipelines/common.mk" ] && [ -x "$D/usr/share/dl-tools/pipelines/step" ] &&
+	[ -x "$D/usr/share/dl-tools/pipelines/launch" ] &&
 	[ -f "$D/usr/share/man/man7/dl-pipelines.7" ] &&
 	"$D/usr/bin/dl-train" --help >/dev/null
 '

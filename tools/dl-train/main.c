@@ -214,8 +214,9 @@ int main(int argc, char **argv)
 		"bit-identically (CPU, same --threads).  Non-finite loss, or loss above\n"
 		"--diverge-factor times the first step's: exit 9, the last good checkpoint\n"
 		"kept.  A CPU run is bit-reproducible for a fixed --seed and --threads.  Under\n"
-		"mpirun -np N or srun: one model data-parallel, --batch global, rank 0 writes\n"
-		"(man dl-train, docs/distributed.md).",
+		"mpirun -np N or srun: one model data-parallel, --batch global, rank 0 writes;\n"
+		"a signal stops every rank (exit 8; mpirun itself exits 1 on SIGTERM/INT/HUP,\n"
+		"pipelines/launch mpirun ... exits 8) (man dl-train, docs/distributed.md).",
 		opts,
 		"examples:\n"
 		"  dl-train -m lenet --summary\n"

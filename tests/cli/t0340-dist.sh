@@ -66,8 +66,10 @@ test_case 'batch norm + dropout + augmentation: -np 2 --sync-bn equals one proce
 	grep -q "\"ranks\\\\\": 2, \\\\\"sync_bn\\\\\": 1" two/model.safetensors
 '
 
-# The fault cases: a longer run (300 steps) with a checkpoint every 10.
-F="-m $BN --train $D --steps 300 --batch 32 -j 1 --optimizer sgd --lr 0.02 --momentum 0.9
+# The fault cases: a longer run (600 steps) with a checkpoint every 10; a
+# signal comes at step 30, leaving the run hundreds of steps to notice it
+# whatever the load (the polls below take tens of ms; a step 1 to 15 ms).
+F="-m $BN --train $D --steps 600 --batch 32 -j 1 --optimizer sgd --lr 0.02 --momentum 0.9
  --augment crop=1,flip --checkpoint-every 10 --comm-timeout 10 -q"
 REF=$FIX/ref
 $MPIRUN -np 2 "$TRAIN" $F -o "$REF" 2>"$FIX/ref.err"

@@ -85,7 +85,7 @@ wait_step() {
 
 # pipelines/launch turns the first SIGTERM/SIGINT/SIGHUP into one SIGUSR1 to
 # mpirun (which forwards it to every rank); a signal to mpirun itself makes
-# Open MPI 4 abort the job with status 1 (see man/dl-train.1, DISTRIBUTED)
+# Open MPI 4 abort the job with status 1 (man dl-train, Several processes)
 LAUNCH="$DL_ROOT/pipelines/launch"
 
 # stopped RUNDIR ERR: the ranks stopped at one step and that step's checkpoint
@@ -96,6 +96,19 @@ stopped() {
 	"$EVAL" "$1/model.safetensors" "$T" --json >/dev/null &&
 	$MPIRUN -np 2 "$TRAIN" $F --resume "$1" 2>"$2.resume" || { cat "$2" "$2.resume"; return 1; }
 	cmp "$REF/model.safetensors" "$1/model.safetensors"
+}
+# stop_at_30 SIGNAL GROUP COMMAND...: run COMMAND (a job into run/) in the
+# background, send SIGNAL once its checkpoint is at step 30 (to its process
+# group when GROUP is "-"), expect exit 8 and check the stop as stopped does
+stop_at_30() {
+	local sig=$1 grp=$2 pid
+	shift 2
+	"$@" 2>err &
+	pid=$!
+	wait_step $pid run/model.safetensors 30
+	kill -"$sig" -- "$grp$pid"
+	test_expect_code 8 wait $pid || { cat err; return 1; }
+	stopped run err
 }
 
 test_case '-np 2 twice is bit-identical; rank 0 alone wrote the run directory' '
@@ -132,31 +145,17 @@ test_case 'kill -9 of a rank: non-zero within the timeout; the checkpoint loads;
 '
 
 test_case 'SIGUSR1 to mpirun: every rank stops at the same step, exit 8; --resume equals the uninterrupted run' '
-	$MPIRUN -np 2 "$TRAIN" $F -o run 2>err &
-	pid=$!
-	wait_step $pid run/model.safetensors 30
-	kill -USR1 $pid
-	test_expect_code 8 wait $pid || { cat err; exit 1; }
-	stopped run err
+	stop_at_30 USR1 "" $MPIRUN -np 2 "$TRAIN" $F -o run
 '
 
 test_case 'SIGTERM to pipelines/launch mpirun: every rank stops at the same step, exit 8; --resume equals the uninterrupted run' '
-	"$LAUNCH" $MPIRUN -np 2 "$TRAIN" $F -o run 2>err &
-	pid=$!
-	wait_step $pid run/model.safetensors 30
-	kill -TERM $pid
-	test_expect_code 8 wait $pid || { cat err; exit 1; }
-	stopped run err
+	stop_at_30 TERM "" "$LAUNCH" $MPIRUN -np 2 "$TRAIN" $F -o run
 '
 
 test_case 'SIGTERM to the process group of pipelines/step + launch (a pipeline with NP=2): exit 8, resume identical' '
-	setsid "$DL_ROOT/pipelines/step" -p t -l run.log train -- "$LAUNCH" $MPIRUN -np 2 "$TRAIN" $F -o run 2>err &
-	pid=$!
-	wait_step $pid run/model.safetensors 30
-	kill -TERM -- -$pid
-	test_expect_code 8 wait $pid || { cat err; exit 1; }
-	grep -q "exit 8 after .* (SIGTERM forwarded)" run.log &&
-	stopped run err
+	stop_at_30 TERM - setsid "$DL_ROOT/pipelines/step" -p t -l run.log train -- \
+		"$LAUNCH" $MPIRUN -np 2 "$TRAIN" $F -o run &&
+	grep -q "exit 8 after .* (SIGTERM forwarded)" run.log
 '
 
 # Open MPI 4.1: status 1 at once; SIGTERM to the ranks after

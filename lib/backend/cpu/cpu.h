@@ -10,9 +10,10 @@
  * identical for any thread count; conv and gemm blocks depend on it).
  * OpenBLAS itself runs single-threaded (openblas_set_num_threads(1)); each
  * pool thread calls sgemm on its own block, so the two never fight for
- * cores.  Convolutions that go to oneDNN (conv_dnnl.c) run on its OpenMP
- * threads, nt of them, while the pool sleeps; they too repeat bit for bit
- * at a fixed thread count.  A backend serves one calling thread at a time.
+ * cores.  Convolutions and gemms that go to oneDNN (conv_dnnl.c,
+ * gemm_dnnl.c) run on its OpenMP threads, nt of them (gemms below
+ * CPU_GEMM_MIN_PAR_FLOPS on one), while the pool sleeps; they too repeat
+ * bit for bit at a fixed thread count.  A backend serves one calling thread at a time.
  */
 #ifndef DL_BACKEND_CPU_H
 #define DL_BACKEND_CPU_H
@@ -53,7 +54,7 @@ typedef struct cpu_impl {
 	int gemm_mode;           /* CPU_GEMM_*, from DL_GEMM at open */
 	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
-	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16), NULL until used;
+	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16, fp32), NULL until used;
 				       * what the two share: dnnl_cache.h */
 	dl_err fault;            /* the first op failure (code 0: none), for the error op */
 } cpu_impl;

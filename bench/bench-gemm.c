@@ -5,14 +5,15 @@
  *   make bench-gemm            (THREADS="1 2" by default: bench-gemm [threads...])
  *
  * Shapes: every dense layer of every built-in model (in -> out, as
- * dl-train -m MODEL --summary shows them) at batch 32, 64 and 128, each as the three gemms lib/nn/layers/dense.c makes:
+ * dl-train -m MODEL --summary shows them) at batch 32, 64 and 128, each
+ * as the three gemms lib/nn/layers/dense.c makes:
  *   fwd   y = x W^T      gemm(0, 1, m=batch, n=out, k=in,  beta 0)
  *   bwdd  dx = dy W      gemm(0, 0, m=batch, n=in,  k=out, beta 0)
  *   bwdw  dW += dy^T x   gemm(1, 0, m=out,   n=in,  k=batch, beta 1)
  * with dense.c's leading dimensions, plus a 2048^3 reference.
  *
  * Both kernels run through one backend (the op table's gemm), its
- * gemm_mode switched between CPU_GEMM_BLAS and CPU_GEMM_DNNL call by call,
+ * gemm_mode switched between CPU_GEMM_BLAS and CPU_GEMM_DNNL sample by sample,
  * so they share the process, the data and the machine's load.  Per
  * (shape, kernel) a timed sample runs the gemm enough times for
  * SAMPLE_S seconds; the two kernels' samples alternate REPS times and

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend_test.h"
 #include "core/rng.h"
 #include "nn/builtin.h"
 #include "nn/model.h"
@@ -25,16 +26,6 @@ static dl_backend *open_mode(dl_test_ctx *t, int threads, int mode)
 	CHECK_INT(cpu_of(be)->bf16, 0);
 	cpu_of(be)->gemm_mode = mode;
 	return be;
-}
-
-static float *randv(dl_rng *r, size_t n)
-{
-	float *p = malloc((n ? n : 1) * sizeof *p);
-	if (!p)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		p[i] = dl_rng_uniform(r) * 2 - 1;
-	return p;
 }
 
 typedef struct gemm_args {
@@ -48,15 +39,38 @@ static void run(dl_backend *be, const gemm_args *g, const float *a, const float 
 		      c, g->ldc);
 }
 
+/* The backends a check runs on: ref (OpenBLAS), dn (oneDNN, 2 threads) and
+ * dn2 (oneDNN, a backend of its own with dn2_threads), and the data's rng. */
+typedef struct trio {
+	dl_backend *ref, *dn, *dn2;
+	dl_rng r;
+} trio;
+
+static void trio_open(dl_test_ctx *t, trio *k, int dn2_threads, uint64_t seed)
+{
+	k->ref = open_mode(t, 2, CPU_GEMM_BLAS);
+	k->dn = open_mode(t, 2, CPU_GEMM_DNNL);
+	k->dn2 = open_mode(t, dn2_threads, CPU_GEMM_DNNL);
+	dl_rng_seed(&k->r, seed);
+}
+
+static void trio_close(trio *k)
+{
+	dl_backend_close(k->ref);
+	dl_backend_close(k->dn);
+	dl_backend_close(k->dn2);
+}
+
 /* One gemm on ref (OpenBLAS) and dn (oneDNN, twice, and once on dn2, a
  * fresh backend): within the bound, bit-identical repeats.  Returns the
  * calls oneDNN made (3 when it ran all of them). */
-static unsigned long check_gemm(dl_test_ctx *t, dl_backend *ref, dl_backend *dn,
-				dl_backend *dn2, dl_rng *r, const gemm_args *g, const char *what)
+static unsigned long check_gemm(dl_test_ctx *t, trio *k, const gemm_args *g, const char *what)
 {
+	dl_backend *ref = k->ref, *dn = k->dn, *dn2 = k->dn2;
+	dl_rng *r = &k->r;
 	size_t na = (size_t)(g->ta ? g->k : g->m) * g->lda;
 	size_t nb = (size_t)(g->tb ? g->n : g->k) * g->ldb, nc = (size_t)g->m * g->ldc;
-	float *a = randv(r, na), *b = randv(r, nb), *c0 = randv(r, nc);
+	float *a = rand_floats(r, na), *b = rand_floats(r, nb), *c0 = rand_floats(r, nc);
 	float *aa = malloc(na * 4), *ab = malloc(nb * 4), *cs = calloc(nc, 4);
 	float *c1 = malloc(nc * 4), *c2 = malloc(nc * 4), *c3 = malloc(nc * 4), *c4 = malloc(nc * 4);
 	if (!aa || !ab || !cs || !c1 || !c2 || !c3 || !c4)
@@ -121,10 +135,8 @@ TEST(backend_cpu_gemm_dnnl_dense_shapes)
 {
 	if (!cpu_dnnl_available())
 		SKIP("built without oneDNN (make DNNL=1)");
-	dl_backend *ref = open_mode(t, 2, CPU_GEMM_BLAS);
-	dl_backend *dn = open_mode(t, 2, CPU_GEMM_DNNL), *dn2 = open_mode(t, 2, CPU_GEMM_DNNL);
-	dl_rng r;
-	dl_rng_seed(&r, 18);
+	trio k;
+	trio_open(t, &k, 2, 18);
 	static const int batches[] = { 32, 64, 128, 7 };
 	int layers = 0, models = 0;
 	unsigned long ran = 0, cases = 0;
@@ -150,7 +162,7 @@ TEST(backend_cpu_gemm_dnnl_dense_shapes)
 					char what[96];
 					snprintf(what, sizeof what, "%s layer %d %d->%d batch %d gemm %d",
 						 bm->name, i, l->in.c, l->out.c, batches[j], p);
-					ran += check_gemm(t, ref, dn, dn2, &r, &g[p], what);
+					ran += check_gemm(t, &k, &g[p], what);
 					cases += 3;
 				}
 			}
@@ -160,19 +172,15 @@ TEST(backend_cpu_gemm_dnnl_dense_shapes)
 	CHECK(models >= 8);
 	CHECK(layers >= 16);   /* the built-in models' dense layers */
 	CHECK_INT(ran, cases);
-	dl_backend_close(ref);
-	dl_backend_close(dn);
-	dl_backend_close(dn2);
+	trio_close(&k);
 }
 
 TEST(backend_cpu_gemm_dnnl_transposes_scalars_strides)
 {
 	if (!cpu_dnnl_available())
 		SKIP("built without oneDNN (make DNNL=1)");
-	dl_backend *ref = open_mode(t, 2, CPU_GEMM_BLAS);
-	dl_backend *dn = open_mode(t, 2, CPU_GEMM_DNNL), *dn2 = open_mode(t, 1, CPU_GEMM_DNNL);
-	dl_rng r;
-	dl_rng_seed(&r, 19);
+	trio bk;
+	trio_open(t, &bk, 1, 19);
 	static const float scalars[][2] = { { 1.0f, 0.0f }, { -0.5f, 0.25f }, { 2.0f, 1.0f } };
 	unsigned long ran = 0, cases = 0;
 	for (int ta = 0; ta < 2; ta++)
@@ -187,13 +195,11 @@ TEST(backend_cpu_gemm_dnnl_transposes_scalars_strides)
 					char what[64];
 					snprintf(what, sizeof what, "ta %d tb %d alpha %g beta %g pad %d", ta,
 						 tb, g.alpha, g.beta, pad);
-					ran += check_gemm(t, ref, dn, dn2, &r, &g, what);
+					ran += check_gemm(t, &bk, &g, what);
 					cases += 3;
 				}
 	CHECK_INT(ran, cases);
-	dl_backend_close(ref);
-	dl_backend_close(dn);
-	dl_backend_close(dn2);
+	trio_close(&bk);
 }
 
 /* DL_GEMM=auto runs exactly the shapes cpu_gemm_dnnl_rule names on oneDNN;
@@ -215,7 +221,7 @@ TEST(backend_cpu_gemm_dnnl_auto_follows_rule)
 			size_t na = (size_t)(g[p].ta ? g[p].k : g[p].m) * g[p].lda;
 			size_t nb = (size_t)(g[p].tb ? g[p].n : g[p].k) * g[p].ldb;
 			size_t nc = (size_t)g[p].m * g[p].ldc;
-			float *a = randv(&r, na), *b = randv(&r, nb), *c = randv(&r, nc);
+			float *a = rand_floats(&r, na), *b = rand_floats(&r, nb), *c = rand_floats(&r, nc);
 			want += (unsigned long)cpu_gemm_dnnl_rule(g[p].m, g[p].n, g[p].k, g[p].beta);
 			run(au, &g[p], a, b, c);
 			run(bl, &g[p], a, b, c);
@@ -230,6 +236,8 @@ TEST(backend_cpu_gemm_dnnl_auto_follows_rule)
 
 TEST(backend_cpu_gemm_env)
 {
+	const char *old = getenv("DL_GEMM");
+	char *save = old ? strdup(old) : NULL;
 	dl_backend *be = NULL;
 	dl_err err;
 	setenv("DL_GEMM", "fast", 1);
@@ -257,4 +265,7 @@ TEST(backend_cpu_gemm_env)
 	CHECK_INT(dl_backend_cpu_open(&be, 1, &err), 0);
 	CHECK_INT(cpu_of(be)->gemm_mode, cpu_dnnl_available() ? CPU_GEMM_AUTO : CPU_GEMM_BLAS);
 	dl_backend_close(be);
+	if (save)
+		setenv("DL_GEMM", save, 1);
+	free(save);
 }

@@ -38,8 +38,9 @@
  * layers on oneDNN"): CPU time of one thread, OpenBLAS forced onto its
  * Haswell kernels against oneDNN's AVX-512 brgemm matmul, on the three
  * gemms of every built-in model's dense layers at batch 32, 64, 128.
- * oneDNN takes 0.45-0.65x OpenBLAS's time on every shape with
- * m n k >= 2^18, both transposes alike, except dense.c's weight gradient
+ * oneDNN takes 0.45-0.65x OpenBLAS's time on most shapes with
+ * m n k >= 2^18 (median 0.54, at most 0.83x on those this rule sends to
+ * it), both transposes alike, except dense.c's weight gradient
  * dW += dy^T x (beta = 1) with a large dW and a small batch k: oneDNN's
  * sum post-op on a C of more than 2^18 floats (1 MiB) costs about as much
  * as the product when k < 128 (0.80-1.11x: lenet 500x2450 k 32, resnet50

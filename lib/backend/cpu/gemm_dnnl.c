@@ -46,7 +46,7 @@
  * as the product when k < 128 (0.80-1.11x: lenet 500x2450 k 32, resnet50
  * 200x2048 k 32, 1000x1000 k 32), while the same shapes with beta = 0
  * take 0.44-0.54x.  Below m n k = 2^18 the gemm lasts a few microseconds
- * and the gain is small and uneven (0.6-3.4x).  So, conservatively:
+ * and the ratio is uneven (0.45-4.0x).  So, conservatively:
  *   oneDNN  when m n k >= 2^18, unless beta != 0, k < 128 and m n > 2^18;
  *   OpenBLAS otherwise.
  * A function of the shape and beta only: a run, and a resumed run, take

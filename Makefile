@@ -14,6 +14,7 @@
 #   make bench-accuracy  test accuracy next to PyTorch, same init (minutes)
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make bench-roofline  fp32/bf16 matmul GFLOP/s of the best kernel here, 1 and 2 threads
+#   make bench-gemm fp32 gemm of the dense layers: OpenBLAS vs oneDNN matmul (DL_GEMM's rule)
 #   make bench-dist mpirun -np 2 vs one process vs PyTorch DDP; ResNet-50 scaling on paper
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #   make fuzz-ci    run each fuzz target FUZZ_SECONDS (15) under ASan+UBSan
@@ -95,7 +96,7 @@ endif
 endif
 DNNL_CFLAGS := $(if $(DNNL_OK),-DDL_HAVE_DNNL)
 DNNL_LIBS := $(if $(DNNL_OK),-ldnnl -lgomp)
-DNNL_MSG := $(if $(DNNL_OK),oneDNN conv used (DNNL=$(DNNL); DL_CONV=auto|im2col|dnnl at run time),not used (DNNL=$(DNNL)$(if $(filter 0,$(DNNL)),,; libdnnl-dev not found)))
+DNNL_MSG := $(if $(DNNL_OK),oneDNN conv and gemm used (DNNL=$(DNNL); DL_CONV=auto|im2col|dnnl and DL_GEMM=auto|blas|dnnl at run time),not used (DNNL=$(DNNL)$(if $(filter 0,$(DNNL)),,; libdnnl-dev not found)))
 # MPI (Open MPI) for data-parallel dl-train (lib/dist/mpi.c): mpicc's flags
 # (--showme), else pkg-config ompi-c; MPI=0 leaves it out (lib/dist/none.c:
 # a run launched as N > 1 ranks then refuses), MPI=1 requires it.
@@ -368,6 +369,12 @@ $(BUILD)/bench-roofline: bench/bench-roofline.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@ $(BLAS_LIBS) -ldnnl -lgomp
 
+# the dense layers' fp32 gemms on OpenBLAS and on oneDNN (DL_GEMM=auto's rule)
+bench-gemm: $(BUILD)/bench-gemm
+	@$(BUILD)/bench-gemm $(or $(THREADS),1 2)
+$(BUILD)/bench-gemm: bench/bench-gemm.c $(LIBA)
+	$(CC) $(CFLAGS) $< -o $@ $(LIBA) $(LIBS)
+
 # Fuzz targets link the parsers (lib/core, lib/io) built with clang's
 # fuzzer instrumentation into an archive, so only what a target uses is pulled in.
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
@@ -419,7 +426,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline bench-dist ort-node fuzz fuzz-ci clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline bench-gemm bench-dist ort-node fuzz fuzz-ci clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -15,6 +15,10 @@ D=$FIX/train256.st
 "$DL_BIN/dl-train" -m lenet --train "$D" -o "$FIX/probe" --steps 1 --batch 8 --device cpu -j 1 -q \
 	--precision bf16 2>"$FIX/probe.err"
 BF16=$?
+# Is oneDNN built in (DL_GEMM=dnnl is refused without it)?
+DL_GEMM=dnnl "$DL_BIN/dl-train" -m mlp --train "$D" -o "$FIX/probe2" --steps 1 --batch 8 --device cpu -j 1 -q \
+	2>"$FIX/probe2.err"
+DNNL=$?
 
 test_case 'dl-train and dl-eval without OMP_WAIT_POLICY restart once with PASSIVE' '
 	for t in dl-train dl-eval; do
@@ -47,6 +51,35 @@ test_case '--precision bf16 on the CPU: lenet trains, bit-identical twice, diffe
 '
 else
 	test_skip '--precision bf16 on the CPU' "$(head -1 "$FIX/probe.err")"
+fi
+
+test_case 'DL_GEMM: a bad value is refused (exit 2) naming the variable' '
+	test_expect_code 2 env DL_GEMM=fast "$DL_BIN/dl-train" -m mlp --train "$D" -o x --steps 1 --device cpu 2>err &&
+	grep -q "DL_GEMM=fast: expected auto, blas or dnnl" err && ! test -e x/model.safetensors
+'
+
+if [ "$DNNL" -eq 0 ]; then
+test_case 'DL_GEMM=blas|dnnl|auto: mlp and lenet train, each bit-identical twice, the kernels agree closely' '
+	for m in mlp lenet; do
+		for g in blas dnnl auto; do
+			for r in a b; do
+				DL_GEMM=$g "$DL_BIN/dl-train" -m $m --train "$D" -o $m.$g.$r --epochs 2 --batch 32 \
+					--seed 3 -j 2 --device cpu -q || return 1
+			done
+			cmp $m.$g.a/model.safetensors $m.$g.b/model.safetensors || return 1
+		done
+		! cmp -s $m.blas.a/model.safetensors $m.dnnl.a/model.safetensors || return 1
+		# the last epoch loss of each, within 1e-3 relative of OpenBLAS
+		for g in blas dnnl auto; do
+			grep "\"event\": *\"epoch\"" $m.$g.a/log.jsonl | tail -1 |
+				sed "s/.*\"loss\": *\([0-9.e+-]*\).*/\1/" > loss.$m.$g
+		done
+		awk -v b="$(cat loss.$m.blas)" "{ d = \$1 - b; if (d < 0) d = -d; if (!(b > 0 && d <= 1e-3 * b)) exit 1 }" \
+			loss.$m.dnnl loss.$m.auto || return 1
+	done
+'
+else
+	test_skip 'DL_GEMM=blas|dnnl|auto' "$(head -1 "$FIX/probe2.err")"
 fi
 
 test_case '--precision bf16 refused when oneDNN may not use bf16 (DNNL_MAX_CPU_ISA), tf32 refused on the CPU' '

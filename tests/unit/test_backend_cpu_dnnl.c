@@ -29,16 +29,6 @@ static dl_backend *open_mode(dl_test_ctx *t, int threads, int mode)
 	return be;
 }
 
-static float *randv(dl_rng *r, size_t n)
-{
-	float *p = malloc((n ? n : 1) * sizeof *p);
-	if (!p)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		p[i] = dl_rng_uniform(r) * 2 - 1;
-	return p;
-}
-
 /* max |a - b| / max |b| <= tol */
 static void rel_close(dl_test_ctx *t, const char *what, const dl_conv_geom *g, const float *a,
 		      const float *b, size_t n, double tol)
@@ -99,9 +89,9 @@ static int compare_geom(dl_test_ctx *t, dl_backend *ref, dl_backend *dn, dl_rng 
 {
 	size_t nx = (size_t)g->n * g->h * g->w * g->c, ny = (size_t)g->n * g->oh * g->ow * g->k;
 	size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / g->groups);
-	float *x = randv(r, nx), *w = randv(r, nw), *b = randv(r, (size_t)g->k);
-	float *dy = randv(r, ny), *dw0 = randv(r, nw), *db0 = randv(r, (size_t)g->k);
-	float *y1 = randv(r, ny), *y2 = randv(r, ny), *dx1 = randv(r, nx), *dx2 = randv(r, nx);
+	float *x = rand_floats(r, nx), *w = rand_floats(r, nw), *b = rand_floats(r, (size_t)g->k);
+	float *dy = rand_floats(r, ny), *dw0 = rand_floats(r, nw), *db0 = rand_floats(r, (size_t)g->k);
+	float *y1 = rand_floats(r, ny), *y2 = rand_floats(r, ny), *dx1 = rand_floats(r, nx), *dx2 = rand_floats(r, nx);
 	float *dw1 = malloc(nw * sizeof *dw1), *dw2 = malloc(nw * sizeof *dw2);
 	float *db1 = malloc((size_t)g->k * sizeof *db1), *db2 = malloc((size_t)g->k * sizeof *db2);
 	memcpy(dw1, dw0, nw * sizeof *dw1);
@@ -262,7 +252,7 @@ TEST(backend_cpu_dnnl_determinism)
 	size_t nw = (size_t)g.k * g.kh * g.kw * g.c, cnt[4] = { ny, nx, nw, (size_t)g.k };
 	dl_rng r;
 	dl_rng_seed(&r, 3);
-	float *x = randv(&r, nx), *w = randv(&r, nw), *dy = randv(&r, ny);
+	float *x = rand_floats(&r, nx), *w = rand_floats(&r, nw), *dy = rand_floats(&r, ny);
 	float *o[3][4];
 	for (int v = 0; v < 3; v++)
 		for (int i = 0; i < 4; i++)

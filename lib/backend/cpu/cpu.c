@@ -2,7 +2,9 @@
  * Device memory is host memory; every op is a plain C loop or an OpenBLAS
  * sgemm, parallelised by the backend's own thread pool (threads.c), except
  * channel-rich convolutions, which go to oneDNN when it is built in
- * (conv_dnnl.c; DL_CONV=auto|im2col|dnnl chooses at open). */
+ * (conv_dnnl.c; DL_CONV=auto|im2col|dnnl chooses at open), and fp32 gemms
+ * of the shapes where oneDNN's matmul is faster (gemm_dnnl.c;
+ * DL_GEMM=auto|blas|dnnl). */
 #include "backend/cpu/cpu.h"
 
 #include <cblas.h>
@@ -89,10 +91,31 @@ int cpu_error(dl_backend *be, dl_err *err)
 
 static const dl_backend_ops cpu_ops = DL_BACKEND_TABLE(cpu, "cpu");
 
-/* --precision on the CPU: fp32, or bf16 convolutions where the CPU and
- * oneDNN have bf16 kernels (conv_dnnl.c); tf32 is a GPU format.  Returns
- * 0 and sets *bf16, or an error. */
-static int cpu_precision(const char *precision, const char *conv_env, int *bf16, dl_err *err)
+/* A backend mode from environment variable `var` (value val): unset,
+ * empty or "auto" gives 0 (the CPU_*_AUTO of its enum), `plain` 1 (the
+ * OpenBLAS path) and "dnnl" 2 (oneDNN, refused when not built in).  0, or
+ * a usage error. */
+static int env_mode(const char *var, const char *val, const char *plain, int *mode, dl_err *err)
+{
+	*mode = 0;
+	if (!val || !*val || !strcmp(val, "auto"))
+		return 0;
+	if (!strcmp(val, plain))
+		*mode = 1;
+	else if (!strcmp(val, "dnnl"))
+		*mode = 2;
+	else
+		return dl_fail(err, DL_EUSAGE, "%s=%s: expected auto, %s or dnnl", var, val, plain);
+	if (*mode == 2 && !cpu_dnnl_available())
+		return dl_fail(err, DL_EUSAGE, "%s=dnnl: built without oneDNN (make DNNL=1)", var);
+	return 0;
+}
+
+/* --precision on the CPU: fp32, or bf16 convolutions and gemms where the
+ * CPU and oneDNN have bf16 kernels (conv_dnnl.c, gemm_dnnl.c); tf32 is a
+ * GPU format.  Returns 0 and sets *bf16, or an error. */
+static int cpu_precision(const char *precision, int conv_mode, int gemm_mode, int *bf16,
+			 dl_err *err)
 {
 	*bf16 = 0;
 	if (!precision || !*precision || !strcmp(precision, "fp32"))
@@ -105,9 +128,12 @@ static int cpu_precision(const char *precision, const char *conv_env, int *bf16,
 	char why[160];
 	if (!cpu_dnnl_bf16_support(why, sizeof why))
 		return dl_fail(err, DL_EUSAGE, "--precision bf16 on the CPU: %s", why);
-	if (conv_env && !strcmp(conv_env, "im2col"))
+	if (conv_mode == CPU_CONV_IM2COL)
 		return dl_fail(err, DL_EUSAGE,
 			       "--precision bf16 on the CPU runs convolutions on oneDNN: unset DL_CONV=im2col");
+	if (gemm_mode == CPU_GEMM_BLAS)
+		return dl_fail(err, DL_EUSAGE,
+			       "--precision bf16 on the CPU runs gemms on oneDNN: unset DL_GEMM=blas");
 	*bf16 = 1;
 	return 0;
 }
@@ -120,8 +146,10 @@ int dl_backend_cpu_open(dl_backend **out, int threads, dl_err *err)
 int dl_backend_cpu_open_prec(dl_backend **out, int threads, const char *precision, dl_err *err)
 {
 	*out = NULL;
-	int bf16, rc = cpu_precision(precision, getenv("DL_CONV"), &bf16, err);
-	if (rc)
+	int conv_mode, gemm_mode, bf16, rc;
+	if ((rc = env_mode("DL_CONV", getenv("DL_CONV"), "im2col", &conv_mode, err)) ||
+	    (rc = env_mode("DL_GEMM", getenv("DL_GEMM"), "blas", &gemm_mode, err)) ||
+	    (rc = cpu_precision(precision, conv_mode, gemm_mode, &bf16, err)))
 		return rc;
 	if (threads <= 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -136,22 +164,8 @@ int dl_backend_cpu_open_prec(dl_backend **out, int threads, const char *precisio
 		free(im);
 		return dl_fail(err, DL_EFAIL, "cpu backend: out of memory");
 	}
-	const char *mode = getenv("DL_CONV");
-	if (mode && *mode && strcmp(mode, "auto") && strcmp(mode, "im2col") &&
-	    strcmp(mode, "dnnl")) {
-		free(be);
-		free(im);
-		return dl_fail(err, DL_EUSAGE, "DL_CONV=%s: expected auto, im2col or dnnl", mode);
-	}
-	if (mode && !strcmp(mode, "dnnl") && !cpu_dnnl_available()) {
-		free(be);
-		free(im);
-		return dl_fail(err, DL_EUSAGE, "DL_CONV=dnnl: built without oneDNN (make DNNL=1)");
-	}
-	im->conv_mode = !mode || !*mode || !strcmp(mode, "auto") ? CPU_CONV_AUTO
-			: !strcmp(mode, "im2col") ? CPU_CONV_IM2COL : CPU_CONV_DNNL;
-	if (!cpu_dnnl_available())
-		im->conv_mode = CPU_CONV_IM2COL;
+	im->conv_mode = cpu_dnnl_available() ? conv_mode : CPU_CONV_IM2COL;
+	im->gemm_mode = cpu_dnnl_available() ? gemm_mode : CPU_GEMM_BLAS;
 	im->bf16 = bf16;
 	be->ops = &cpu_ops;
 	be->threads = threads;

@@ -10,9 +10,10 @@
  * identical for any thread count; conv and gemm blocks depend on it).
  * OpenBLAS itself runs single-threaded (openblas_set_num_threads(1)); each
  * pool thread calls sgemm on its own block, so the two never fight for
- * cores.  Convolutions that go to oneDNN (conv_dnnl.c) run on its OpenMP
- * threads, nt of them, while the pool sleeps; they too repeat bit for bit
- * at a fixed thread count.  A backend serves one calling thread at a time.
+ * cores.  Convolutions and gemms that go to oneDNN (conv_dnnl.c,
+ * gemm_dnnl.c) run on its OpenMP threads, nt of them (gemms below
+ * CPU_GEMM_MIN_PAR_FLOPS on one), while the pool sleeps; they too repeat
+ * bit for bit at a fixed thread count.  A backend serves one calling thread at a time.
  */
 #ifndef DL_BACKEND_CPU_H
 #define DL_BACKEND_CPU_H
@@ -50,15 +51,18 @@ typedef struct cpu_impl {
 	void *arg;
 	cpu_scratch *scratch;    /* nt */
 	int conv_mode;           /* CPU_CONV_*, from DL_CONV at open */
+	int gemm_mode;           /* CPU_GEMM_*, from DL_GEMM at open */
 	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
-	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16), NULL until used;
+	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16, fp32), NULL until used;
 				       * what the two share: dnnl_cache.h */
 	dl_err fault;            /* the first op failure (code 0: none), for the error op */
 } cpu_impl;
 
 /* How convolutions run (DL_CONV=auto|im2col|dnnl; conv_dnnl.c). */
 enum { CPU_CONV_AUTO = 0, CPU_CONV_IM2COL, CPU_CONV_DNNL };
+/* How fp32 gemms run (DL_GEMM=auto|blas|dnnl; gemm_dnnl.c). */
+enum { CPU_GEMM_AUTO = 0, CPU_GEMM_BLAS, CPU_GEMM_DNNL };
 
 static inline cpu_impl *cpu_of(dl_backend *be)
 {
@@ -97,12 +101,21 @@ void *cpu_aligned_alloc(size_t bytes);
  * optim.c; gather.c). */
 DL_BACKEND_PROTOTYPES(cpu)
 
-/* gemm_dnnl.c: gemm with bf16 inputs and fp32 accumulation and output on
- * oneDNN's matmul when cpu_impl.bf16; 0 if done, -1 (nothing written) for
- * OpenBLAS to run it in fp32. */
+/* gemm_dnnl.c: gemm on oneDNN's matmul: with bf16 inputs and fp32
+ * accumulation and output when cpu_impl.bf16, else in fp32 where
+ * cpu_impl.gemm_mode says so (auto: cpu_gemm_dnnl_rule); 0 if done, -1
+ * (nothing written) for OpenBLAS to run it in fp32. */
 int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
 		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void cpu_dnnl_gemm_release(cpu_impl *im);
+/* DL_GEMM=auto's choice for an fp32 gemm: 1 = oneDNN, 0 = OpenBLAS; a
+ * function of the shape and beta only (measurements: bench/RESULTS.md). */
+int cpu_gemm_dnnl_rule(int m, int n, int k, float beta);
+/* A gemm of fewer flops (2 m n k) runs on one thread, OpenBLAS's and fp32
+ * oneDNN's alike: waking the others costs more than they save. */
+#define CPU_GEMM_MIN_PAR_FLOPS (1 << 20)
+/* For tests: gemms run on oneDNN so far, fp32 (bf16 = 0) or bf16. */
+unsigned long cpu_dnnl_gemm_calls(const cpu_impl *im, int bf16);
 
 /* conv_dnnl.c: oneDNN convolutions.  Built without -DDL_HAVE_DNNL it reports
  * oneDNN absent and every call returns -1, so conv.c always runs im2col.

@@ -1,5 +1,5 @@
 /* What the oneDNN primitive caches of the CPU backend share: the
- * convolutions' (conv_dnnl.c, cpu_impl.dnnl) and the bf16 matmuls'
+ * convolutions' (conv_dnnl.c, cpu_impl.dnnl) and the matmuls'
  * (gemm_dnnl.c, cpu_impl.dnnl_mm).  Each cache is a small array of
  * entries, one per key (geometry and op; matmul shape and scalars),
  * replaced least recently used first, with this context in front: the

@@ -58,10 +58,10 @@ void cpu_gemm(dl_backend *be, int ta, int tb, int m, int n, int k,
 	if (m <= 0 || n <= 0)
 		return;
 	if (!cpu_dnnl_gemm(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
-		return;   /* --precision bf16 on oneDNN */
+		return;   /* on oneDNN: --precision bf16, or DL_GEMM (gemm_dnnl.c) */
 	gemm_job j = { ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, m >= n };
 	double flops = 2.0 * m * n * (k > 0 ? k : 1);
-	cpu_run_n(cpu_of(be), (size_t)flops, 1 << 20, gemm_task, &j);
+	cpu_run_n(cpu_of(be), (size_t)flops, CPU_GEMM_MIN_PAR_FLOPS, gemm_task, &j);
 }
 
 typedef struct bias_job {

@@ -1,23 +1,65 @@
-/* gemm in bf16 through oneDNN's matmul (--precision bf16; gemm.c calls it
- * first and runs OpenBLAS sgemm when it returns -1).
+/* gemm through oneDNN's matmul; gemm.c calls it first and runs OpenBLAS
+ * sgemm when it returns -1.  C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C:
+ * the transposes are strides of the fp32 memory descriptors, alpha an
+ * output scale and beta a sum post-op, so any call the contract allows maps
+ * onto one matmul.  Two arithmetics:
  *
- * C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C with A and B rounded to
- * bf16 (nearest even) by oneDNN reorders, products accumulated in fp32 and
- * C in fp32: the arithmetic of the bf16 convolutions (conv_dnnl.c).  The
- * transposes are strides of the fp32 memory descriptors, alpha an output
- * scale and beta a sum post-op, so any call the contract allows maps onto
- * one matmul.  A's bf16 copy is row-major, B's is in the layout the matmul
- * picks (format any), both in two buffers shared by every entry.
+ * bf16 (--precision bf16, cpu_impl.bf16): every gemm, with A and B rounded
+ * to bf16 (nearest even) by oneDNN reorders, products accumulated in fp32
+ * and C in fp32: the arithmetic of the bf16 convolutions (conv_dnnl.c).
+ * A's bf16 copy is row-major, B's is in the layout the matmul picks
+ * (format any), both in two buffers shared by every entry.
  *
- * Primitives are made once per (shape, strides, alpha, beta) and kept in a
- * small least-recently-used cache, like the convolutions'.  For a fixed
- * thread count the results repeat bit for bit.
+ * fp32 (cpu_impl.gemm_mode, from DL_GEMM at open): the fp32 tensors as
+ * they are, no reorder, on oneDNN's own fp32 kernels (AVX-512 where the
+ * CPU has it, while OpenBLAS may be held to older ones by
+ * OPENBLAS_CORETYPE):
+ *   blas    none;
+ *   dnnl    every one oneDNN accepts, its reference kernel included (tests);
+ *   auto    (default) the shapes cpu_gemm_dnnl_rule() names, measured to
+ *           be faster there, and only when oneDNN picks an optimised kernel.
+ * A gemm of fewer than CPU_GEMM_MIN_PAR_FLOPS runs on one OpenMP thread, as
+ * gemm.c runs it on one pool thread; larger ones on the backend's nt.
+ *
+ * Primitives are made once per (arithmetic, shape, strides, alpha, beta)
+ * and kept in a small least-recently-used cache, like the convolutions'.
+ * For a fixed thread count the results repeat bit for bit; fp32 oneDNN and
+ * OpenBLAS sum in different orders, so they agree to rounding only.
  */
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/dnnl_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* DL_GEMM=auto: whether an fp32 gemm of this shape runs on oneDNN.
+ *
+ * Measured with make bench-gemm (bench/RESULTS.md, issue 18, "fp32 dense
+ * layers on oneDNN"): CPU time of one thread, OpenBLAS forced onto its
+ * Haswell kernels against oneDNN's AVX-512 brgemm matmul, on the three
+ * gemms of every built-in model's dense layers at batch 32, 64, 128.
+ * oneDNN takes 0.45-0.65x OpenBLAS's time on most shapes with
+ * m n k >= 2^18 (median 0.54, at most 0.83x on those this rule sends to
+ * it), both transposes alike, except dense.c's weight gradient
+ * dW += dy^T x (beta = 1) with a large dW and a small batch k: oneDNN's
+ * sum post-op on a C of more than 2^18 floats (1 MiB) costs about as much
+ * as the product when k < 128 (0.80-1.11x: lenet 500x2450 k 32, resnet50
+ * 200x2048 k 32, 1000x1000 k 32), while the same shapes with beta = 0
+ * take 0.44-0.54x.  Below m n k = 2^18 the gemm lasts a few microseconds
+ * and the ratio is uneven (0.45-4.0x).  So, conservatively:
+ *   oneDNN  when m n k >= 2^18, unless beta != 0, k < 128 and m n > 2^18;
+ *   OpenBLAS otherwise.
+ * A function of the shape and beta only: a run, and a resumed run, take
+ * the same kernels for every call. */
+int cpu_gemm_dnnl_rule(int m, int n, int k, float beta)
+{
+	double mn = (double)m * n, mnk = mn * k;
+	if (mnk < 0x1p18)
+		return 0;
+	if (beta != 0.0f && k < 128 && mn > 0x1p18)
+		return 0;
+	return 1;
+}
 
 #ifndef DL_HAVE_DNNL
 
@@ -34,11 +76,19 @@ void cpu_dnnl_gemm_release(cpu_impl *im)
 	(void)im;
 }
 
+unsigned long cpu_dnnl_gemm_calls(const cpu_impl *im, int bf16)
+{
+	(void)im, (void)bf16;
+	return 0;
+}
+
 #else
 
 #define MM_CACHE 32
 
 typedef struct mm_key {
+	int bf16;                  /* 1: bf16 inputs (reorders), 0: fp32 as given */
+	int any_impl;              /* 0: refuse oneDNN's reference kernels */
 	int ta, tb, m, n, k, lda, ldb, ldc;
 	float alpha, beta;
 } mm_key;
@@ -53,6 +103,7 @@ typedef struct mm_entry {
 
 struct cpu_dnnl_mm {
 	cpu_dnnl_ctx cx;           /* engine, stream, LRU clock, bf16 A and B */
+	unsigned long calls[2];    /* matmuls run here, [0] fp32, [1] bf16 (for tests) */
 	mm_entry e[MM_CACHE];
 };
 
@@ -109,8 +160,10 @@ static void entry_build(struct cpu_dnnl_mm *d, mm_entry *e)
 	TRY(dnnl_memory_desc_init_by_strides(&a32, 2, ad, dnnl_f32, as));
 	TRY(dnnl_memory_desc_init_by_strides(&b32, 2, bd, dnnl_f32, bs));
 	TRY(dnnl_memory_desc_init_by_strides(&c32, 2, cd, dnnl_f32, cs));
-	TRY(dnnl_memory_desc_init_by_tag(&a16, 2, ad, dnnl_bf16, dnnl_ab));
-	TRY(dnnl_memory_desc_init_by_tag(&b16, 2, bd, dnnl_bf16, dnnl_format_tag_any));
+	if (q->bf16) {
+		TRY(dnnl_memory_desc_init_by_tag(&a16, 2, ad, dnnl_bf16, dnnl_ab));
+		TRY(dnnl_memory_desc_init_by_tag(&b16, 2, bd, dnnl_bf16, dnnl_format_tag_any));
+	}
 	TRY(dnnl_primitive_attr_create(&attr));
 	if (q->alpha != 1.0f) {
 		float s = q->alpha;
@@ -121,22 +174,22 @@ static void entry_build(struct cpu_dnnl_mm *d, mm_entry *e)
 		TRY(dnnl_post_ops_append_sum(po, q->beta));
 		TRY(dnnl_primitive_attr_set_post_ops(attr, po));
 	}
-	TRY(dnnl_matmul_desc_init(&md, &a16, &b16, NULL, &c32));
+	TRY(dnnl_matmul_desc_init(&md, q->bf16 ? &a16 : &a32, q->bf16 ? &b16 : &b32, NULL, &c32));
 	TRY(dnnl_primitive_desc_create(&pd, &md, attr, d->cx.eng, NULL));
 	const char *impl = NULL;
 	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
-	if (!impl || !strncmp(impl, "ref", 3))
-		goto fail;   /* no bf16 kernel: OpenBLAS in fp32 */
-	const dnnl_memory_desc_t *bw = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-	if (!bw)
-		goto fail;
+	if (!impl || (!q->any_impl && !strncmp(impl, "ref", 3)))
+		goto fail;   /* no optimised kernel: OpenBLAS in fp32 */
 	TRY(dnnl_primitive_create(&e->mm, pd));
 	TRY(dnnl_memory_create(&e->a32, &a32, d->cx.eng, DNNL_MEMORY_NONE));
 	TRY(dnnl_memory_create(&e->b32, &b32, d->cx.eng, DNNL_MEMORY_NONE));
 	TRY(dnnl_memory_create(&e->c, &c32, d->cx.eng, DNNL_MEMORY_NONE));
-	if (cvt_make(d->cx.eng, e->a32, &a16, &e->a16, &e->cvt_a) ||
-	    cvt_make(d->cx.eng, e->b32, bw, &e->b16, &e->cvt_b))
-		goto fail;
+	if (q->bf16) {
+		const dnnl_memory_desc_t *bw = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+		if (!bw || cvt_make(d->cx.eng, e->a32, &a16, &e->a16, &e->cvt_a) ||
+		    cvt_make(d->cx.eng, e->b32, bw, &e->b16, &e->cvt_b))
+			goto fail;
+	}
 	e->ok = 1;
 	goto done;
 fail:
@@ -189,24 +242,44 @@ int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alp
 		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
 	cpu_impl *im = cpu_of(be);
-	if (!im->bf16 || m <= 0 || n <= 0 || k <= 0)
+	if (m <= 0 || n <= 0 || k <= 0)
+		return -1;
+	if (!im->bf16 && (im->gemm_mode == CPU_GEMM_BLAS ||
+			  (im->gemm_mode == CPU_GEMM_AUTO && !cpu_gemm_dnnl_rule(m, n, k, beta))))
 		return -1;
 	mm_key key;
 	memset(&key, 0, sizeof key);   /* padding: the key is compared with memcmp */
+	key.bf16 = im->bf16, key.any_impl = !im->bf16 && im->gemm_mode == CPU_GEMM_DNNL;
 	key.ta = !!ta, key.tb = !!tb, key.m = m, key.n = n, key.k = k;
 	key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.alpha = alpha, key.beta = beta;
-	omp_set_num_threads(im->nt);
+	/* fp32: one thread below the size gemm.c splits among the pool's */
+	int small = !key.bf16 && 2.0 * m * n * k < CPU_GEMM_MIN_PAR_FLOPS;
+	omp_set_num_threads(small ? 1 : im->nt);
 	mm_entry *e = entry_get(im, &key);
 	if (!e)
 		return -1;
 	struct cpu_dnnl_mm *d = im->dnnl_mm;
-	if (cpu_dnnl_to_bf16(&d->cx, 0, e->cvt_a, e->a32, e->a16, a) ||
-	    cpu_dnnl_to_bf16(&d->cx, 1, e->cvt_b, e->b32, e->b16, b) ||
-	    dnnl_memory_set_data_handle(e->c, c) != dnnl_success)
-		return -1;
-	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, e->a16 }, { DNNL_ARG_WEIGHTS, e->b16 },
+	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, e->a32 }, { DNNL_ARG_WEIGHTS, e->b32 },
 				    { DNNL_ARG_DST, e->c } };
-	return cpu_dnnl_exec(&d->cx, e->mm, 3, args);
+	if (key.bf16) {
+		if (cpu_dnnl_to_bf16(&d->cx, 0, e->cvt_a, e->a32, e->a16, a) ||
+		    cpu_dnnl_to_bf16(&d->cx, 1, e->cvt_b, e->b32, e->b16, b))
+			return -1;
+		args[0].memory = e->a16, args[1].memory = e->b16;
+	} else if (dnnl_memory_set_data_handle(e->a32, (void *)a) != dnnl_success ||
+		   dnnl_memory_set_data_handle(e->b32, (void *)b) != dnnl_success) {
+		return -1;
+	}
+	if (dnnl_memory_set_data_handle(e->c, c) != dnnl_success ||
+	    cpu_dnnl_exec(&d->cx, e->mm, 3, args))
+		return -1;
+	d->calls[key.bf16]++;
+	return 0;
+}
+
+unsigned long cpu_dnnl_gemm_calls(const cpu_impl *im, int bf16)
+{
+	return im->dnnl_mm ? im->dnnl_mm->calls[!!bf16] : 0;
 }
 
 #endif

@@ -46,19 +46,26 @@
  * as the product when k < 128 (0.80-1.11x: lenet 500x2450 k 32, resnet50
  * 200x2048 k 32, 1000x1000 k 32), while the same shapes with beta = 0
  * take 0.44-0.54x.  Below m n k = 2^18 the gemm lasts a few microseconds
- * and the ratio is uneven (0.45-4.0x).  So, conservatively:
- *   oneDNN  when m n k >= 2^18, unless beta != 0, k < 128 and m n > 2^18;
+ * and the ratio is uneven (0.45-4.0x).
+ *
+ * The rule must not look at the batch: data-parallel ranks each multiply a
+ * share of it, and a rank that picked another kernel than one process does
+ * would sum in another order (tests/cli/t0340-dist.sh wants the weights of
+ * -np 2 within 1e-5 of one process's after 50 steps; a kernel switch on
+ * lenet's 120x84 layer at batch 16 vs 32 gave 1e-3).  The batch is m when
+ * beta = 0 (y = x W^T, dx = dy W) and k when beta != 0 (dW += dy^T x), so:
+ *   beta = 0:  oneDNN when n k >= 2^13 (m n k >= 2^18 from batch 32 on);
+ *   beta != 0: oneDNN when 2^13 <= m n <= 2^18 (the large-dW exception
+ *              above, taken at every batch);
  *   OpenBLAS otherwise.
  * A function of the shape and beta only: a run, and a resumed run, take
  * the same kernels for every call. */
 int cpu_gemm_dnnl_rule(int m, int n, int k, float beta)
 {
-	double mn = (double)m * n, mnk = mn * k;
-	if (mnk < 0x1p18)
-		return 0;
-	if (beta != 0.0f && k < 128 && mn > 0x1p18)
-		return 0;
-	return 1;
+	if (beta == 0.0f)
+		return (double)n * k >= 0x1p13;
+	double mn = (double)m * n;
+	return mn >= 0x1p13 && mn <= 0x1p18;
 }
 
 #ifndef DL_HAVE_DNNL

@@ -49,8 +49,8 @@ test_case 'SIGTERM to the pipeline during training, make again: resumed, byte-id
 # under ASan (as in t0340)
 if command -v mpirun >/dev/null && ldd "$DL_BIN/dl-train" 2>/dev/null | grep -q "libmpi\."; then
 	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 	test_case 'NP=2: SIGTERM to the pipeline during training: train exits 8, make again resumes to the uninterrupted NP=2 model' '
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 	pm RUN="$P/np2" NP=2 MPIRUN="mpirun --oversubscribe" >out 2>err || { cat err; exit 1; }
 	term_in_training "$P/np2t" make -s -C "$DL_ROOT" -f $MK $COMMON TRAIN_FLAGS="--checkpoint-every 10" \
 		RUN="$P/np2t" NP=2 MPIRUN="mpirun --oversubscribe" &&

@@ -53,38 +53,46 @@ TEST(gpu_clip_nan_norm)
 	gpu_close(&p);
 }
 
+/* C = 0.7 op(A) op(B) + (acc ? 0.3 C : 0) for all four transposes, every
+ * leading dimension wider than its row; beta 0 must not read C (NaN
+ * inside [m, n], zeros in the padding). */
+static void gemm_transposes(dl_test_ctx *t, gpu_pair *p, int acc, double tol)
+{
+	int m = 37, n = 53, k = 71;
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+			gpu_buf a = gpu_rand_buf(p, (size_t)(ta ? k : m) * lda, -1, 1);
+			gpu_buf b = gpu_rand_buf(p, (size_t)(tb ? n : k) * ldb, -1, 1);
+			gpu_buf c = acc ? gpu_rand_buf(p, (size_t)m * ldc, -1, 1)
+					: gpu_nan_buf(p, (size_t)m * ldc);
+			if (!acc) {
+				float *z = calloc((size_t)m * ldc, sizeof *z);
+				gpu_buf_free(p, &c);
+				c = gpu_buf_from(p, z, (size_t)m * ldc);
+				for (int r = 0; r < m; r++)
+					for (int j = 0; j < n; j++)
+						z[(size_t)r * ldc + j] = NAN;
+				p->cpu->ops->to_device(p->cpu, c.c, z, (size_t)m * ldc * 4);
+				p->gpu->ops->to_device(p->gpu, c.g, z, (size_t)m * ldc * 4);
+				free(z);
+			}
+			EACH(p, gemm, be->ops->gemm(be, ta, tb, m, n, k, 0.7f, B(a), lda, B(b), ldb,
+						    acc ? 0.3f : 0.0f, B(c), ldc));
+			CHECK_REL(p, &c, tol);
+			gpu_buf_free(p, &a);
+			gpu_buf_free(p, &b);
+			gpu_buf_free(p, &c);
+		}
+}
+
 TEST(gpu_gemm_all_transposes)
 {
 	gpu_pair p;
 	if (gpu_open(t, &p, "fp32"))
 		return;
-	int m = 37, n = 53, k = 71;
-	for (int ta = 0; ta < 2; ta++)
-		for (int tb = 0; tb < 2; tb++)
-			for (int acc = 0; acc < 2; acc++) {
-				int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
-				gpu_buf a = gpu_rand_buf(&p, (size_t)(ta ? k : m) * lda, -1, 1);
-				gpu_buf b = gpu_rand_buf(&p, (size_t)(tb ? n : k) * ldb, -1, 1);
-				gpu_buf c = acc ? gpu_rand_buf(&p, (size_t)m * ldc, -1, 1)
-						: gpu_nan_buf(&p, (size_t)m * ldc);
-				if (!acc) {   /* beta 0 must not read C: NaN only outside [m, n] */
-					float *z = calloc((size_t)m * ldc, sizeof *z);
-					gpu_buf_free(&p, &c);
-					c = gpu_buf_from(&p, z, (size_t)m * ldc);
-					for (int r = 0; r < m; r++)
-						for (int j = 0; j < n; j++)
-							z[(size_t)r * ldc + j] = NAN;
-					p.cpu->ops->to_device(p.cpu, c.c, z, (size_t)m * ldc * 4);
-					p.gpu->ops->to_device(p.gpu, c.g, z, (size_t)m * ldc * 4);
-					free(z);
-				}
-				EACH(&p, gemm, be->ops->gemm(be, ta, tb, m, n, k, 0.7f, B(a), lda,
-							     B(b), ldb, acc ? 0.3f : 0.0f, B(c), ldc));
-				CHECK_REL(&p, &c, GPU_TOL_FP32);
-				gpu_buf_free(&p, &a);
-				gpu_buf_free(&p, &b);
-				gpu_buf_free(&p, &c);
-			}
+	gemm_transposes(t, &p, 0, GPU_TOL_FP32);
+	gemm_transposes(t, &p, 1, GPU_TOL_FP32);
 	gpu_close(&p);
 }
 
@@ -191,20 +199,8 @@ TEST(gpu_conv_gemm_bf16)
 		return;
 	for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
 		conv_case(t, &p, conv_cases[i], GPU_TOL_BF16);
-	for (int ta = 0; ta < 2; ta++)
-		for (int tb = 0; tb < 2; tb++) {
-			int m = 37, n = 53, k = 71;
-			int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
-			gpu_buf a = gpu_rand_buf(&p, (size_t)(ta ? k : m) * lda, -1, 1);
-			gpu_buf b = gpu_rand_buf(&p, (size_t)(tb ? n : k) * ldb, -1, 1);
-			gpu_buf c = gpu_rand_buf(&p, (size_t)m * ldc, -1, 1);
-			EACH(&p, gemm, be->ops->gemm(be, ta, tb, m, n, k, 0.7f, B(a), lda, B(b), ldb,
-						     0.3f, B(c), ldc));
-			CHECK_REL(&p, &c, GPU_TOL_BF16);
-			gpu_buf *all[] = { &a, &b, &c };
-			for (size_t j = 0; j < 3; j++)
-				gpu_buf_free(&p, all[j]);
-		}
+	gemm_transposes(t, &p, 0, GPU_TOL_BF16);
+	gemm_transposes(t, &p, 1, GPU_TOL_BF16);
 	int m = 256, n = 128, k = 512;
 	gpu_buf a = gpu_rand_buf(&p, (size_t)m * k, -1, 1), b = gpu_rand_buf(&p, (size_t)k * n, -1, 1);
 	gpu_buf c = gpu_nan_buf(&p, (size_t)m * n);

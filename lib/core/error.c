@@ -38,6 +38,14 @@ void dl_err_clear(dl_err *e)
 	e->msg[0] = '\0';
 }
 
+char *dl_err_oneline(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
+
 const char *dl_code_name(int code)
 {
 	switch (code) {

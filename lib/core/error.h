@@ -35,6 +35,9 @@ int dl_fail(dl_err *e, int code, const char *fmt, ...)
 int dl_fail_errno(dl_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void dl_err_clear(dl_err *e);
+/* Makes text read from a file fit to be quoted in a one-line message, in
+ * place: control bytes (newline, tab, escape, DEL) become '?'.  Returns s. */
+char *dl_err_oneline(char *s);
 /* Short name of a code, e.g. "bad input data". */
 const char *dl_code_name(int code);
 

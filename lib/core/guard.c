@@ -121,11 +121,17 @@ int dl_guard_start(dl_guard *g, dl_guard_mode mode, dl_err *err)
 	sigemptyset(&sa.sa_mask);
 	/* a signal the parent ignores stays ignored (nohup's SIGHUP, a shell's
 	 * background jobs' SIGQUIT), except SIGINT and SIGTERM: a stop request
-	 * we always honour, cleanly */
+	 * we always honour, cleanly.  A handler installed in this process is
+	 * not ours to replace (a tool's main installs none before the guard;
+	 * a fuzz harness's SIGALRM timer must keep ticking). */
 	for (int i = 0; i < NCAUGHT; i++) {
 		sigaction(caught[i], NULL, &g->old[i]);
-		if (g->old[i].sa_handler != SIG_IGN || caught[i] == SIGINT || caught[i] == SIGTERM)
+		void (*h)(int) = g->old[i].sa_handler;
+		int handled = (g->old[i].sa_flags & SA_SIGINFO) || (h != SIG_DFL && h != SIG_IGN);
+		if (!handled && (h != SIG_IGN || caught[i] == SIGINT || caught[i] == SIGTERM)) {
 			sigaction(caught[i], &sa, NULL);
+			g->taken |= 1u << i;
+		}
 	}
 	return 0;
 }
@@ -149,9 +155,12 @@ int dl_guard_output(dl_guard *g, const char *path, int is_dir, dl_err *err)
 		else
 			g->cap = cap;
 	}
-	if (!rc && !(g->paths[g->n] = strdup(path)))
+	int known = 0;
+	for (int i = 0; i < g->n && !known; i++)
+		known = g->isdir[i] == (char)(is_dir != 0) && !strcmp(g->paths[i], path);
+	if (!rc && !known && !(g->paths[g->n] = strdup(path)))
 		rc = dl_fail(err, DL_EFAIL, "out of memory");
-	if (!rc)
+	if (!rc && !known)
 		g->isdir[g->n++] = (char)(is_dir != 0);
 	pthread_mutex_unlock(&g->mu);
 	if (rc)
@@ -175,7 +184,8 @@ void dl_guard_end(dl_guard *g)
 	if (!g->running)
 		return;
 	for (int i = 0; i < NCAUGHT; i++)
-		sigaction(caught[i], &g->old[i], NULL);
+		if (g->taken & (1u << i))
+			sigaction(caught[i], &g->old[i], NULL);
 	pipe_wr = -1;
 	unsigned char z = 0;
 	while (write(g->fds[1], &z, 1) < 0 && errno == EINTR)
@@ -189,6 +199,7 @@ void dl_guard_end(dl_guard *g)
 	free(g->isdir);
 	pthread_mutex_destroy(&g->mu);
 	g->running = 0;
+	g->taken = 0;
 	g->n = g->cap = 0;
 	g->paths = NULL;
 	g->isdir = NULL;
@@ -197,13 +208,19 @@ void dl_guard_end(dl_guard *g)
 int dl_guard_begin(dl_guard *g, dl_guard_mode mode, const dl_iofile *in, int nin,
 		   const dl_iofile *out, int nout, dl_err *err)
 {
-	memset(g, 0, sizeof *g);
-	int rc = dl_io_check(in, nin, out, nout, err);
+	int rc = dl_guard_start(g, mode, err);
 	if (!rc)
-		rc = dl_guard_start(g, mode, err);
-	for (int i = 0; i < nout && !rc; i++)
-		rc = dl_guard_output(g, out[i].path, 0, err);
+		rc = dl_guard_add(g, in, nin, out, nout, err);
 	if (rc)
 		dl_guard_end(g);
+	return rc;
+}
+
+int dl_guard_add(dl_guard *g, const dl_iofile *in, int nin, const dl_iofile *out, int nout,
+		 dl_err *err)
+{
+	int rc = dl_io_check(in, nin, out, nout, err);
+	for (int i = 0; i < nout && !rc; i++)
+		rc = dl_guard_output(g, out[i].path, 0, err);
 	return rc;
 }

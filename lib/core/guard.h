@@ -4,9 +4,12 @@
  * SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU and
  * SIGXFSZ (those the parent set to be ignored stay ignored, but for SIGINT
  * and SIGTERM: nohup keeps working; SIGPIPE keeps its default, so that
- * `tool | head` stays quiet); dl_guard_output() names each output file (or
- * output folder) the tool may write, first removing stale temps of it left
- * by dead processes (core/tmpname.h).  When a signal arrives:
+ * `tool | head` stays quiet; a signal this process already handles is left
+ * to its handler: a program that embeds a tool's code, like a libFuzzer
+ * target whose SIGALRM is its timeout clock, keeps its own);
+ * dl_guard_output() names each output file (or output folder) the tool may
+ * write, first removing stale temps of it left by dead processes
+ * (core/tmpname.h).  When a signal arrives:
  *   - DL_GUARD_DIE (every tool but dl-train): the temps of this process next
  *     to each output (OUTPUT.tmp.PID.*; for a folder, any *.tmp.PID.* in it)
  *     are removed and the process dies by the same signal, as if it had not
@@ -43,6 +46,7 @@ typedef struct dl_guard {
 	pthread_t watcher;
 	int running;
 	struct sigaction old[16];
+	unsigned taken;               /* bit i: the guard handles caught[i] (guard.c) */
 } dl_guard;
 
 /* Installs the handlers and starts the watcher thread.  Call it early in
@@ -50,11 +54,18 @@ typedef struct dl_guard {
 int dl_guard_start(dl_guard *g, dl_guard_mode mode, dl_err *err);
 
 /* Registers an output (file, or folder with is_dir) and sweeps stale temps
- * of it (dead owners).  Safe to call while the watcher runs. */
+ * of it (dead owners).  A path registered again is kept once.  Safe to
+ * call while the watcher runs. */
 int dl_guard_output(dl_guard *g, const char *path, int is_dir, dl_err *err);
 
-/* A tool's usual start: dl_io_check(in, out) (DL_EUSAGE), dl_guard_start,
- * dl_guard_output for each output file.  On failure the guard is ended. */
+/* One job's files on a started guard: dl_io_check(in, out) (DL_EUSAGE),
+ * then dl_guard_output for each output file.  For a process that runs many
+ * jobs under one guard (dl-prep's fuzz target); the guard stays started. */
+int dl_guard_add(dl_guard *g, const dl_iofile *in, int nin, const dl_iofile *out, int nout,
+		 dl_err *err);
+
+/* A tool's usual start: dl_guard_start, then dl_guard_add.  On failure the
+ * guard is ended. */
 int dl_guard_begin(dl_guard *g, dl_guard_mode mode, const dl_iofile *in, int nin,
 		   const dl_iofile *out, int nout, dl_err *err);
 

@@ -61,13 +61,13 @@ static const char *show(shown *o, const char *name)
 {
 	size_t n = 0;
 	for (; *name && n < sizeof o->s - 4; name++)
-		o->s[n++] = (unsigned char)*name < 0x20 || *name == 0x7f ? '?' : *name;
+		o->s[n++] = *name;
 	if (*name) {
 		memcpy(o->s + n, "...", 3);
 		n += 3;
 	}
 	o->s[n] = '\0';
-	return o->s;
+	return dl_err_oneline(o->s);
 }
 
 static int oom(dl_err *err, const char *path)

@@ -297,12 +297,20 @@ int dl_checkpoint_load(const char *path, dl_model *m, dl_backend *be, dl_optim *
 			     ? "unknown dl.format" : "metadata incomplete");
 		goto out;
 	}
-	char src[512];
-	snprintf(src, sizeof src, "%s (model %s)", path, name ? name : "spec");
-	if ((rc = dl_model_build(m, spec, src, err)))
+	/* dl.model_name comes from the file and is quoted in messages, here and
+	 * as every later "model NAME": a control byte must not break their line */
+	char *label = strdup(name ? name : "model"), src[512];
+	if (!label) {
+		rc = dl_fail(err, DL_EFAIL, "%s: out of memory", path);
 		goto out;
+	}
+	snprintf(src, sizeof src, "%s (model %s)", path, name ? dl_err_oneline(label) : "spec");
+	if ((rc = dl_model_build(m, spec, src, err))) {
+		free(label);
+		goto out;
+	}
 	free(m->name);
-	m->name = strdup(name ? name : "model");
+	m->name = label;
 	if ((rc = parse_input(path, input, m, &ck->norm, err)))
 		goto out;
 	/* the spec's claim against the real file before allocating for it:

@@ -225,4 +225,20 @@ test_case 'a FIFO named in a list file, or as the list, is refused at once (exit
 	one_error err3 "f.png"
 '
 
+# prep_add_class grew the names one slot per realloc: O(n^2) copying for a
+# label of 1000000 (over 5 minutes under ASan, found by fuzz_prep_text)
+test_case 'csv label 1000000: 1000001 classes "0".."1000000" within 60 s; 1000001 is refused' '
+	mkdir -p many && printf "P5\n2 2\n255\n\001\002\003\004" >many/a.pgm &&
+	printf "a.pgm,1000000\n" >many.csv && printf "a.pgm,1000001\n" >many2.csv &&
+	timeout 60 "$PREP" csv many many.csv -o many.st 2>err &&
+	python3 -c "
+import json, struct, sys
+f = open(sys.argv[1], \"rb\")
+n = struct.unpack(\"<Q\", f.read(8))[0]
+c = json.loads(json.loads(f.read(n))[\"__metadata__\"][\"dl.classes\"])
+sys.exit(not (len(c) == 1000001 and c[0] == \"0\" and c[-1] == \"1000000\"))" many.st &&
+	test_expect_code 3 "$PREP" csv many many2.csv -o many2.st 2>err2 &&
+	one_error err2 "many2.csv:1" && [ ! -e many2.st ]
+'
+
 test_done

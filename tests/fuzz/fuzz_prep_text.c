@@ -5,7 +5,10 @@
  *   ROOT/driving_log.csv; cameras center,left,right)
  * over a root holding a.png, b.png and sub/c.png (4x4 gray), so lines that
  * name them decode images, fill the set, split and write a dataset.  Run
- * with -close_fd_mask=2: the tool's error lines go to stderr. */
+ * with -close_fd_mask=2: the tool's error lines go to stderr.
+ * Every input runs through prep_source_run, prep_source_main's body, under
+ * one signal guard started here: a guard per run (prep_source_main) would
+ * start and join a watcher thread per input, half of each run's time. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@ static const unsigned char png4[] = {
 };
 
 static char dir[256];
+static dl_guard guard;
 
 static void put(const char *rel, const void *p, size_t n)
 {
@@ -44,6 +48,7 @@ static void cleanup(void)
 					     "root/driving_log.csv", "in.txt", "out.st", "val.st",
 					     "root/sub", "root", "" };
 	char p[512];
+	dl_guard_end(&guard);
 	for (int i = 0; i < (int)(sizeof files / sizeof *files); i++) {
 		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
 		if (remove(p) && i >= 7)
@@ -65,6 +70,9 @@ static void setup(void)
 	put("root/a.png", png4, sizeof png4);
 	put("root/b.png", png4, sizeof png4);
 	put("root/sub/c.png", png4, sizeof png4);
+	dl_err err = { 0 };
+	if (dl_guard_start(&guard, DL_GUARD_DIE, &err))
+		abort();
 	atexit(cleanup);
 }
 
@@ -95,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int argc = 0;
 	while (argv[mode][argc])
 		argc++;
-	prep_source_main(argc, argv[mode], src[mode]);
+	prep_source_run(argc, argv[mode], src[mode], &guard);
 	unlink(out);
 	unlink(val);
 	return 0;

@@ -1,12 +1,15 @@
-/* lib/core iocheck, tmpname and afile pairs: the rules behind "outputs
- * never destroy inputs", temp names with a pid, and both-or-neither. */
+/* lib/core iocheck, tmpname, afile pairs and the guard's bookkeeping: the
+ * rules behind "outputs never destroy inputs", temp names with a pid,
+ * both-or-neither, and whose signal handlers the guard takes. */
 #include "test.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "core/guard.h"
 #include "core/iocheck.h"
 #include "core/tmpname.h"
 
@@ -147,4 +150,67 @@ TEST(afile_commit_pair)
 	CHECK_INT(dl_afile_commit(&fa, &err), DL_EIO);
 	struct stat st;
 	CHECK(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode));
+}
+
+static volatile sig_atomic_t usr1_seen;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+/* A handler the process installed before the guard stays (a fuzz harness's
+ * SIGALRM timer once killed the fuzzer through the guard); a default one is
+ * taken while the guard runs and given back by dl_guard_end. */
+TEST(guard_leaves_installed_handlers)
+{
+	struct sigaction mine, cur, old1, old2;
+	memset(&mine, 0, sizeof mine);
+	mine.sa_handler = on_usr1;
+	sigemptyset(&mine.sa_mask);
+	sigaction(SIGUSR1, &mine, &old1);
+	signal(SIGUSR2, SIG_DFL);
+	sigaction(SIGUSR2, NULL, &old2);
+	dl_guard g;
+	dl_err err;
+	CHECK_INT(dl_guard_start(&g, DL_GUARD_DIE, &err), 0);
+	sigaction(SIGUSR1, NULL, &cur);
+	CHECK(cur.sa_handler == on_usr1);
+	if (cur.sa_handler == on_usr1) {   /* else the guard would kill the runner */
+		usr1_seen = 0;
+		raise(SIGUSR1);
+		CHECK_INT(usr1_seen, 1);
+	}
+	sigaction(SIGUSR2, NULL, &cur);
+	CHECK(cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN);
+	dl_guard_end(&g);
+	sigaction(SIGUSR1, NULL, &cur);
+	CHECK(cur.sa_handler == on_usr1);
+	sigaction(SIGUSR2, NULL, &cur);
+	CHECK(cur.sa_handler == SIG_DFL);
+	sigaction(SIGUSR1, &old1, NULL);
+	sigaction(SIGUSR2, &old2, NULL);
+}
+
+/* Many jobs under one guard (dl-prep's fuzz target): each job's files are
+ * checked, and an output registered again is kept once. */
+TEST(guard_add_jobs)
+{
+	char in[600], out[600];
+	path(in, sizeof in, "guard-in");
+	path(out, sizeof out, "guard-out");
+	write_file(in, "x");
+	dl_guard g;
+	dl_err err;
+	CHECK_INT(dl_guard_start(&g, DL_GUARD_DIE, &err), 0);
+	const dl_iofile ins[] = { { "input", in } };
+	const dl_iofile outs[] = { { "-o", out }, { "--val-out", NULL } };
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(dl_guard_add(&g, ins, 1, outs, 2, &err), 0);
+	CHECK_INT(g.n, 1);
+	const dl_iofile clash[] = { { "-o", in } };
+	CHECK_INT(dl_guard_add(&g, ins, 1, clash, 1, &err), DL_EUSAGE);
+	CHECK_INT(g.n, 1);
+	dl_guard_end(&g);
+	CHECK_INT(g.n, 0);
 }

@@ -19,6 +19,13 @@ static void free_names(char **v, int n)
 	free(v);
 }
 
+static void clear_classes(prep_set *s)
+{
+	free_names(s->classes, s->nclasses);
+	s->classes = NULL;
+	s->nclasses = s->classes_cap = 0;
+}
+
 void prep_set_release(prep_set *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
@@ -28,7 +35,7 @@ void prep_set_release(prep_set *s)
 	free(s->items);
 	free(s->targets);
 	free_names(s->target_names, s->ntargets);
-	free_names(s->classes, s->nclasses);
+	clear_classes(s);
 	memset(s, 0, sizeof *s);
 }
 
@@ -77,11 +84,18 @@ int prep_add(prep_set *s, const char *path, const uint8_t *raw, int w, int h, in
 
 int prep_add_class(prep_set *s, const char *name, dl_err *err)
 {
-	char **nv = realloc(s->classes, (size_t)(s->nclasses + 1) * sizeof *nv);
-	if (!nv)
-		return dl_fail(err, DL_EFAIL, "out of memory");
-	s->classes = nv;
-	if (!(nv[s->nclasses] = strdup(name)))
+	/* doubling: a label of 1000000 makes a million names "0".."1000000",
+	 * which one more slot per realloc copies O(n^2) times (ASan's realloc
+	 * always copies: a fuzz input took over 5 minutes) */
+	if (s->nclasses == s->classes_cap) {
+		int cap = s->classes_cap ? 2 * s->classes_cap : 16;
+		char **nv = realloc(s->classes, (size_t)cap * sizeof *nv);
+		if (!nv)
+			return dl_fail(err, DL_EFAIL, "out of memory");
+		s->classes = nv;
+		s->classes_cap = cap;
+	}
+	if (!(s->classes[s->nclasses] = strdup(name)))
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	s->nclasses++;
 	s->has_labels = 1;
@@ -91,9 +105,7 @@ int prep_add_class(prep_set *s, const char *name, dl_err *err)
 int prep_set_classes_n(prep_set *s, int k, dl_err *err)
 {
 	char name[32];
-	free_names(s->classes, s->nclasses);
-	s->classes = NULL;
-	s->nclasses = 0;
+	clear_classes(s);
 	for (int i = 0; i < k; i++) {
 		snprintf(name, sizeof name, "%d", i);
 		int rc = prep_add_class(s, name, err);
@@ -114,9 +126,7 @@ int prep_classes_option(prep_set *s, const char *spec, dl_err *err)
 	int rc;
 	if (!spec)
 		return 0;
-	free_names(s->classes, s->nclasses);
-	s->classes = NULL;
-	s->nclasses = 0;
+	clear_classes(s);
 	if (!strcmp(spec, "fashion-mnist")) {
 		for (int i = 0; i < 10; i++)
 			if ((rc = prep_add_class(s, fashion[i], err)))

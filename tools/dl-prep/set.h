@@ -35,7 +35,7 @@ typedef struct prep_set {
 	int ntargets;
 	char **target_names;
 	char **classes;       /* class names, nclasses of them */
-	int nclasses;
+	int nclasses, classes_cap;
 	int has_labels;
 	char source[1024];    /* dl.source */
 	const dl_fsrc *fs;    /* where paths are read; NULL when all items are raw */

@@ -2,8 +2,6 @@
  * all share (source.h). */
 #include "source.h"
 
-#include "core/guard.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,20 +89,26 @@ static int open_root(dl_fsrc *fs, const char *root, const prep_opts *o, dl_err *
 
 /* Outputs never destroy inputs, and are guarded against signals
  * (core/guard.h): the inputs are argv[1..npos], the outputs -o and
- * --val-out. */
-static int prep_guard(dl_guard *g, const prep_opts *o, int npos, char **argv, dl_err *err)
+ * --val-out.  host: the caller's started guard, else g is started. */
+static int prep_guard(dl_guard *g, dl_guard *host, const prep_opts *o, int npos, char **argv,
+		      dl_err *err)
 {
 	dl_iofile in[16];
 	int nin = 0;
 	for (int i = 1; i <= npos && nin < 16; i++)
 		in[nin++] = (dl_iofile){ "input", argv[i] };
 	const dl_iofile out[] = { { "-o", o->out }, { "--val-out", o->val_out } };
-	return dl_guard_begin(g, DL_GUARD_DIE, in, nin, out, 2, err);
+	return host ? dl_guard_add(host, in, nin, out, 2, err)
+		    : dl_guard_begin(g, DL_GUARD_DIE, in, nin, out, 2, err);
 }
 
 int prep_source_main(int argc, char **argv, const void *source)
 {
-	const prep_source *src = source;
+	return prep_source_run(argc, argv, source, NULL);
+}
+
+int prep_source_run(int argc, char **argv, const prep_source *src, dl_guard *host)
+{
 	dl_opt opts[PREP_SOURCE_MAX_OPTS + 24];
 	char prog[64], usage[160];
 	prep_opts o;
@@ -135,7 +139,7 @@ int prep_source_main(int argc, char **argv, const void *source)
 			     npos);
 		goto fail;
 	}
-	if ((rc = check_opts(&o, src->name, &err)) || (rc = prep_guard(&g, &o, npos, argv, &err)))
+	if ((rc = check_opts(&o, src->name, &err)) || (rc = prep_guard(&g, host, &o, npos, argv, &err)))
 		goto fail;
 	if (!src->files) {
 		if ((rc = open_root(&fs, argv[1], &o, &err)))

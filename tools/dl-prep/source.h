@@ -14,6 +14,7 @@
 #ifndef DL_PREP_SOURCE_H
 #define DL_PREP_SOURCE_H
 
+#include "core/guard.h"
 #include "core/opt.h"
 #include "set.h"
 
@@ -37,8 +38,15 @@ typedef struct prep_source {
 	void (*release)(void *cfg);   /* may be NULL */
 } prep_source;
 
-/* The driver: a dl_subcmd_fn whose data is the prep_source. */
+/* The driver: a dl_subcmd_fn whose data is the prep_source.  It starts
+ * and ends the process's signal guard (core/guard.h) around the run. */
 int prep_source_main(int argc, char **argv, const void *source);
+
+/* The same run under the caller's guard, already started and ended by the
+ * caller (NULL: as prep_source_main): the run checks its files and
+ * registers its outputs with host.  For a process that runs many sources,
+ * the fuzz target: one guard and watcher thread in all, not one per run. */
+int prep_source_run(int argc, char **argv, const prep_source *src, dl_guard *host);
 
 /* Common option help, the footer of most sources. */
 extern const char prep_common_help[];

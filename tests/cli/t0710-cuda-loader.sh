@@ -94,9 +94,9 @@ test_case 'a backend op defined with another signature does not compile' '
 '
 
 if [ ! -f "$REAL" ]; then
-	echo "skipped - the real libdl-cuda.so with a fake driver ($REAL not built: no nvcc)"
+	test_skip 'the real libdl-cuda.so with a fake driver' "$REAL not built (no nvcc, or a SANITIZE build)"
 elif [ "$GPU" = 1 ]; then
-	echo "skipped - the fake-driver cases (this machine has a GPU)"
+	test_skip 'the fake-driver cases' "this machine has a GPU"
 else
 	test_case 'driver too old for the CUDA runtime: --device cuda names both versions, exit 2' '
 		LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} FAKE_CUDA_DRIVER=12020 \

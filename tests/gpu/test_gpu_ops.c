@@ -155,13 +155,18 @@ static const dl_conv_geom conv_cases[] = {
 	{ 16, 8, 8, 32, 64, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 },   /* 1x1 */
 };
 
+static void conv_all(dl_test_ctx *t, gpu_pair *p, double tol)
+{
+	for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
+		conv_case(t, p, conv_cases[i], tol);
+}
+
 TEST(gpu_conv_fp32)
 {
 	gpu_pair p;
 	if (gpu_open(t, &p, "fp32"))
 		return;
-	for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
-		conv_case(t, &p, conv_cases[i], GPU_TOL_FP32);
+	conv_all(t, &p, GPU_TOL_FP32);
 	gpu_close(&p);
 }
 
@@ -195,8 +200,7 @@ TEST(gpu_conv_gemm_tf32)
 	gpu_pair p;
 	if (gpu_open(t, &p, "tf32"))
 		return;
-	for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
-		conv_case(t, &p, conv_cases[i], GPU_TOL_TF32);
+	conv_all(t, &p, GPU_TOL_TF32);
 	/* TF32 is on: the error is well above fp32 rounding (lower bound) */
 	double e = gemm_k512(t, &p, 0);
 	fprintf(stderr, "  tf32 gemm k=512: relative error %.3g (fp32 would be ~1e-7)\n", e);
@@ -214,8 +218,7 @@ TEST(gpu_conv_gemm_bf16)
 	gpu_pair p;
 	if (gpu_open(t, &p, "bf16"))
 		return;
-	for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
-		conv_case(t, &p, conv_cases[i], GPU_TOL_BF16);
+	conv_all(t, &p, GPU_TOL_BF16);
 	gemm_transposes(t, &p, 0, GPU_TOL_BF16);
 	gemm_transposes(t, &p, 1, GPU_TOL_BF16);
 	double e = gemm_k512(t, &p, 1);

@@ -68,3 +68,29 @@ test_done() {
 	fi
 	[ "$test_fail" -eq 0 ]
 }
+
+# tiny_idx_dataset DIR: 8 random 28x28 images of 10 classes, written as IDX
+# files and prepared into DIR/tiny.st (dl-prep's messages in DIR/prep.err);
+# sets D to its path.  Used by the device and precision tests.
+tiny_idx_dataset() {
+	mkdir -p "$1"
+	/usr/bin/python3 - "$1" <<'PY'
+import gzip, os, struct, sys
+d = sys.argv[1]
+n = 8
+with gzip.open(os.path.join(d, "img.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 28 * 28))
+with gzip.open(os.path.join(d, "lab.gz"), "wb") as f:
+    f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+PY
+	D=$1/tiny.st
+	"$DL_BIN/dl-prep" idx "$1/img.gz" "$1/lab.gz" -o "$D" 2>"$1/prep.err"
+}
+
+# has_gpu DIR: GPU=1 when dl-train --devices (saved in DIR/devices) lists a
+# CUDA device, else GPU=0.
+has_gpu() {
+	"$DL_BIN/dl-train" --devices >"$1/devices" 2>&1
+	GPU=0
+	grep -q '^cuda:[0-9]' "$1/devices" && GPU=1
+}

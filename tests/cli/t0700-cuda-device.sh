@@ -5,27 +5,13 @@
 # machine with a GPU the cuda cases train instead (checked both ways).
 . "$(dirname "$0")/lib.sh"
 TRAIN=$DL_BIN/dl-train
-PREP=$DL_BIN/dl-prep
 
 # A tiny dataset from random bytes (8 images 28x28, 10 classes) via IDX.
 FIX=$TEST_TMP/fix
-mkdir -p "$FIX"
-/usr/bin/python3 - "$FIX" <<'PY'
-import gzip, os, struct, sys
-d = sys.argv[1]
-n = 8
-with gzip.open(os.path.join(d, "img.gz"), "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 28 * 28))
-with gzip.open(os.path.join(d, "lab.gz"), "wb") as f:
-    f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
-PY
-D=$FIX/tiny.st
-"$PREP" idx "$FIX/img.gz" "$FIX/lab.gz" -o "$D" 2>"$FIX/prep.err"
+tiny_idx_dataset "$FIX"
 
 # Does this build and machine have a usable GPU?  (--devices says.)
-"$TRAIN" --devices >"$FIX/devices" 2>&1
-GPU=0
-grep -q '^cuda:[0-9]' "$FIX/devices" && GPU=1
+has_gpu "$FIX"
 
 test_case 'fixture: a tiny dataset' '
 	[ -s "$D" ] || { cat "$FIX/prep.err"; exit 1; }

@@ -13,28 +13,14 @@
 #   auto silent).
 . "$(dirname "$0")/lib.sh"
 TRAIN=$DL_BIN/dl-train
-PREP=$DL_BIN/dl-prep
 BUILD=${DL_BUILD:-$DL_ROOT/build}
 RUNNER=$BUILD/tests/gpu-runner
 FAKE=$BUILD/tests/fake
 REAL=$BUILD/lib/libdl-cuda.so
 
 FIX=$TEST_TMP/fix
-mkdir -p "$FIX"
-/usr/bin/python3 - "$FIX" <<'PY'
-import gzip, os, struct, sys
-d = sys.argv[1]
-n = 8
-with gzip.open(os.path.join(d, "img.gz"), "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 28 * 28))
-with gzip.open(os.path.join(d, "lab.gz"), "wb") as f:
-    f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
-PY
-D=$FIX/tiny.st
-"$PREP" idx "$FIX/img.gz" "$FIX/lab.gz" -o "$D" 2>"$FIX/prep.err"
-"$TRAIN" --devices >"$FIX/devices" 2>&1
-GPU=0
-grep -q '^cuda:[0-9]' "$FIX/devices" && GPU=1
+tiny_idx_dataset "$FIX"
+has_gpu "$FIX"
 
 test_case 'make check built the GPU runner and the fakes' '
 	[ -x "$RUNNER" ] && [ -f "$FAKE/libdl-fake-backend.so" ] && [ -f "$FAKE/libcuda.so.1" ]

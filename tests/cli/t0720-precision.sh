@@ -7,23 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 TRAIN=$DL_BIN/dl-train
 EVAL=$DL_BIN/dl-eval
-PREP=$DL_BIN/dl-prep
 FIX=$TEST_TMP/fix
-mkdir -p "$FIX"
-/usr/bin/python3 - "$FIX" <<'PY'
-import gzip, os, struct, sys
-d = sys.argv[1]
-n = 8
-with gzip.open(os.path.join(d, "img.gz"), "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 28 * 28))
-with gzip.open(os.path.join(d, "lab.gz"), "wb") as f:
-    f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
-PY
-D=$FIX/tiny.st
-"$PREP" idx "$FIX/img.gz" "$FIX/lab.gz" -o "$D" 2>/dev/null
-"$TRAIN" --devices >"$FIX/devices" 2>&1
-GPU=0
-grep -q '^cuda:[0-9]' "$FIX/devices" && GPU=1
+tiny_idx_dataset "$FIX"
+has_gpu "$FIX"
 
 test_case 'default fp32: recorded in dl.run, the log, the start line and dl-eval --json' '
 	test_expect_code 0 "$TRAIN" -m mlp --train "$D" -o run --device cpu 2>err &&

@@ -36,7 +36,6 @@
  */
 #include "backend/cuda/cuda.h"
 
-#include <cuda_bf16.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,53 +328,6 @@ static const cu_algo *choose_new(cu_impl *im, int kind, const dl_conv_geom *g, i
 	return &im->algos[slot];
 }
 
-/* xp = x as the descriptor wants it, every element written: with a zero
- * border [n, h+pt+pb, w+pl+pr, c] when `border`, else the same shape; in
- * T (float or bf16). */
-template <class T>
-__global__ void stage_x_k(const float *x, T *xp, dl_conv_geom g, size_t total, int border)
-{
-	int hp = g.h + g.pt + g.pb, wp = g.w + g.pl + g.pr;
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-	     i += (size_t)gridDim.x * blockDim.x) {
-		if (!border) {
-			xp[i] = (T)x[i];
-			continue;
-		}
-		size_t r = i / (size_t)g.c;
-		int ch = (int)(i % (size_t)g.c);
-		int px = (int)(r % (size_t)wp) - g.pl;
-		r /= (size_t)wp;
-		int py = (int)(r % (size_t)hp) - g.pt;
-		size_t img = r / (size_t)hp;
-		xp[i] = (T)(py >= 0 && py < g.h && px >= 0 && px < g.w
-				    ? x[((img * g.h + py) * g.w + px) * g.c + ch]
-				    : 0.0f);
-	}
-}
-
-/* dx [n,h,w,c] = dxp (T), cropped from [n, h+pt+pb, w+pl+pr, c] when
- * `border` (the inverse of stage_x_k) */
-template <class T>
-__global__ void unstage_dx_k(const T *dxp, float *dx, dl_conv_geom g, size_t total, int border)
-{
-	int hp = g.h + g.pt + g.pb, wp = g.w + g.pl + g.pr;
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-	     i += (size_t)gridDim.x * blockDim.x) {
-		if (!border) {
-			dx[i] = (float)dxp[i];
-			continue;
-		}
-		size_t r = i / (size_t)g.c;
-		int ch = (int)(i % (size_t)g.c);
-		int x = (int)(r % (size_t)g.w);
-		r /= (size_t)g.w;
-		int y = (int)(r % (size_t)g.h);
-		size_t img = r / (size_t)g.h;
-		dx[i] = (float)dxp[((img * hp + y + g.pt) * wp + x + g.pl) * g.c + ch];
-	}
-}
-
 /* Splits g into chunks of images; *per is the chunk size, 0 (recorded)
  * when a single image exceeds cuDNN's int32 limits. */
 static int chunking(cu_impl *im, const dl_conv_geom *g, int *per)
@@ -444,13 +396,7 @@ static void stage(cu_impl *im, int kind, const dl_conv_geom &g, int bf16, const 
 	if (sz[0]) {
 		int border = padded(&g);
 		size_t total = border ? padded_floats(&g) : (size_t)g.n * x_floats(&g);
-		if (bf16)
-			stage_x_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
-				io.x, (__nv_bfloat16 *)p, g, total, border);
-		else
-			stage_x_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
-				io.x, (float *)p, g, total, border);
-		CU_LAUNCHED();
+		cu_conv_stage_x(im, io.x, p, g, total, border, bf16);
 		ca->x = p;
 		p += sz[0];
 	}
@@ -482,13 +428,7 @@ static void unstage(cu_impl *im, int kind, const dl_conv_geom &g, int bf16, cons
 	} else {
 		size_t total = (size_t)g.n * x_floats(&g);
 		int border = padded(&g);
-		if (bf16)
-			unstage_dx_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
-				(const __nv_bfloat16 *)ca.out, io.out, g, total, border);
-		else
-			unstage_dx_k<<<cu_blocks(total, CU_T), CU_T, 0, im->stream>>>(
-				(const float *)ca.out, io.out, g, total, border);
-		CU_LAUNCHED();
+		cu_conv_unstage_dx(im, ca.out, io.out, g, total, border, bf16);
 	}
 }
 

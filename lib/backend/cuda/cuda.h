@@ -140,6 +140,15 @@ void cu_to_bf16(cu_impl *im, const float *src, size_t rows, size_t cols, size_t 
 /* bf16.cu: dst[i] = src[i] (acc 0) or dst[i] += src[i] (acc 1), bf16 to fp32. */
 void cu_from_bf16(cu_impl *im, const void *src, size_t n, float *dst, int acc);
 
+/* conv_stage.cu: xp = x (n images [h, w, c]) with a zero border of the
+ * geometry's padding when `border`, in bf16 when `bf16` (else fp32); total
+ * elements of xp.  And its inverse for the data gradient: dx = dxp cropped
+ * (when `border`) and widened from bf16 (when `bf16`); total elements of dx. */
+void cu_conv_stage_x(cu_impl *im, const float *x, void *xp, const dl_conv_geom &g, size_t total,
+		     int border, int bf16);
+void cu_conv_unstage_dx(cu_impl *im, const void *dxp, float *dx, const dl_conv_geom &g,
+			size_t total, int border, int bf16);
+
 /* Column sums in a fixed order: for each column j < cols, sums over the
  * rows r of f(r, j, acc) (which adds its NV values into acc[]), in double,
  * then calls epi(j, sums) once per column.  Blocks of 32 columns x 8 row

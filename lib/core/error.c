@@ -12,6 +12,7 @@ int dl_fail(dl_err *e, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(e->msg, sizeof e->msg, fmt, ap);
 		va_end(ap);
+		dl_err_oneline(e->msg);   /* names read from files may hold a newline */
 		e->code = code;
 	}
 	return code;
@@ -27,6 +28,7 @@ int dl_fail_errno(dl_err *e, int code, const char *fmt, ...)
 		va_end(ap);
 		if (n >= 0 && (size_t)n < sizeof e->msg)
 			snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", strerror(saved));
+		dl_err_oneline(e->msg);
 		e->code = code;
 	}
 	return code;

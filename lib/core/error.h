@@ -28,7 +28,9 @@ typedef struct dl_err {
 	char msg[1024];
 } dl_err;
 
-/* Sets the error (overwriting any earlier one) and returns `code`. */
+/* Sets the error (overwriting any earlier one) and returns `code`.  The
+ * message is made one line (dl_err_oneline): a file or entry name quoted in
+ * it may hold a newline or an escape. */
 int dl_fail(dl_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Same, appending ": strerror(errno)" (errno read on entry). */

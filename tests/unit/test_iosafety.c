@@ -3,12 +3,14 @@
  * both-or-neither, and whose signal handlers the guard takes. */
 #include "test.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "core/error.h"
 #include "core/guard.h"
 #include "core/iocheck.h"
 #include "core/tmpname.h"
@@ -213,4 +215,17 @@ TEST(guard_add_jobs)
 	CHECK_INT(g.n, 1);
 	dl_guard_end(&g);
 	CHECK_INT(g.n, 0);
+}
+
+/* Every error is one line, whatever names it quotes (the archive fuzzer
+ * found an entry name with a newline in a "appears twice" message). */
+TEST(err_one_line)
+{
+	dl_err err;
+	CHECK_INT(dl_fail(&err, DL_EDATA, "x.tar: '%s' appears twice", "a\nb\tc\x1b"), DL_EDATA);
+	CHECK(!strcmp(err.msg, "x.tar: 'a?b?c?' appears twice"));
+	errno = ENOENT;
+	CHECK_INT(dl_fail_errno(&err, DL_EIO, "%s", "dir\r\nf"), DL_EIO);
+	CHECK(!strchr(err.msg, '\n') && !strchr(err.msg, '\r'));
+	CHECK(strstr(err.msg, "dir??f: ") == err.msg);
 }

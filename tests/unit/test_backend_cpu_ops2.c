@@ -441,3 +441,84 @@ TEST(backend_cpu_xent_smoothing)
 	be->ops->free(be, d);
 	dl_backend_close(be);
 }
+
+/* ---- batch norm against double loops ---------------------------------------- */
+
+/* Training forward and backward of bn.c against the formulas of its header
+ * evaluated in double: a large common offset (1000 + unit noise, where a
+ * one-pass sum of squares in float would lose the variance; y is then held
+ * to 1e-4 plus 4 ulps of x * scale, the rounding of its float formula,
+ * which the reference does not share), row counts
+ * that are not a multiple of the 64-row blocks, and channel counts that
+ * give each of 2 threads a chunk of 32 (a vectorised width) or 35 (not). */
+TEST(cpu_bn_train_matches_double)
+{
+	dl_backend *be = dl_test_cpu(2);
+	const int shapes[][2] = { { 1000, 64 }, { 130, 70 }, { 67, 512 } };
+	dl_rng r;
+	dl_rng_seed(&r, 11);
+	for (int s = 0; s < 3; s++) {
+		int rows = shapes[s][0], c = shapes[s][1];
+		size_t n = (size_t)rows * c;
+		float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy), *y = malloc(n * sizeof *y),
+		      *dx = malloc(n * sizeof *dx), *p = calloc(8 * (size_t)c, sizeof *p);
+		float *g = p, *b = p + c, *rm = p + 2 * c, *rv = p + 3 * c, *sm = p + 4 * c,
+		      *si = p + 5 * c, *dg = p + 6 * c, *db = p + 7 * c;
+		for (size_t i = 0; i < n; i++) {
+			x[i] = 1000.0f + (dl_rng_uniform(&r) - 0.5f) * (float)(1 + i % c % 5);
+			dy[i] = dl_rng_uniform(&r) - 0.5f;
+		}
+		for (int k = 0; k < c; k++) {
+			g[k] = 0.5f + dl_rng_uniform(&r);
+			b[k] = dl_rng_uniform(&r) - 0.5f;
+			rv[k] = 1;
+		}
+		be->ops->bn_fwd_train(be, rows, c, x, g, b, 1e-5f, 0.1f, rm, rv, sm, si, y);
+		be->ops->bn_bwd(be, rows, c, x, dy, g, sm, si, dx, dg, db);
+		double ey = 0, edx = 0, es = 0;
+		for (int k = 0; k < c; k++) {
+			double mu = 0, var = 0, sdy = 0, sdx = 0;
+			for (int i = 0; i < rows; i++)
+				mu += x[(size_t)i * c + k];
+			mu /= rows;
+			for (int i = 0; i < rows; i++) {
+				double d = x[(size_t)i * c + k] - mu;
+				var += d * d;
+			}
+			var /= rows;
+			double is = 1.0 / sqrt(var + 1e-5);
+			es = fmax(es, fabs(sm[k] - mu) / 1000 + fabs(si[k] - is) / is);
+			/* backward is defined on the saved (float) statistics */
+			mu = sm[k];
+			is = si[k];
+			for (int i = 0; i < rows; i++) {
+				size_t q = (size_t)i * c + k;
+				sdy += dy[q];
+				sdx += dy[q] * (x[q] - mu) * is;
+			}
+			es = fmax(es, fabs(db[k] - sdy) / (1 + fabs(sdy)) +
+				      fabs(dg[k] - sdx) / (1 + fabs(sdx)));
+			es = fmax(es, fabs(rv[k] - (0.9 + 0.1 * var * (rows > 1 ? rows / (rows - 1.0) : 1))));
+			double sc = g[k] * is;
+			for (int i = 0; i < rows; i++) {
+				size_t q = (size_t)i * c + k;
+				double xh = (x[q] - mu) * is;
+				/* y = x * scale + shift in float: a few ulps of x * scale */
+				ey = fmax(ey, fabs(y[q] - (g[k] * xh + b[k])) - fabs(x[q] * sc) * 0x1p-21);
+				double want = g[k] * is * (dy[q] - sdy / rows - xh * sdx / rows);
+				edx = fmax(edx, fabs(dx[q] - want) / (1 + fabs(want)));
+			}
+		}
+		if (!(ey < 1e-4 && edx < 1e-4 && es < 1e-5))
+			fprintf(stderr, "  rows %d c %d: y %.3g dx %.3g stats %.3g\n", rows, c, ey, edx, es);
+		CHECK(ey < 1e-4);
+		CHECK(edx < 1e-4);
+		CHECK(es < 1e-5);
+		free(x);
+		free(dy);
+		free(y);
+		free(dx);
+		free(p);
+	}
+	dl_backend_close(be);
+}

@@ -253,3 +253,36 @@ TEST(backend_cpu_bf16_gemm_dense_shapes)
 	dl_backend_close(ref);
 	dl_backend_close(bf);
 }
+
+/* conv_gemm.c in bf16: the small maps whose forward and weight gradient run
+ * as one im2col and one bf16 matmul hold the same derived bound. */
+TEST(backend_cpu_bf16_conv_gemm_small_maps)
+{
+	char why[160];
+	if (!cpu_dnnl_bf16_support(why, sizeof why))
+		SKIP(why);
+	/* n, h, c, k (3x3 pad 1), bf16 gemms expected: fwd twice and bwd_filter
+	 * once when the rule takes them */
+	static const int cases[][5] = {
+		{ 3, 2, 256, 256, 3 },   /* 2x2: fwd and the weight gradient */
+		{ 2, 4, 256, 512, 1 },   /* 4x4 from 256: the weight gradient (bf16) */
+		{ 2, 8, 256, 256, 0 },   /* 8x8: oneDNN's convolutions */
+	};
+	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
+	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	dl_rng r;
+	dl_rng_seed(&r, 19);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const int *c = cases[i];
+		dl_conv_geom g;
+		dl_err err;
+		fill_geom(&g, c[0], c[1], c[2], c[3], 3, 1, 1);
+		CHECK_INT(bf->ops->conv2d_reserve(bf, &g, &err), 0);
+		CHECK_INT(ref->ops->conv2d_reserve(ref, &g, &err), 0);
+		unsigned long n0 = cpu_dnnl_gemm_calls(cpu_of(bf), 1);
+		check_geom(t, ref, bf, &r, &g);
+		CHECK_INT((int)(cpu_dnnl_gemm_calls(cpu_of(bf), 1) - n0), c[4]);
+	}
+	dl_backend_close(ref);
+	dl_backend_close(bf);
+}

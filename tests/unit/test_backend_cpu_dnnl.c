@@ -275,3 +275,40 @@ TEST(backend_cpu_dnnl_determinism)
 	free(w);
 	free(dy);
 }
+
+/* conv_gemm.c: small maps with many channels run as one im2col and one
+ * oneDNN matmul under DL_CONV=auto, within 1e-4 of the im2col reference. */
+TEST(backend_cpu_conv_gemm_small_maps)
+{
+	if (!cpu_dnnl_available())
+		SKIP("built without oneDNN");
+	dl_backend *ref = open_mode(t, 2, CPU_CONV_IM2COL);
+	dl_backend *au = open_mode(t, 2, CPU_CONV_AUTO);
+	dl_rng r;
+	dl_rng_seed(&r, 18);
+	/* n, h=w, c, k; 3x3 pad 1; the gemms expected per compare_geom (twice
+	 * each of fwd and bwd_filter when the rule takes them) */
+	static const int cases[][5] = {
+		{ 3, 2, 256, 256, 4 },   /* 2x2: fwd and the weight gradient */
+		{ 2, 4, 512, 256, 2 },   /* 4x4 from 512 channels: fwd only (fp32) */
+		{ 2, 4, 256, 256, 0 },   /* 4x4 from 256: oneDNN's convolutions */
+		{ 2, 2, 128, 256, 0 },   /* too few input channels */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const int *c = cases[i];
+		dl_conv_geom g = { c[0], c[1], c[1], c[2], c[3], 3, 3, 1, 1, 1, 1, 1, 1,
+				   c[1], c[1], 1, 1, 1 };
+		unsigned long n0 = cpu_dnnl_gemm_calls(cpu_of(au), 0);
+		compare_geom(t, ref, au, &r, &g, 1);
+		if (cpu_dnnl_gemm_calls(cpu_of(au), 0) - n0 != (unsigned long)c[4]) {
+			fprintf(stderr, "  case %zu: %lu gemms, expected %d\n", i,
+				cpu_dnnl_gemm_calls(cpu_of(au), 0) - n0, c[4]);
+			CHECK(0);
+		}
+		CHECK_INT(cpu_conv_gemm_rule(&g, CPU_DNNL_FWD, 0), c[4] > 0);
+		g.n = 1;   /* the rule does not look at the batch */
+		CHECK_INT(cpu_conv_gemm_rule(&g, CPU_DNNL_FWD, 0), c[4] > 0);
+	}
+	dl_backend_close(ref);
+	dl_backend_close(au);
+}

@@ -26,9 +26,10 @@
  * cells.  bwd_filter sums thread 0 straight into dw and the others into
  * private partials that are added afterwards in thread order.
  *
- * Each op first offers the convolution to oneDNN (conv_dnnl.c), which
- * takes channel-rich ones when built in and DL_CONV allows; what it
- * declines runs here.
+ * Each op first offers the convolution to conv_gemm.c (small maps with
+ * many channels: one whole-batch im2col and one oneDNN matmul), then to
+ * oneDNN's convolutions (conv_dnnl.c), which take channel-rich ones when
+ * built in and DL_CONV allows; what both decline runs here.
  */
 #include "backend/cpu/cpu.h"
 
@@ -248,6 +249,11 @@ static void col2im_group(const dl_conv_geom *g, const float *col, size_t r0, siz
 	}
 }
 
+void cpu_conv_im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, float *col)
+{
+	im2col_plain(g, x, r0, r1, col);
+}
+
 static void im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, int c0,
 		   float *col)
 {
@@ -412,6 +418,7 @@ int cpu_conv2d_reserve(dl_backend *be, const dl_conv_geom *g, dl_err *err)
 		    (part && cpu_scratch_part(&im->scratch[t], part)))
 			return dl_fail(err, DL_EFAIL, "cpu backend: out of memory for convolution "
 				       "scratch (%zu + %zu floats per thread)", col, part);
+	cpu_conv_gemm_reserve(be, g);
 	return 0;
 }
 
@@ -445,6 +452,8 @@ static int conv_prepare(dl_backend *be, const char *op, const dl_conv_geom *g, c
 void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 		    const float *w, const float *b, float *y)
 {
+	if (!cpu_conv_gemm(be, CPU_DNNL_FWD, g, x, w, b, y, NULL))
+		return;
 	if (!cpu_dnnl_conv(be, CPU_DNNL_FWD, g, x, w, b, y, NULL))
 		return;
 	if (cpu_conv_is_depthwise(g)) {
@@ -482,6 +491,8 @@ void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 void cpu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g, const float *x,
 			   const float *dy, float *dw, float *db)
 {
+	if (!cpu_conv_gemm(be, CPU_DNNL_BWD_W, g, x, dy, NULL, dw, db))
+		return;
 	if (!cpu_dnnl_conv(be, CPU_DNNL_BWD_W, g, x, dy, NULL, dw, db))
 		return;
 	if (cpu_conv_is_depthwise(g)) {

@@ -26,6 +26,7 @@ void cpu_release(dl_backend *be)
 			free(im->scratch[i].part);
 		}
 		free(im->scratch);
+		free(im->gcol);
 		free(im);
 	}
 	free(be);

@@ -56,6 +56,8 @@ typedef struct cpu_impl {
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
 	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16, fp32), NULL until used;
 				       * what the two share: dnnl_cache.h */
+	float *gcol;             /* conv_gemm.c's whole-batch im2col matrix */
+	size_t gcol_cap;         /* floats; grows only in conv2d_reserve */
 	dl_err fault;            /* the first op failure (code 0: none), for the error op */
 } cpu_impl;
 
@@ -138,6 +140,25 @@ void cpu_dnnl_release(cpu_impl *im);
 /* For tests: convolutions run on oneDNN so far; cache slots in use. */
 unsigned long cpu_dnnl_calls(const cpu_impl *im);
 int cpu_dnnl_entries(const cpu_impl *im);
+
+/* conv_gemm.c: convolutions of small maps with many channels as one
+ * whole-batch im2col into cpu_impl.gcol and one oneDNN matmul (fp32, or
+ * bf16 under --precision bf16), where that beats oneDNN's direct
+ * convolution (cpu_conv_gemm_rule; DL_CONV=auto only).  cpu_conv_gemm
+ * takes op CPU_DNNL_FWD (a = x, w, b, out = y) or CPU_DNNL_BWD_W (a = x,
+ * w = dy, out = dw +=, db +=) and returns 0 when done, -1 (nothing
+ * written) otherwise; cpu_conv_gemm_reserve sizes gcol at plan time. */
+int cpu_conv_gemm_rule(const dl_conv_geom *g, int op, int bf16);
+int cpu_conv_gemm(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
+		  const float *w, const float *b, float *out, float *db);
+void cpu_conv_gemm_reserve(dl_backend *be, const dl_conv_geom *g);
+/* conv.c: col [r1-r0, kh*kw*c] = the input windows of output rows [r0, r1)
+ * of a plain (one group, no dilation) convolution. */
+void cpu_conv_im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, float *col);
+/* gemm_dnnl.c: cpu_dnnl_gemm whatever DL_GEMM says (conv_gemm.c's matmul). */
+int cpu_dnnl_gemm_any(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		      const float *a, int lda, const float *b, int ldb, float beta, float *c,
+		      int ldc);
 
 /* conv_dw.c: depthwise (groups = c = k) convolutions, called by conv.c */
 int cpu_conv_is_depthwise(const dl_conv_geom *g);

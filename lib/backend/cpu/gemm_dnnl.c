@@ -70,6 +70,12 @@ int cpu_gemm_dnnl_rule(int m, int n, int k, float beta)
 
 #ifndef DL_HAVE_DNNL
 
+int cpu_dnnl_gemm_any(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		      const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	return cpu_dnnl_gemm(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
 		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
@@ -245,14 +251,15 @@ static mm_entry *entry_get(cpu_impl *im, const mm_key *key)
 	return e->ok ? e : NULL;
 }
 
-int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+/* any: whatever cpu_impl.gemm_mode says */
+static int mm_run(dl_backend *be, int any, int ta, int tb, int m, int n, int k, float alpha,
 		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
 	cpu_impl *im = cpu_of(be);
 	if (m <= 0 || n <= 0 || k <= 0)
 		return -1;
-	if (!im->bf16 && (im->gemm_mode == CPU_GEMM_BLAS ||
-			  (im->gemm_mode == CPU_GEMM_AUTO && !cpu_gemm_dnnl_rule(m, n, k, beta))))
+	if (!im->bf16 && !any && (im->gemm_mode == CPU_GEMM_BLAS ||
+				  (im->gemm_mode == CPU_GEMM_AUTO && !cpu_gemm_dnnl_rule(m, n, k, beta))))
 		return -1;
 	mm_key key;
 	memset(&key, 0, sizeof key);   /* padding: the key is compared with memcmp */
@@ -282,6 +289,18 @@ int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alp
 		return -1;
 	d->calls[key.bf16]++;
 	return 0;
+}
+
+int cpu_dnnl_gemm(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	return mm_run(be, 0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int cpu_dnnl_gemm_any(dl_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+		      const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	return mm_run(be, 1, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 unsigned long cpu_dnnl_gemm_calls(const cpu_impl *im, int bf16)

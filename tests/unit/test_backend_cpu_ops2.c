@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 #include "core/rng.h"
 
 /* Central difference of f at p[i] against the analytic gradient g. */
@@ -521,4 +522,53 @@ TEST(cpu_bn_train_matches_double)
 		free(p);
 	}
 	dl_backend_close(be);
+}
+
+/* bn.c's two ways to split the work (rows, with the block sums in the
+ * backend's scratch; channels, without it) and any thread count give the
+ * same bits. */
+TEST(cpu_bn_splits_same_bits)
+{
+	dl_backend *bes[3] = { dl_test_cpu(2), dl_test_cpu(2), dl_test_cpu(3) };
+	cpu_of(bes[1])->bn_channels_only = 1;
+	const int shapes[][2] = { { 1000, 64 }, { 130, 70 }, { 4099, 96 } };
+	dl_rng r;
+	dl_rng_seed(&r, 12);
+	for (int s = 0; s < 3; s++) {
+		int rows = shapes[s][0], c = shapes[s][1];
+		size_t n = (size_t)rows * c;
+		float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy), *out[3][2], *st[3];
+		for (size_t i = 0; i < n; i++) {
+			x[i] = 3.0f + dl_rng_uniform(&r);
+			dy[i] = dl_rng_uniform(&r) - 0.5f;
+		}
+		for (int b = 0; b < 3; b++) {
+			out[b][0] = malloc(n * sizeof(float));
+			out[b][1] = malloc(n * sizeof(float));
+			st[b] = calloc(8 * (size_t)c, sizeof(float));
+			float *g = st[b], *be = st[b] + c, *rm = st[b] + 2 * c, *rv = st[b] + 3 * c,
+			      *sm = st[b] + 4 * c, *si = st[b] + 5 * c, *dg = st[b] + 6 * c,
+			      *db = st[b] + 7 * c;
+			for (int k = 0; k < c; k++)
+				g[k] = 1.0f + 0.01f * k, be[k] = 0.1f, rv[k] = 1;
+			bes[b]->ops->bn_fwd_train(bes[b], rows, c, x, g, be, 1e-5f, 0.1f, rm, rv, sm,
+						  si, out[b][0]);
+			bes[b]->ops->bn_bwd(bes[b], rows, c, x, dy, g, sm, si, out[b][1], dg, db);
+		}
+		for (int b = 1; b < 3; b++) {
+			CHECK(!memcmp(out[0][0], out[b][0], n * sizeof(float)));
+			CHECK(!memcmp(out[0][1], out[b][1], n * sizeof(float)));
+			CHECK(!memcmp(st[0], st[b], 8 * (size_t)c * sizeof(float)));
+		}
+		CHECK(cpu_of(bes[0])->bn_part_cap > 0 && !cpu_of(bes[1])->bn_part);
+		for (int b = 0; b < 3; b++) {
+			free(out[b][0]);
+			free(out[b][1]);
+			free(st[b]);
+		}
+		free(x);
+		free(dy);
+	}
+	for (int b = 0; b < 3; b++)
+		dl_backend_close(bes[b]);
 }

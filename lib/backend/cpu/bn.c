@@ -1,13 +1,15 @@
 /* Batch norm over x [rows, c] (NHWC with rows = n*h*w), per channel.
  *
- * Training forward and backward split the channels among the threads: a
- * thread owns a contiguous channel range and walks its slice of the rows
- * in blocks of BN_ROWS, summing each block in float and the blocks in
- * double in row order, so results do not depend on the thread count.  The
- * slice is walked in chunks of BN_CHUNK channels held in local arrays
- * (fixed trip counts the compiler vectorises).  Forward training reads x
- * twice (statistics, then y), backward reads x and dy twice.  Inference is
- * elementwise and split by rows.
+ * Training sums the rows in blocks of BN_ROWS: each block in float, the
+ * blocks in double in row order, so results do not depend on the thread
+ * count.  Threads split the rows (each reads whole rows: contiguous memory)
+ * and leave every block's sums in the backend's scratch (cpu_impl.bn_part),
+ * which a second pass merges per channel; where that scratch cannot be had
+ * they split the channels instead and merge as they go, with the same
+ * arithmetic and so the same bits.  Channels are walked in chunks of
+ * BN_CHUNK held in local arrays (fixed trip counts the compiler
+ * vectorises).  Forward training reads x twice (statistics, then y),
+ * backward reads x and dy twice.  Inference is elementwise, split by rows.
  *
  * Formulas (PyTorch's): mean and biased variance over the rows normalise;
  * running_var is updated with the unbiased variance.  Backward, with
@@ -17,6 +19,7 @@
 #include "backend/cpu/cpu.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define BN_CHUNK 64
 #define BN_MIN_PAR (1 << 14)
@@ -26,62 +29,21 @@ typedef struct bn_job {
 	const float *x, *dy, *gamma, *beta, *mean, *var;
 	float eps, momentum;
 	float *run_mean, *run_var, *save_mean, *save_invstd, *y, *dx, *dgamma, *dbeta;
+	/* the row-split passes: per-block partial sums [2][nb][c], then
+	 * per-channel coefficients [3][c] */
+	float *part, *coef;
+	int nb;
 } bn_job;
 
-/* Rows per block of the training passes: a block of a thread's channel
- * chunk (BN_ROWS x BN_CHUNK floats, 16 KiB) is summed in float while it is
- * in L1, then folded into double running sums in block order, so the
- * result still depends on neither the thread count nor anything but the
- * rows' order. */
+/* Rows per block: a block is summed in float (BN_ROWS x BN_CHUNK floats of
+ * a chunk, 16 KiB, re-read from L1), and the blocks' sums are merged in
+ * double in block order, so the result depends on neither the thread count
+ * nor the split (rows or channels) but only on the rows' order. */
 #define BN_ROWS 64
 
-/* Forward statistics of x[:, c0:c0+W] (W = nc, a constant after inlining so
- * the loops vectorise): per block, its float sum and the float sum of
- * squared deviations from the block's own mean (the block is re-read from
- * L1), merged into the running mean and M2 by Chan et al.'s pairwise rule.
- * One pass over memory instead of a pass for the mean and one for the
- * deviations, and no float-to-double work per element.  Values are summed
- * less the channel's first value (the shifted-data method), so a large
- * common offset (x near 1000) loses no digits of the mean or variance. */
-static inline __attribute__((always_inline)) void
-stats_block(const bn_job *j, int c0, int W, double *mean, double *m2)
-{
-	double na = 0;
-	float sh[BN_CHUNK];   /* the first row: sums of x - sh keep their digits */
-	for (int k = 0; k < W; k++) {
-		mean[k] = m2[k] = 0;
-		sh[k] = j->x[c0 + k];
-	}
-	for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
-		int rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
-		const float *x = j->x + (size_t)r0 * j->c + c0;
-		float s[BN_CHUNK] = { 0 }, q[BN_CHUNK] = { 0 }, mb[BN_CHUNK];
-		for (int r = 0; r < rb; r++)
-			for (int k = 0; k < W; k++)
-				s[k] += x[(size_t)r * j->c + k] - sh[k];
-		for (int k = 0; k < W; k++)
-			mb[k] = s[k] / (float)rb;
-		for (int r = 0; r < rb; r++)
-			for (int k = 0; k < W; k++) {
-				float d = (x[(size_t)r * j->c + k] - sh[k]) - mb[k];
-				q[k] += d * d;
-			}
-		double n = na + rb, f = (double)rb / n, g = na * rb / n;
-		for (int k = 0; k < W; k++) {
-			double bm = (double)sh[k] + (double)s[k] / rb, delta = bm - mean[k];
-			if (na == 0)
-				mean[k] = bm;
-			else
-				mean[k] += delta * f;
-			m2[k] += (double)q[k] + (na == 0 ? 0 : delta * delta * g);
-		}
-		na = n;
-	}
-}
-
-/* Calls FN(..., W, ...) with W a constant for the common chunk widths (a
- * thread's share of 64..512 channels), so the inner loops vectorise with
- * no remainder. */
+/* Calls `call` with W_ a constant for the common chunk widths (a thread's
+ * share of 64..512 channels), so the inner loops vectorise with no
+ * remainder. */
 #define BN_DISPATCH(nc, call)                                                 \
 	do {                                                                  \
 		if ((nc) == 64) { enum { W_ = 64 }; call; }                   \
@@ -90,7 +52,62 @@ stats_block(const bn_job *j, int c0, int W, double *mean, double *m2)
 		else { const int W_ = (nc); call; }                          \
 	} while (0)
 
-/* y[:, c0:c0+W] = x * scale + shift */
+/* Forward sums of rows [r0, r0+rb) of x[:, c0:c0+W]: s = sum (x - sh) and
+ * q = sum of squared deviations from the block's own mean (the block is
+ * re-read from L1).  sh is the batch's first row: summing x - sh (the
+ * shifted-data method) keeps the digits of a large common offset. */
+static inline __attribute__((always_inline)) void
+block_stats(const bn_job *j, int r0, int rb, int c0, int W, const float *sh, float *s_out,
+	    float *q_out)
+{
+	const float *x = j->x + (size_t)r0 * j->c + c0;
+	float s[BN_CHUNK] = { 0 }, q[BN_CHUNK] = { 0 }, mb[BN_CHUNK];
+	for (int r = 0; r < rb; r++)
+		for (int k = 0; k < W; k++)
+			s[k] += x[(size_t)r * j->c + k] - sh[k];
+	for (int k = 0; k < W; k++)
+		mb[k] = s[k] / (float)rb;
+	for (int r = 0; r < rb; r++)
+		for (int k = 0; k < W; k++) {
+			float d = (x[(size_t)r * j->c + k] - sh[k]) - mb[k];
+			q[k] += d * d;
+		}
+	for (int k = 0; k < W; k++) {
+		s_out[k] = s[k];
+		q_out[k] = q[k];
+	}
+}
+
+/* Folds a block of rb rows (sums s, q from block_stats) into the running
+ * mean and M2 of na rows by Chan et al.'s pairwise rule, in double. */
+static inline void merge_stats(double *mean, double *m2, double na, int rb, float sh, float s,
+			       float q)
+{
+	double n = na + rb, bm = (double)sh + (double)s / rb, delta = bm - *mean;
+	if (na == 0) {
+		*mean = bm;
+		*m2 += (double)q;
+	} else {
+		*mean += delta * ((double)rb / n);
+		*m2 += (double)q + delta * delta * (na * rb / n);
+	}
+}
+
+/* Channel ch's statistics (mean, M2 over all rows): saved and running
+ * statistics, and the float scale and shift of y = x * scale + shift. */
+static void fwd_coef(const bn_job *j, int ch, double mu, double m2, float *scale, float *shift)
+{
+	double n = j->rows, unbias = j->rows > 1 ? n / (n - 1) : 1.0, m = j->momentum;
+	double var = m2 / n, invstd = 1.0 / sqrt(var + j->eps);
+	j->save_mean[ch] = (float)mu;
+	j->save_invstd[ch] = (float)invstd;
+	j->run_mean[ch] = (float)((1 - m) * j->run_mean[ch] + m * mu);
+	j->run_var[ch] = (float)((1 - m) * j->run_var[ch] + m * var * unbias);
+	*scale = (float)(j->gamma[ch] * invstd);
+	*shift = (float)(j->beta[ch] - mu * j->gamma[ch] * invstd);
+}
+
+/* y[:, c0:c0+W] = x * scale + shift over `rows` rows from x, y */
 static inline __attribute__((always_inline)) void
 scale_shift_block(const bn_job *j, const float *x, float *y, int rows, int c0, int W,
 		  const float *scale, const float *shift)
@@ -109,41 +126,127 @@ static void scale_shift(const bn_job *j, const float *x, float *y, int rows, int
 	BN_DISPATCH(nc, scale_shift_block(j, x, y, rows, c0, W_, scale, shift));
 }
 
+/* ---- forward, channels split among threads (no scratch) ------------------- */
+
 static void train_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
 	cpu_range((size_t)j->c, tid, nt, &lo, &hi);
-	double n = j->rows, unbias = j->rows > 1 ? n / (n - 1) : 1.0;
 	for (int c0 = (int)lo; c0 < (int)hi; c0 += BN_CHUNK) {
 		int nc = (int)hi - c0 < BN_CHUNK ? (int)hi - c0 : BN_CHUNK;
-		double mu[BN_CHUNK], var[BN_CHUNK];
-		float scale[BN_CHUNK], shift[BN_CHUNK];
-		BN_DISPATCH(nc, stats_block(j, c0, W_, mu, var));
-		for (int k = 0; k < nc; k++) {
-			int ch = c0 + k;
-			var[k] /= n;
-			double invstd = 1.0 / sqrt(var[k] + j->eps);
-			j->save_mean[ch] = (float)mu[k];
-			j->save_invstd[ch] = (float)invstd;
-			double m = j->momentum;
-			j->run_mean[ch] = (float)((1 - m) * j->run_mean[ch] + m * mu[k]);
-			j->run_var[ch] = (float)((1 - m) * j->run_var[ch] + m * var[k] * unbias);
-			scale[k] = (float)(j->gamma[ch] * invstd);
-			shift[k] = (float)(j->beta[ch] - mu[k] * j->gamma[ch] * invstd);
+		double mu[BN_CHUNK] = { 0 }, m2[BN_CHUNK] = { 0 };
+		float scale[BN_CHUNK], shift[BN_CHUNK], s[BN_CHUNK], q[BN_CHUNK];
+		const float *sh = j->x + c0;
+		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
+			int rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+			BN_DISPATCH(nc, block_stats(j, r0, rb, c0, W_, sh, s, q));
+			for (int k = 0; k < nc; k++)
+				merge_stats(&mu[k], &m2[k], r0, rb, sh[k], s[k], q[k]);
 		}
+		for (int k = 0; k < nc; k++)
+			fwd_coef(j, c0 + k, mu[k], m2[k], &scale[k], &shift[k]);
 		scale_shift(j, j->x, j->y, j->rows, c0, nc, scale, shift);
 	}
+}
+
+/* ---- forward, rows split among threads ------------------------------------ */
+/* Each thread reads whole rows (contiguous memory: on 2 cores 5x the
+ * bandwidth of every thread reading its channels' part of every row,
+ * bench/RESULTS.md) in three passes: block sums into part, their merge per
+ * channel in block order, y. */
+
+static void fwd_blocks_task(void *arg, int tid, int nt)
+{
+	const bn_job *j = arg;
+	size_t lo, hi;
+	cpu_range((size_t)j->nb, tid, nt, &lo, &hi);
+	float *ps = j->part, *pq = j->part + (size_t)j->nb * j->c;
+	for (size_t b = lo; b < hi; b++) {
+		int r0 = (int)b * BN_ROWS, rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+		for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
+			int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+			size_t o = b * (size_t)j->c + (size_t)c0;
+			BN_DISPATCH(nc, block_stats(j, r0, rb, c0, W_, j->x + c0, ps + o, pq + o));
+		}
+	}
+}
+
+static void fwd_merge_task(void *arg, int tid, int nt)
+{
+	const bn_job *j = arg;
+	size_t lo, hi;
+	cpu_range((size_t)j->c, tid, nt, &lo, &hi);
+	const float *ps = j->part, *pq = j->part + (size_t)j->nb * j->c;
+	for (size_t ch = lo; ch < hi; ch++) {
+		double mu = 0, m2 = 0;
+		for (int b = 0; b < j->nb; b++) {
+			int r0 = b * BN_ROWS, rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+			size_t o = (size_t)b * j->c + ch;
+			merge_stats(&mu, &m2, r0, rb, j->x[ch], ps[o], pq[o]);
+		}
+		fwd_coef(j, (int)ch, mu, m2, &j->coef[ch], &j->coef[j->c + ch]);
+	}
+}
+
+static void fwd_apply_task(void *arg, int tid, int nt)
+{
+	const bn_job *j = arg;
+	size_t lo, hi;
+	cpu_range((size_t)j->rows, tid, nt, &lo, &hi);
+	const float *x = j->x + lo * (size_t)j->c;
+	float *y = j->y + lo * (size_t)j->c;
+	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
+		int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+		float scale[BN_CHUNK], shift[BN_CHUNK];   /* local: y cannot alias them */
+		for (int k = 0; k < nc; k++) {
+			scale[k] = j->coef[c0 + k];
+			shift[k] = j->coef[j->c + c0 + k];
+		}
+		scale_shift(j, x, y, (int)(hi - lo), c0, nc, scale, shift);
+	}
+}
+
+/* Points j->part and j->coef at the backend's row-split scratch, grown to
+ * [2][nb][c] + [3][c] floats; 0, or -1 (out of memory: the channel split
+ * runs instead, with the same result). */
+static int rows_scratch(cpu_impl *im, bn_job *j)
+{
+	if (im->bn_channels_only)
+		return -1;
+	j->nb = (j->rows + BN_ROWS - 1) / BN_ROWS;
+	size_t need = (2 * (size_t)j->nb + 3) * (size_t)j->c;
+	if (need > im->bn_part_cap) {
+		float *p = cpu_aligned_alloc(need * sizeof *p);
+		if (!p)
+			return -1;
+		free(im->bn_part);
+		im->bn_part = p;
+		im->bn_part_cap = need;
+	}
+	j->part = im->bn_part;
+	j->coef = im->bn_part + 2 * (size_t)j->nb * j->c;
+	return 0;
 }
 
 void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
 		      const float *beta, float eps, float momentum, float *run_mean,
 		      float *run_var, float *save_mean, float *save_invstd, float *y)
 {
+	cpu_impl *im = cpu_of(be);
 	bn_job j = { .rows = rows, .c = c, .x = x, .gamma = gamma, .beta = beta, .eps = eps,
 		     .momentum = momentum, .run_mean = run_mean, .run_var = run_var,
 		     .save_mean = save_mean, .save_invstd = save_invstd, .y = y };
-	cpu_run_n(cpu_of(be), (size_t)rows * (size_t)c, BN_MIN_PAR, train_task, &j);
+	size_t n = (size_t)rows * (size_t)c;
+	if (rows <= 0 || c <= 0)
+		return;
+	if (n < BN_MIN_PAR || im->nt == 1 || rows_scratch(im, &j)) {
+		cpu_run_n(im, n, BN_MIN_PAR, train_task, &j);
+		return;
+	}
+	cpu_run(im, fwd_blocks_task, &j);
+	cpu_run_n(im, (size_t)c, 256, fwd_merge_task, &j);
+	cpu_run(im, fwd_apply_task, &j);
 }
 
 static void infer_task(void *arg, int tid, int nt)
@@ -177,72 +280,139 @@ void cpu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const flo
 	cpu_run_n(cpu_of(be), (size_t)rows * (size_t)c, BN_MIN_PAR, infer_task, &j);
 }
 
-/* Backward sums of the chunk: sdy = sum dy, sdx = sum dy (x - mean), per
- * block in float, added into double in block order (as stats_block). */
+/* ---- backward ---------------------------------------------------------------- */
+
+/* Backward sums of rows [r0, r0+rb) of the chunk [c0, c0+W), in float:
+ * a = sum dy, b = sum dy (x - mean). */
 static inline __attribute__((always_inline)) void
-bwd_sums(const bn_job *j, int c0, int W, const float *mu, double *sdy, double *sdx)
+block_bwd(const bn_job *j, int r0, int rb, int c0, int W, const float *mu, float *a_out,
+	  float *b_out)
 {
-	for (int k = 0; k < W; k++)
-		sdy[k] = sdx[k] = 0;
-	for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
-		int rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
-		float a[BN_CHUNK] = { 0 }, b[BN_CHUNK] = { 0 };
-		for (int r = 0; r < rb; r++) {
-			const float *xr = j->x + (size_t)(r0 + r) * j->c + c0;
-			const float *dr = j->dy + (size_t)(r0 + r) * j->c + c0;
-			for (int k = 0; k < W; k++) {
-				a[k] += dr[k];
-				b[k] += dr[k] * (xr[k] - mu[k]);
-			}
-		}
+	float a[BN_CHUNK] = { 0 }, b[BN_CHUNK] = { 0 };
+	for (int r = 0; r < rb; r++) {
+		const float *xr = j->x + (size_t)(r0 + r) * j->c + c0;
+		const float *dr = j->dy + (size_t)(r0 + r) * j->c + c0;
 		for (int k = 0; k < W; k++) {
-			sdy[k] += a[k];
-			sdx[k] += b[k];
+			a[k] += dr[k];
+			b[k] += dr[k] * (xr[k] - mu[k]);
 		}
+	}
+	for (int k = 0; k < W; k++) {
+		a_out[k] = a[k];
+		b_out[k] = b[k];
 	}
 }
 
-/* dx[:, c0:c0+W] = a dy + b (x - mean) + cst */
-static inline __attribute__((always_inline)) void
-bwd_dx(const bn_job *j, int c0, int W, const float *mu, const float *a, const float *b,
-       const float *cst)
+/* Channel ch from its sums (in double): dbeta, dgamma (+=) and the float
+ * coefficients of dx = a dy + b (x - mean) + cst. */
+static void bwd_coef(const bn_job *j, int ch, double sdy, double sdx, float *a, float *b,
+		     float *cst)
 {
-	for (int r = 0; r < j->rows; r++) {
-		const float *xr = j->x + (size_t)r * j->c + c0;
-		const float *dr = j->dy + (size_t)r * j->c + c0;
-		float *out = j->dx + (size_t)r * j->c + c0;
+	double is = j->var[ch], g = j->gamma[ch], n = j->rows;
+	j->dbeta[ch] += (float)sdy;
+	j->dgamma[ch] += (float)(sdx * is);
+	*a = (float)(g * is);
+	*b = (float)(-g * is * is * is * sdx / n);
+	*cst = (float)(-g * is * sdy / n);
+}
+
+/* dx[:, c0:c0+W] = a dy + b (x - mean) + cst over `rows` rows from x, dy, dx */
+static inline __attribute__((always_inline)) void
+dx_block(const bn_job *j, const float *x, const float *dy, float *dx, int rows, int c0, int W,
+	 const float *mu, const float *a, const float *b, const float *cst)
+{
+	for (int r = 0; r < rows; r++) {
+		const float *xr = x + (size_t)r * j->c + c0;
+		const float *dr = dy + (size_t)r * j->c + c0;
+		float *out = dx + (size_t)r * j->c + c0;
 		for (int k = 0; k < W; k++)
 			out[k] = a[k] * dr[k] + b[k] * (xr[k] - mu[k]) + cst[k];
 	}
 }
 
+/* channels split among threads (no scratch) */
 static void bwd_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
 	cpu_range((size_t)j->c, tid, nt, &lo, &hi);
-	double n = j->rows;
 	for (int c0 = (int)lo; c0 < (int)hi; c0 += BN_CHUNK) {
 		int nc = (int)hi - c0 < BN_CHUNK ? (int)hi - c0 : BN_CHUNK;
-		double sdy[BN_CHUNK], sdx[BN_CHUNK];
-		float mu[BN_CHUNK];
+		double sdy[BN_CHUNK] = { 0 }, sdx[BN_CHUNK] = { 0 };
+		float mu[BN_CHUNK], sa[BN_CHUNK], sb[BN_CHUNK];
 		for (int k = 0; k < nc; k++)
 			mu[k] = j->mean[c0 + k];
-		BN_DISPATCH(nc, bwd_sums(j, c0, W_, mu, sdy, sdx));
-		/* dx = a * dy + b * (x - mean) + cst */
-		float a[BN_CHUNK], b[BN_CHUNK], cst[BN_CHUNK];
-		for (int k = 0; k < nc; k++) {
-			int ch = c0 + k;
-			double is = j->var[ch], g = j->gamma[ch];
-			j->dbeta[ch] += (float)sdy[k];
-			j->dgamma[ch] += (float)(sdx[k] * is);
-			a[k] = (float)(g * is);
-			b[k] = (float)(-g * is * is * is * sdx[k] / n);
-			cst[k] = (float)(-g * is * sdy[k] / n);
+		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
+			int rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+			BN_DISPATCH(nc, block_bwd(j, r0, rb, c0, W_, mu, sa, sb));
+			for (int k = 0; k < nc; k++) {
+				sdy[k] += sa[k];
+				sdx[k] += sb[k];
+			}
 		}
-		if (!j->dx)
-			continue;
-		BN_DISPATCH(nc, bwd_dx(j, c0, W_, mu, a, b, cst));
+		float a[BN_CHUNK], b[BN_CHUNK], cst[BN_CHUNK];
+		for (int k = 0; k < nc; k++)
+			bwd_coef(j, c0 + k, sdy[k], sdx[k], &a[k], &b[k], &cst[k]);
+		if (j->dx)
+			BN_DISPATCH(nc, dx_block(j, j->x, j->dy, j->dx, j->rows, c0, W_, mu, a, b,
+						 cst));
+	}
+}
+
+/* rows split among threads: block sums, their merge, dx (as the forward) */
+static void bwd_blocks_task(void *arg, int tid, int nt)
+{
+	const bn_job *j = arg;
+	size_t lo, hi;
+	cpu_range((size_t)j->nb, tid, nt, &lo, &hi);
+	float *pa = j->part, *pb = j->part + (size_t)j->nb * j->c;
+	for (size_t b = lo; b < hi; b++) {
+		int r0 = (int)b * BN_ROWS, rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+		for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
+			int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+			float mu[BN_CHUNK];
+			for (int k = 0; k < nc; k++)
+				mu[k] = j->mean[c0 + k];
+			size_t o = b * (size_t)j->c + (size_t)c0;
+			BN_DISPATCH(nc, block_bwd(j, r0, rb, c0, W_, mu, pa + o, pb + o));
+		}
+	}
+}
+
+static void bwd_merge_task(void *arg, int tid, int nt)
+{
+	const bn_job *j = arg;
+	size_t lo, hi;
+	cpu_range((size_t)j->c, tid, nt, &lo, &hi);
+	const float *pa = j->part, *pb = j->part + (size_t)j->nb * j->c;
+	for (size_t ch = lo; ch < hi; ch++) {
+		double sdy = 0, sdx = 0;
+		for (int b = 0; b < j->nb; b++) {
+			sdy += pa[(size_t)b * j->c + ch];
+			sdx += pb[(size_t)b * j->c + ch];
+		}
+		bwd_coef(j, (int)ch, sdy, sdx, &j->coef[ch], &j->coef[j->c + ch],
+			 &j->coef[2 * j->c + ch]);
+	}
+}
+
+static void bwd_apply_task(void *arg, int tid, int nt)
+{
+	const bn_job *j = arg;
+	size_t lo, hi;
+	cpu_range((size_t)j->rows, tid, nt, &lo, &hi);
+	size_t o = lo * (size_t)j->c;
+	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
+		int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+		float mu[BN_CHUNK], a[BN_CHUNK], b[BN_CHUNK], cst[BN_CHUNK];   /* local: no alias */
+		for (int k = 0; k < nc; k++) {
+			mu[k] = j->mean[c0 + k];
+			a[k] = j->coef[c0 + k];
+			b[k] = j->coef[j->c + c0 + k];
+			cst[k] = j->coef[2 * j->c + c0 + k];
+		}
+		BN_DISPATCH(nc, dx_block(j, j->x + o, j->dy + o, j->dx + o, (int)(hi - lo), c0, W_,
+					 mu, a, b, cst));
 	}
 }
 
@@ -250,7 +420,18 @@ void cpu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy
 		const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
 		float *dgamma, float *dbeta)
 {
+	cpu_impl *im = cpu_of(be);
 	bn_job j = { .rows = rows, .c = c, .x = x, .dy = dy, .gamma = gamma, .mean = save_mean,
 		     .var = save_invstd, .dx = dx, .dgamma = dgamma, .dbeta = dbeta };
-	cpu_run_n(cpu_of(be), (size_t)rows * (size_t)c, BN_MIN_PAR, bwd_task, &j);
+	size_t n = (size_t)rows * (size_t)c;
+	if (rows <= 0 || c <= 0)
+		return;
+	if (n < BN_MIN_PAR || im->nt == 1 || rows_scratch(im, &j)) {
+		cpu_run_n(im, n, BN_MIN_PAR, bwd_task, &j);
+		return;
+	}
+	cpu_run(im, bwd_blocks_task, &j);
+	cpu_run_n(im, (size_t)c, 256, bwd_merge_task, &j);
+	if (dx)
+		cpu_run(im, bwd_apply_task, &j);
 }

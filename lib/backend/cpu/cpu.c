@@ -27,6 +27,7 @@ void cpu_release(dl_backend *be)
 		}
 		free(im->scratch);
 		free(im->gcol);
+		free(im->bn_part);
 		free(im);
 	}
 	free(be);

@@ -56,6 +56,9 @@ typedef struct cpu_impl {
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
 	struct cpu_dnnl_mm *dnnl_mm;  /* gemm_dnnl.c's (bf16, fp32), NULL until used;
 				       * what the two share: dnnl_cache.h */
+	float *bn_part;          /* bn.c's per-block sums (grown by bn ops) */
+	size_t bn_part_cap;      /* floats */
+	int bn_channels_only;    /* tests: bn.c's channel split, no bn_part */
 	float *gcol;             /* conv_gemm.c's whole-batch im2col matrix */
 	size_t gcol_cap;         /* floats; grows only in conv2d_reserve */
 	dl_err fault;            /* the first op failure (code 0: none), for the error op */

@@ -131,7 +131,12 @@ $(info config: blas=$(if $(BLAS_LIBS),openblas ($(strip $(BLAS_LIBS))),MISSING) 
 endif
 endif
 
-CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' $(OPT) -g \
+# -fvect-cost-model=dynamic: GCC 12's -O2 vectorises only loops whose trip
+# count it knows (its "very cheap" model), which left the backend's
+# elementwise loops (relu, axpby, adam, batch norm's remainders) scalar.
+# Vectorising them changes no result: GCC does not reorder float sums
+# unless told to (no -ffast-math), and -std=c11 keeps a*b+c unfused.
+CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' $(OPT) -fvect-cost-model=dynamic -g \
 	-Wall -Wextra -Werror -Wshadow -Wvla -pthread -Ilib \
 	$(BLAS_CFLAGS) $(DEP_CFLAGS) $(DNNL_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)

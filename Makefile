@@ -15,6 +15,7 @@
 #   make bench-dnnl oneDNN conv timings next to ours (needs libdnnl-dev)
 #   make bench-roofline  fp32/bf16 matmul GFLOP/s of the best kernel here, 1 and 2 threads
 #   make bench-gemm fp32 gemm of the dense layers: OpenBLAS vs oneDNN matmul (DL_GEMM's rule)
+#   make bench-conv 3x3 convs of vgg16/resnet18: oneDNN direct vs im2col + matmul (conv_gemm.c's rule)
 #   make bench-dist mpirun -np 2 vs one process vs PyTorch DDP; ResNet-50 scaling on paper
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #   make fuzz-ci    run each fuzz target FUZZ_SECONDS (15) under ASan+UBSan
@@ -377,6 +378,11 @@ $(BUILD)/bench-roofline: bench/bench-roofline.c
 # the dense layers' fp32 gemms on OpenBLAS and on oneDNN (DL_GEMM=auto's rule)
 bench-gemm: $(BUILD)/bench-gemm
 	@$(BUILD)/bench-gemm $(or $(THREADS),1 2)
+# 3x3 convolutions: oneDNN's direct kernels vs whole-batch im2col + matmul
+bench-conv: $(BUILD)/bench-conv
+	@$(BUILD)/bench-conv $(or $(THREADS),2)
+$(BUILD)/bench-conv: bench/bench-conv.c $(LIBA)
+	$(CC) $(CFLAGS) $< -o $@ $(LIBA) $(LIBS)
 $(BUILD)/bench-gemm: bench/bench-gemm.c $(LIBA)
 	$(CC) $(CFLAGS) $< -o $@ $(LIBA) $(LIBS)
 
@@ -431,7 +437,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline bench-gemm bench-dist ort-node fuzz fuzz-ci clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline bench-gemm bench-conv bench-dist ort-node fuzz fuzz-ci clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -6,7 +6,7 @@
  * 10.6 ms forward and 11.8 ms for the weight gradient in fp32, where the
  * matmul of the same products took 6.8 and 6.5; in bf16 the weight
  * gradient took 20.1 ms against 3.9; 4x4x512 -> 512 forward took 40.7 ms
- * against 26.9 (bench/RESULTS.md, issue 18).  So
+ * against 26.9 (make bench-conv; bench/RESULTS.md, issue 18).  So
  * those ops run here as conv.c's formulas over the whole batch at once:
  *     col [M,K] = im2col(x)            M = n*oh*ow, K = kh*kw*c
  *     y   [M,k] = col * w^T  (+ b)     forward
@@ -56,20 +56,26 @@ static int wanted(const cpu_impl *im, const dl_conv_geom *g, int op)
 	       cpu_conv_gemm_rule(g, op, im->bf16);
 }
 
-void cpu_conv_gemm_reserve(dl_backend *be, const dl_conv_geom *g)
+int cpu_conv_gemm_grow(cpu_impl *im, const dl_conv_geom *g)
 {
-	cpu_impl *im = cpu_of(be);
-	if (!wanted(im, g, CPU_DNNL_FWD) && !wanted(im, g, CPU_DNNL_BWD_W))
-		return;
 	size_t need = (size_t)g->n * g->oh * g->ow * conv_k(g);
 	if (need <= im->gcol_cap)
-		return;
+		return 0;
 	float *p = cpu_aligned_alloc(need * sizeof *p);
 	if (!p)
-		return;   /* not an error: conv.c's other kernels run these ops */
+		return -1;
 	free(im->gcol);
 	im->gcol = p;
 	im->gcol_cap = need;
+	return 0;
+}
+
+void cpu_conv_gemm_reserve(dl_backend *be, const dl_conv_geom *g)
+{
+	cpu_impl *im = cpu_of(be);
+	if (wanted(im, g, CPU_DNNL_FWD) || wanted(im, g, CPU_DNNL_BWD_W))
+		cpu_conv_gemm_grow(im, g);   /* failing is not an error: conv.c's other
+						* kernels run these ops */
 }
 
 typedef struct col_job {
@@ -91,8 +97,17 @@ static void col_task(void *arg, int tid, int nt)
 int cpu_conv_gemm(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db)
 {
+	if (!wanted(cpu_of(be), g, op))
+		return -1;
+	return cpu_conv_gemm_run(be, op, g, a, w, b, out, db);
+}
+
+int cpu_conv_gemm_run(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
+		      const float *w, const float *b, float *out, float *db)
+{
 	cpu_impl *im = cpu_of(be);
-	if (!wanted(im, g, op))
+	if ((op != CPU_DNNL_FWD && op != CPU_DNNL_BWD_W) || g->groups > 1 || g->dh > 1 ||
+	    g->dw > 1)
 		return -1;
 	size_t M = (size_t)g->n * g->oh * g->ow, K = conv_k(g);
 	if (!M || M * K > im->gcol_cap || M > (size_t)1 << 30 || K > (size_t)1 << 30)

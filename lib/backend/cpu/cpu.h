@@ -155,6 +155,11 @@ int cpu_conv_gemm_rule(const dl_conv_geom *g, int op, int bf16);
 int cpu_conv_gemm(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db);
 void cpu_conv_gemm_reserve(dl_backend *be, const dl_conv_geom *g);
+/* make bench-conv: the same op whatever the rule says (plain geometries
+ * only), after cpu_conv_gemm_grow made gcol hold g's matrix (0, or -1). */
+int cpu_conv_gemm_run(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
+		      const float *w, const float *b, float *out, float *db);
+int cpu_conv_gemm_grow(cpu_impl *im, const dl_conv_geom *g);
 /* conv.c: col [r1-r0, kh*kw*c] = the input windows of output rows [r0, r1)
  * of a plain (one group, no dilation) convolution. */
 void cpu_conv_im2col(const dl_conv_geom *g, const float *x, size_t r0, size_t r1, float *col);

@@ -19,7 +19,6 @@
 #include "backend/cpu/cpu.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #define BN_CHUNK 64
 #define BN_MIN_PAR (1 << 14)
@@ -215,15 +214,8 @@ static int rows_scratch(cpu_impl *im, bn_job *j)
 	if (im->bn_channels_only)
 		return -1;
 	j->nb = (j->rows + BN_ROWS - 1) / BN_ROWS;
-	size_t need = (2 * (size_t)j->nb + 3) * (size_t)j->c;
-	if (need > im->bn_part_cap) {
-		float *p = cpu_aligned_alloc(need * sizeof *p);
-		if (!p)
-			return -1;
-		free(im->bn_part);
-		im->bn_part = p;
-		im->bn_part_cap = need;
-	}
+	if (cpu_grow(&im->bn_part, &im->bn_part_cap, (2 * (size_t)j->nb + 3) * (size_t)j->c))
+		return -1;
 	j->part = im->bn_part;
 	j->coef = im->bn_part + 2 * (size_t)j->nb * j->c;
 	return 0;

@@ -28,8 +28,6 @@
  */
 #include "backend/cpu/cpu.h"
 
-#include <stdlib.h>
-
 #define GEMM_MIN_CH 256
 
 static size_t conv_k(const dl_conv_geom *g)
@@ -58,16 +56,10 @@ static int wanted(const cpu_impl *im, const dl_conv_geom *g, int op)
 
 int cpu_conv_gemm_grow(cpu_impl *im, const dl_conv_geom *g)
 {
-	size_t need = (size_t)g->n * g->oh * g->ow * conv_k(g);
-	if (need <= im->gcol_cap)
-		return 0;
-	float *p = cpu_aligned_alloc(need * sizeof *p);
-	if (!p)
+	size_t M = (size_t)g->n * g->oh * g->ow, K = conv_k(g);
+	if (M > (size_t)1 << 30 || K > (size_t)1 << 30)   /* M * K cannot overflow */
 		return -1;
-	free(im->gcol);
-	im->gcol = p;
-	im->gcol_cap = need;
-	return 0;
+	return cpu_grow(&im->gcol, &im->gcol_cap, M * K);
 }
 
 void cpu_conv_gemm_reserve(dl_backend *be, const dl_conv_geom *g)
@@ -110,7 +102,7 @@ int cpu_conv_gemm_run(dl_backend *be, int op, const dl_conv_geom *g, const float
 	    g->dw > 1)
 		return -1;
 	size_t M = (size_t)g->n * g->oh * g->ow, K = conv_k(g);
-	if (!M || M * K > im->gcol_cap || M > (size_t)1 << 30 || K > (size_t)1 << 30)
+	if (!M || M > (size_t)1 << 30 || K > (size_t)1 << 30 || M * K > im->gcol_cap)
 		return -1;
 	col_job j = { g, a, im->gcol, M };
 	cpu_run_n(im, M, 16, col_task, &j);

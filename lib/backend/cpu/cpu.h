@@ -98,6 +98,9 @@ static inline void cpu_range(size_t n, int tid, int nt, size_t *lo, size_t *hi)
 /* Makes sure s->col / s->part hold `floats`; 0 on success, -1 if out of
  * memory (the old buffer is kept). */
 int cpu_scratch_col(cpu_scratch *s, size_t floats);
+/* Makes the aligned buffer *buf of *cap floats hold `floats` (a new buffer,
+ * contents not kept); 0, or -1 if out of memory (the old one is kept). */
+int cpu_grow(float **buf, size_t *cap, size_t floats);
 int cpu_scratch_part(cpu_scratch *s, size_t floats);
 void *cpu_aligned_alloc(size_t bytes);
 

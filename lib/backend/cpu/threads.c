@@ -112,7 +112,7 @@ void *cpu_aligned_alloc(size_t bytes)
 	return p;
 }
 
-static int grow(float **buf, size_t *cap, size_t floats)
+int cpu_grow(float **buf, size_t *cap, size_t floats)
 {
 	if (*cap >= floats)
 		return 0;
@@ -129,10 +129,10 @@ static int grow(float **buf, size_t *cap, size_t floats)
 
 int cpu_scratch_col(cpu_scratch *s, size_t floats)
 {
-	return grow(&s->col, &s->col_cap, floats);
+	return cpu_grow(&s->col, &s->col_cap, floats);
 }
 
 int cpu_scratch_part(cpu_scratch *s, size_t floats)
 {
-	return grow(&s->part, &s->part_cap, floats);
+	return cpu_grow(&s->part, &s->part_cap, floats);
 }

@@ -137,7 +137,9 @@ endif
 # elementwise loops (relu, axpby, adam, batch norm's remainders) scalar.
 # Vectorising them changes no result: GCC does not reorder float sums
 # unless told to (no -ffast-math), and -std=c11 keeps a*b+c unfused.
-CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' $(OPT) -fvect-cost-model=dynamic -g \
+# (GCC only: clang has no such flag and vectorises these at -O2.)
+VECT_CFLAGS := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),,-fvect-cost-model=dynamic)
+CFLAGS := -std=c11 -D_GNU_SOURCE -DDL_VERSION='"$(VERSION)"' $(OPT) $(VECT_CFLAGS) -g \
 	-Wall -Wextra -Werror -Wshadow -Wvla -pthread -Ilib \
 	$(BLAS_CFLAGS) $(DEP_CFLAGS) $(DNNL_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)

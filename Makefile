@@ -3,7 +3,7 @@
 #   make            build the library and the five tools into build/bin
 #   make deps       install missing Debian packages (apt-get, non-interactive)
 #   make demo       deps + build + the Fashion-MNIST pipeline end to end
-#   make check      all tests (last line: N passed, N failed)
+#   make check      all tests (last line: N passed, N failed); CHECK_JOBS=N suites at once
 #   make check-asan the same under AddressSanitizer + UBSan (build-san/)
 #   make bench-cpu  train images/s next to PyTorch
 #   make check-gpu  GPU against CPU, op by op and model by model (needs a GPU)

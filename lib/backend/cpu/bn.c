@@ -40,6 +40,12 @@ typedef struct bn_job {
  * nor the split (rows or channels) but only on the rows' order. */
 #define BN_ROWS 64
 
+/* min(n, cap): the rows of a block starting at r0, the width of a chunk */
+static inline int bn_clamp(int n, int cap)
+{
+	return n < cap ? n : cap;
+}
+
 /* Calls `call` with W_ a constant for the common chunk widths (a thread's
  * share of 64..512 channels), so the inner loops vectorise with no
  * remainder. */
@@ -133,12 +139,12 @@ static void train_task(void *arg, int tid, int nt)
 	size_t lo, hi;
 	cpu_range((size_t)j->c, tid, nt, &lo, &hi);
 	for (int c0 = (int)lo; c0 < (int)hi; c0 += BN_CHUNK) {
-		int nc = (int)hi - c0 < BN_CHUNK ? (int)hi - c0 : BN_CHUNK;
+		int nc = bn_clamp((int)hi - c0, BN_CHUNK);
 		double mu[BN_CHUNK] = { 0 }, m2[BN_CHUNK] = { 0 };
 		float scale[BN_CHUNK], shift[BN_CHUNK], s[BN_CHUNK], q[BN_CHUNK];
 		const float *sh = j->x + c0;
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
-			int rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+			int rb = bn_clamp(j->rows - r0, BN_ROWS);
 			BN_DISPATCH(nc, block_stats(j, r0, rb, c0, W_, sh, s, q));
 			for (int k = 0; k < nc; k++)
 				merge_stats(&mu[k], &m2[k], r0, rb, sh[k], s[k], q[k]);
@@ -162,9 +168,9 @@ static void fwd_blocks_task(void *arg, int tid, int nt)
 	cpu_range((size_t)j->nb, tid, nt, &lo, &hi);
 	float *ps = j->part, *pq = j->part + (size_t)j->nb * j->c;
 	for (size_t b = lo; b < hi; b++) {
-		int r0 = (int)b * BN_ROWS, rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+		int r0 = (int)b * BN_ROWS, rb = bn_clamp(j->rows - r0, BN_ROWS);
 		for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
-			int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+			int nc = bn_clamp(j->c - c0, BN_CHUNK);
 			size_t o = b * (size_t)j->c + (size_t)c0;
 			BN_DISPATCH(nc, block_stats(j, r0, rb, c0, W_, j->x + c0, ps + o, pq + o));
 		}
@@ -180,7 +186,7 @@ static void fwd_merge_task(void *arg, int tid, int nt)
 	for (size_t ch = lo; ch < hi; ch++) {
 		double mu = 0, m2 = 0;
 		for (int b = 0; b < j->nb; b++) {
-			int r0 = b * BN_ROWS, rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+			int r0 = b * BN_ROWS, rb = bn_clamp(j->rows - r0, BN_ROWS);
 			size_t o = (size_t)b * j->c + ch;
 			merge_stats(&mu, &m2, r0, rb, j->x[ch], ps[o], pq[o]);
 		}
@@ -196,7 +202,7 @@ static void fwd_apply_task(void *arg, int tid, int nt)
 	const float *x = j->x + lo * (size_t)j->c;
 	float *y = j->y + lo * (size_t)j->c;
 	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
-		int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+		int nc = bn_clamp(j->c - c0, BN_CHUNK);
 		float scale[BN_CHUNK], shift[BN_CHUNK];   /* local: y cannot alias them */
 		for (int k = 0; k < nc; k++) {
 			scale[k] = j->coef[c0 + k];
@@ -251,7 +257,7 @@ static void infer_task(void *arg, int tid, int nt)
 	const float *x = j->x + lo * (size_t)j->c;
 	float *y = j->y + lo * (size_t)j->c;
 	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
-		int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+		int nc = bn_clamp(j->c - c0, BN_CHUNK);
 		float scale[BN_CHUNK], shift[BN_CHUNK];
 		for (int k = 0; k < nc; k++) {
 			int ch = c0 + k;
@@ -329,13 +335,13 @@ static void bwd_task(void *arg, int tid, int nt)
 	size_t lo, hi;
 	cpu_range((size_t)j->c, tid, nt, &lo, &hi);
 	for (int c0 = (int)lo; c0 < (int)hi; c0 += BN_CHUNK) {
-		int nc = (int)hi - c0 < BN_CHUNK ? (int)hi - c0 : BN_CHUNK;
+		int nc = bn_clamp((int)hi - c0, BN_CHUNK);
 		double sdy[BN_CHUNK] = { 0 }, sdx[BN_CHUNK] = { 0 };
 		float mu[BN_CHUNK], sa[BN_CHUNK], sb[BN_CHUNK];
 		for (int k = 0; k < nc; k++)
 			mu[k] = j->mean[c0 + k];
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
-			int rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+			int rb = bn_clamp(j->rows - r0, BN_ROWS);
 			BN_DISPATCH(nc, block_bwd(j, r0, rb, c0, W_, mu, sa, sb));
 			for (int k = 0; k < nc; k++) {
 				sdy[k] += sa[k];
@@ -359,9 +365,9 @@ static void bwd_blocks_task(void *arg, int tid, int nt)
 	cpu_range((size_t)j->nb, tid, nt, &lo, &hi);
 	float *pa = j->part, *pb = j->part + (size_t)j->nb * j->c;
 	for (size_t b = lo; b < hi; b++) {
-		int r0 = (int)b * BN_ROWS, rb = j->rows - r0 < BN_ROWS ? j->rows - r0 : BN_ROWS;
+		int r0 = (int)b * BN_ROWS, rb = bn_clamp(j->rows - r0, BN_ROWS);
 		for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
-			int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+			int nc = bn_clamp(j->c - c0, BN_CHUNK);
 			float mu[BN_CHUNK];
 			for (int k = 0; k < nc; k++)
 				mu[k] = j->mean[c0 + k];
@@ -395,7 +401,7 @@ static void bwd_apply_task(void *arg, int tid, int nt)
 	cpu_range((size_t)j->rows, tid, nt, &lo, &hi);
 	size_t o = lo * (size_t)j->c;
 	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
-		int nc = j->c - c0 < BN_CHUNK ? j->c - c0 : BN_CHUNK;
+		int nc = bn_clamp(j->c - c0, BN_CHUNK);
 		float mu[BN_CHUNK], a[BN_CHUNK], b[BN_CHUNK], cst[BN_CHUNK];   /* local: no alias */
 		for (int k = 0; k < nc; k++) {
 			mu[k] = j->mean[c0 + k];

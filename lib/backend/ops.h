@@ -78,22 +78,29 @@
 	 * Training: batch mean and biased variance normalise; save_mean and               \
 	 * save_invstd [c] (written) keep them for backward; running stats are             \
 	 * updated as PyTorch does: r = (1 - momentum) r + momentum * s, with              \
-	 * the unbiased variance (rows / (rows - 1)) for run_var. */                       \
+	 * the unbiased variance (rows / (rows - 1)) for run_var.                          \
+	 * relu_coef: NULL, or [2c] (written): a ReLU fused after the batch norm,          \
+	 * y = max(x * s + t, 0) with the channel's scale s = relu_coef[j] and             \
+	 * shift t = relu_coef[c + j] as the backend applied them. */                      \
 	X(P, void, bn_fwd_train, (dl_backend *be, int rows, int c, const float *x,        \
 				  const float *gamma, const float *beta, float eps,        \
 				  float momentum, float *run_mean, float *run_var,         \
-				  float *save_mean, float *save_invstd, float *y))         \
-	/* Inference: y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta */           \
+				  float *save_mean, float *save_invstd, float *relu_coef,  \
+				  float *y))                                               \
+	/* Inference: y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta,             \
+	 * then max(y, 0) when relu (a fused ReLU) */                                      \
 	X(P, void, bn_fwd_infer, (dl_backend *be, int rows, int c, const float *x,        \
 				  const float *gamma, const float *beta,                   \
 				  const float *run_mean, const float *run_var, float eps,  \
-				  float *y))                                               \
+				  int relu, float *y))                                     \
 	/* dx (written; NULL: only the parameter gradients); dgamma, dbeta [c]             \
-	 * accumulate (+=). */                                                             \
+	 * accumulate (+=).  relu_coef: NULL, or the fused forward's [2c]: dy is           \
+	 * taken as 0 wherever x * s + t <= 0 (the ReLU's backward, y = 0 there),          \
+	 * computed exactly as the forward computed it. */                                 \
 	X(P, void, bn_bwd, (dl_backend *be, int rows, int c, const float *x,              \
 			    const float *dy, const float *gamma, const float *save_mean,   \
-			    const float *save_invstd, float *dx, float *dgamma,            \
-			    float *dbeta))                                                 \
+			    const float *save_invstd, const float *relu_coef, float *dx,   \
+			    float *dgamma, float *dbeta))                                  \
 	/* Inverted dropout: y[i] = x[i] / (1 - p) if dl_hash_uniform(seed, i)             \
 	 * >= p, else 0.  Backward is the same call on dy with the same seed.              \
 	 * y may equal x. */                                                               \
@@ -177,18 +184,21 @@
 	 * count; save_invstd written; running stats updated as bn_fwd_train               \
 	 * does (unbiased variance sqdev / (count - 1)); y written.                        \
 	 * bn_bwd_given: dx (written) from dgamma = sum dy * xhat and dbeta =              \
-	 * sum dy [c] over all ranks' `count` rows (bn_bwd's formula). */                  \
+	 * sum dy [c] over all ranks' `count` rows (bn_bwd's formula).                     \
+	 * relu_coef as in bn_fwd_train and bn_bwd (the dgamma and dbeta given are         \
+	 * then sums of the masked dy). */                                                 \
 	X(P, void, bn_stats, (dl_backend *be, int rows, int c, const float *x,            \
 			      const float *mean, float *out))                              \
 	X(P, void, bn_fwd_given, (dl_backend *be, int rows, int c, long count,            \
 				  const float *x, const float *gamma, const float *beta,   \
 				  float eps, float momentum, const float *mean,            \
 				  const float *sqdev, float *run_mean, float *run_var,     \
-				  float *save_invstd, float *y))                           \
+				  float *save_invstd, float *relu_coef, float *y))         \
 	X(P, void, bn_bwd_given, (dl_backend *be, int rows, int c, long count,            \
 				  const float *x, const float *dy, const float *gamma,     \
 				  const float *save_mean, const float *save_invstd,        \
-				  const float *dgamma, const float *dbeta, float *dx))
+				  const float *relu_coef, const float *dgamma,             \
+				  const float *dbeta, float *dx))
 
 #define DL_OP_FIELD_(P, ret, op, params) ret (*op) params;
 #define DL_OP_PROTO_(P, ret, op, params) ret P##_##op params;

@@ -154,7 +154,21 @@ struct dl_layer {
 	size_t nws;
 	float *ws;
 	const dl_run *run;       /* the model's run state (training flag, step) */
+	/* Fusion, set by dl_model_plan (plan.c): a relu whose input is a batch
+	 * norm's output read by nothing else is done by that batch norm
+	 * (bn_fwd_train's relu_coef): the batch norm has post_relu set and
+	 * the relu `fused`, which then works as an alias (no buffer, no work;
+	 * its output and gradient are the batch norm's). */
+	int post_relu;
+	int fused;
 };
+
+/* No buffer and no work of its own: flatten, or a layer fused into its
+ * producer. */
+static inline int dl_layer_alias(const dl_layer *l)
+{
+	return l->kind->alias || l->fused;
+}
 
 /* The kind named `name`, or NULL. */
 const dl_layer_kind *dl_layer_kind_find(const char *name);

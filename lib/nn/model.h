@@ -49,6 +49,9 @@ typedef struct dl_model {
 	 * this many bytes (0: the machine's physical memory), before
 	 * allocating anything: --max-memory of dl-train and dl-eval. */
 	size_t max_plan_bytes;
+	/* 1: dl_model_plan fuses no layers (layer.h post_relu), so every layer
+	 * runs on its own; the tests compare the two. */
+	int no_fuse;
 	/* Called by dl_model_backward after each layer with parameters:
 	 * every gradient at index >= from is final (data-parallel training
 	 * starts summing those buckets while backward goes on).  May be NULL. */

@@ -30,13 +30,42 @@ void dl_model_unplan(dl_model *m)
 	m->batch = 0;
 }
 
-/* The layer that computes layer i's output (through flatten aliases), or
- * -1 for the model input. */
+/* The layer that computes layer i's output (through flatten aliases and
+ * fused layers), or -1 for the model input. */
 static int source_of(const dl_model *m, int i)
 {
-	while (i >= 0 && m->layers[i].kind->alias)
+	while (i >= 0 && dl_layer_alias(&m->layers[i]))
 		i = m->layers[i].in_from[0];
 	return i;
+}
+
+/* Marks each relu whose only input is a batch norm's output, read by no
+ * other layer, as done by that batch norm (layer.h post_relu): the
+ * relu's own forward (read and write of the tensor) and backward (two
+ * reads and a write) are gone, and the result has the same bits. */
+static int plan_fusion(dl_model *m)
+{
+	int L = m->nlayers;
+	int *readers = calloc((size_t)L, sizeof *readers);
+	if (!readers)
+		return -1;
+	for (int i = 0; i < L; i++) {
+		m->layers[i].post_relu = m->layers[i].fused = 0;
+		for (int j = 0; j < m->layers[i].nin; j++)
+			if (m->layers[i].in_from[j] >= 0)
+				readers[m->layers[i].in_from[j]]++;
+	}
+	for (int i = 0; i < L && !m->no_fuse; i++) {
+		dl_layer *l = &m->layers[i];
+		int s = l->in_from[0];
+		if (l->kind != &dl_layer_relu || l->nin != 1 || s < 0 || readers[s] != 1 ||
+		    m->layers[s].kind != &dl_layer_batchnorm)
+			continue;
+		m->layers[s].post_relu = 1;
+		l->fused = 1;
+	}
+	free(readers);
+	return 0;
 }
 
 /* Where each input gradient goes: the last consumer of a source (in line
@@ -67,7 +96,7 @@ static size_t route_grads(dl_model *m, const int *up, size_t *off)
 			if (s < 0 || !up[s])
 				continue;
 			m->need_dx[i] = 1;
-			if (l->kind->alias)
+			if (dl_layer_alias(l))
 				continue;
 			if (!written[s]) {
 				written[s] = 1;
@@ -109,6 +138,13 @@ static int check_plan_size(const dl_model *m, int batch, size_t total, size_t gt
 int dl_model_plan(dl_model *m, int batch, dl_err *err)
 {
 	dl_model_unplan(m);
+	/* DL_FUSE=0 runs every layer on its own (to measure what fusion
+	 * gives); 1 or unset: fuse */
+	const char *fuse = getenv("DL_FUSE");
+	if (fuse && strcmp(fuse, "0") && strcmp(fuse, "1"))
+		return dl_fail(err, DL_EUSAGE, "DL_FUSE must be 0 or 1, not '%s'", fuse);
+	if (fuse && !strcmp(fuse, "0"))
+		m->no_fuse = 1;
 	int L = m->nlayers;
 	size_t B = (size_t)batch;
 	m->y = calloc((size_t)L, sizeof *m->y);
@@ -117,7 +153,7 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 	m->acc = calloc((size_t)L * DL_LAYER_MAX_IN, sizeof *m->acc);
 	size_t *off = calloc((size_t)L * DL_LAYER_MAX_IN, sizeof *off);
 	int *up = calloc((size_t)L, sizeof *up);
-	if (!m->y || !m->dy || !m->need_dx || !m->acc || !off || !up) {
+	if (!m->y || !m->dy || !m->need_dx || !m->acc || !off || !up || plan_fusion(m)) {
 		free(off);
 		free(up);
 		dl_model_unplan(m);
@@ -127,9 +163,11 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 	 * layer's output gradient; one for the workspaces */
 	size_t total = dl_shape_size(m->input), gtotal = 0, wtotal = 0;
 	for (int i = 0; i < L; i++) {
-		if (!m->layers[i].kind->alias)
+		if (!dl_layer_alias(&m->layers[i]))
 			total += dl_shape_size(m->layers[i].out);
-		gtotal += dl_shape_size(m->layers[i].out);
+		/* an alias shares its source's gradient (below) */
+		if (!dl_layer_alias(&m->layers[i]) || source_of(m, i) < 0)
+			gtotal += dl_shape_size(m->layers[i].out);
 		wtotal += m->layers[i].nws;
 	}
 	int big = check_plan_size(m, batch, total, gtotal, wtotal, err);
@@ -156,7 +194,7 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			l->xs[j] = s < 0 ? m->x : m->y[s];
 			up[i] |= s >= 0 && up[s];
 		}
-		if (l->kind->alias) {
+		if (dl_layer_alias(l)) {
 			m->y[i] = (float *)l->xs[0];
 		} else {
 			m->y[i] = a;
@@ -208,7 +246,7 @@ void dl_model_forward(dl_model *m, int n)
 {
 	for (int i = 0; i < m->nlayers; i++) {
 		dl_layer *l = &m->layers[i];
-		if (!l->kind->alias)
+		if (!dl_layer_alias(l))
 			l->kind->forward(l, m->be, n, l->xs[0], m->y[i]);
 	}
 }
@@ -218,7 +256,7 @@ void dl_model_backward(dl_model *m, int n)
 	for (int i = m->nlayers - 1; i >= 0; i--) {
 		dl_layer *l = &m->layers[i];
 		/* nothing at or above this layer needs a gradient: skip it */
-		if (l->kind->alias || (!l->nparam && !m->need_dx[i]))
+		if (dl_layer_alias(l) || (!l->nparam && !m->need_dx[i]))
 			continue;
 		l->kind->backward(l, m->be, n, l->xs[0], m->y[i], m->dy[i], l->dxs[0]);
 		for (int j = 0; j < l->nin; j++) {

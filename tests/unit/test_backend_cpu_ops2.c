@@ -474,8 +474,8 @@ TEST(cpu_bn_train_matches_double)
 			b[k] = dl_rng_uniform(&r) - 0.5f;
 			rv[k] = 1;
 		}
-		be->ops->bn_fwd_train(be, rows, c, x, g, b, 1e-5f, 0.1f, rm, rv, sm, si, y);
-		be->ops->bn_bwd(be, rows, c, x, dy, g, sm, si, dx, dg, db);
+		be->ops->bn_fwd_train(be, rows, c, x, g, b, 1e-5f, 0.1f, rm, rv, sm, si, NULL, y);
+		be->ops->bn_bwd(be, rows, c, x, dy, g, sm, si, NULL, dx, dg, db);
 		double ey = 0, edx = 0, es = 0;
 		for (int k = 0; k < c; k++) {
 			double mu = 0, var = 0, sdy = 0, sdx = 0;
@@ -552,8 +552,8 @@ TEST(cpu_bn_splits_same_bits)
 			for (int k = 0; k < c; k++)
 				g[k] = 1.0f + 0.01f * k, be[k] = 0.1f, rv[k] = 1;
 			bes[b]->ops->bn_fwd_train(bes[b], rows, c, x, g, be, 1e-5f, 0.1f, rm, rv, sm,
-						  si, out[b][0]);
-			bes[b]->ops->bn_bwd(bes[b], rows, c, x, dy, g, sm, si, out[b][1], dg, db);
+						  si, NULL, out[b][0]);
+			bes[b]->ops->bn_bwd(bes[b], rows, c, x, dy, g, sm, si, NULL, out[b][1], dg, db);
 		}
 		for (int b = 1; b < 3; b++) {
 			CHECK(!memcmp(out[0][0], out[b][0], n * sizeof(float)));

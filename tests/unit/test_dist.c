@@ -92,8 +92,8 @@ TEST(dist_sync_bn_ops_equal_one_process)
 	      *db1 = falloc(be, C);
 	for (int k = 0; k < C; k++)
 		rv1[k] = 1;
-	be->ops->bn_fwd_train(be, ROWS, C, x, g, b, 1e-5f, 0.1f, rm1, rv1, sm1, si1, y1);
-	be->ops->bn_bwd(be, ROWS, C, x, dy, g, sm1, si1, dx1, dg1, db1);
+	be->ops->bn_fwd_train(be, ROWS, C, x, g, b, 1e-5f, 0.1f, rm1, rv1, sm1, si1, NULL, y1);
+	be->ops->bn_bwd(be, ROWS, C, x, dy, g, sm1, si1, NULL, dx1, dg1, db1);
 	/* two ranks: rows [0, CUT) and [CUT, ROWS) */
 	float *y2 = falloc(be, ROWS * C), *dx2 = falloc(be, ROWS * C), *rm2 = falloc(be, C),
 	      *rv2 = falloc(be, C), *mean = falloc(be, C), *si2 = falloc(be, C),
@@ -115,7 +115,7 @@ TEST(dist_sync_bn_ops_equal_one_process)
 			for (int k = 0; k < C; k++)
 				rv[k] = 1;
 		be->ops->bn_fwd_given(be, n[p], C, ROWS, x + (size_t)lo[p] * C, g, b, 1e-5f, 0.1f, mean,
-				      sum, rm, rv, si2, y2 + (size_t)lo[p] * C);
+				      sum, rm, rv, si2, NULL, y2 + (size_t)lo[p] * C);
 		if (p) {
 			CHECK(memcmp(rm, rm2, C * sizeof *rm) == 0 && memcmp(rv, rv2, C * sizeof *rv) == 0);
 			be->ops->free(be, rm);
@@ -124,14 +124,14 @@ TEST(dist_sync_bn_ops_equal_one_process)
 	}
 	memset(ta, 0, 2 * C * sizeof *ta);
 	memset(u, 0, 2 * C * sizeof *u);
-	be->ops->bn_bwd(be, n[0], C, x, dy, g, mean, si2, NULL, ta, ta + C);
+	be->ops->bn_bwd(be, n[0], C, x, dy, g, mean, si2, NULL, NULL, ta, ta + C);
 	be->ops->bn_bwd(be, n[1], C, x + (size_t)CUT * C, dy + (size_t)CUT * C, g, mean, si2, NULL,
-			u, u + C);
+			NULL, u, u + C);
 	for (int k = 0; k < 2 * C; k++)
 		sum[k] = ta[k] + u[k];
 	for (int p = 0; p < 2; p++)
 		be->ops->bn_bwd_given(be, n[p], C, ROWS, x + (size_t)lo[p] * C, dy + (size_t)lo[p] * C,
-				      g, mean, si2, sum, sum + C, dx2 + (size_t)lo[p] * C);
+				      g, mean, si2, NULL, sum, sum + C, dx2 + (size_t)lo[p] * C);
 	double ey = 0, edx = 0, es = 0;
 	for (size_t i = 0; i < (size_t)ROWS * C; i++) {
 		ey = fmax(ey, fabs(y1[i] - y2[i]));

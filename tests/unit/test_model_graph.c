@@ -298,9 +298,9 @@ TEST(model_graph_ops_thread_independent)
 		      *si = out[k][5] + 3 * c, *dg = out[k][5] + 4 * c, *db = out[k][5] + 5 * c;
 		for (int i = 0; i < c; i++)
 			rv[i] = 1;
-		be->ops->bn_fwd_train(be, rows, c, x, g, b, 1e-5f, 0.1f, rm, rv, sm, si, out[k][0]);
-		be->ops->bn_bwd(be, rows, c, x, dy, g, sm, si, out[k][1], dg, db);
-		be->ops->bn_fwd_infer(be, rows, c, x, g, b, rm, rv, 1e-5f, out[k][2]);
+		be->ops->bn_fwd_train(be, rows, c, x, g, b, 1e-5f, 0.1f, rm, rv, sm, si, NULL, out[k][0]);
+		be->ops->bn_bwd(be, rows, c, x, dy, g, sm, si, NULL, out[k][1], dg, db);
+		be->ops->bn_fwd_infer(be, rows, c, x, g, b, rm, rv, 1e-5f, 0, out[k][2]);
 		be->ops->dropout(be, n, x, out[k][3], 0.3f, 77);
 		memcpy(out[k][4], dy, n * sizeof(float));
 		be->ops->axpby(be, n, 0.5f, x, -2.0f, out[k][4]);

@@ -11,6 +11,13 @@
  * vectorises).  Forward training reads x twice (statistics, then y),
  * backward reads x and dy twice.  Inference is elementwise, split by rows.
  *
+ * A ReLU fused after the batch norm (relu_coef, ops.h) costs no pass of
+ * its own: the forward applies max(., 0) as it writes y and keeps each
+ * channel's scale and shift; the backward recomputes x * scale + shift
+ * with the same float expression (this file is built with -std=c11:
+ * no contraction into fused multiply-adds) and takes dy as 0 where it is
+ * not positive, so the result has the bits of batch norm, then ReLU.
+ *
  * Formulas (PyTorch's): mean and biased variance over the rows normalise;
  * running_var is updated with the unbiased variance.  Backward, with
  * xhat = (x - mean) * invstd:
@@ -28,6 +35,11 @@ typedef struct bn_job {
 	const float *x, *dy, *gamma, *beta, *mean, *var;
 	float eps, momentum;
 	float *run_mean, *run_var, *save_mean, *save_invstd, *y, *dx, *dgamma, *dbeta;
+	/* fused ReLU: forward writes scale, shift [2][c] to relu_out; backward
+	 * reads them from relu_in; infer: relu set */
+	float *relu_out;
+	const float *relu_in;
+	int relu;
 	/* the row-split passes: per-block partial sums [2][nb][c], then
 	 * per-channel coefficients [3][c] */
 	float *part, *coef;
@@ -48,14 +60,26 @@ static inline int bn_clamp(int n, int cap)
 
 /* Calls `call` with W_ a constant for the common chunk widths (a thread's
  * share of 64..512 channels), so the inner loops vectorise with no
- * remainder. */
-#define BN_DISPATCH(nc, call)                                                 \
+ * remainder, and R_ the constant 0 or 1 for a fused ReLU. */
+#define BN_DISPATCH_W(nc, call)                                               \
 	do {                                                                  \
 		if ((nc) == 64) { enum { W_ = 64 }; call; }                   \
 		else if ((nc) == 32) { enum { W_ = 32 }; call; }              \
 		else if ((nc) == 16) { enum { W_ = 16 }; call; }              \
 		else { const int W_ = (nc); call; }                          \
 	} while (0)
+#define BN_DISPATCH(nc, relu, call)                                           \
+	do {                                                                  \
+		if (relu) { enum { R_ = 1 }; BN_DISPATCH_W(nc, call); }       \
+		else { enum { R_ = 0 }; BN_DISPATCH_W(nc, call); }            \
+	} while (0)
+
+/* x * s + t, the value a fused ReLU clips: one expression for forward and
+ * backward, so both see the same bits */
+static inline float bn_affine(float x, float s, float t)
+{
+	return x * s + t;
+}
 
 /* Forward sums of rows [r0, r0+rb) of x[:, c0:c0+W]: s = sum (x - sh) and
  * q = sum of squared deviations from the block's own mean (the block is
@@ -112,23 +136,26 @@ static void fwd_coef(const bn_job *j, int ch, double mu, double m2, float *scale
 	*shift = (float)(j->beta[ch] - mu * j->gamma[ch] * invstd);
 }
 
-/* y[:, c0:c0+W] = x * scale + shift over `rows` rows from x, y */
+/* y[:, c0:c0+W] = x * scale + shift over `rows` rows from x, y; max(., 0)
+ * when R (a fused ReLU) */
 static inline __attribute__((always_inline)) void
 scale_shift_block(const bn_job *j, const float *x, float *y, int rows, int c0, int W,
-		  const float *scale, const float *shift)
+		  const float *scale, const float *shift, int R)
 {
 	for (int r = 0; r < rows; r++) {
 		const float *xr = x + (size_t)r * j->c + c0;
 		float *yr = y + (size_t)r * j->c + c0;
-		for (int k = 0; k < W; k++)
-			yr[k] = xr[k] * scale[k] + shift[k];
+		for (int k = 0; k < W; k++) {
+			float v = bn_affine(xr[k], scale[k], shift[k]);
+			yr[k] = R ? (v > 0 ? v : 0) : v;
+		}
 	}
 }
 
 static void scale_shift(const bn_job *j, const float *x, float *y, int rows, int c0, int nc,
 			const float *scale, const float *shift)
 {
-	BN_DISPATCH(nc, scale_shift_block(j, x, y, rows, c0, W_, scale, shift));
+	BN_DISPATCH(nc, j->relu, scale_shift_block(j, x, y, rows, c0, W_, scale, shift, R_));
 }
 
 /* ---- forward, channels split among threads (no scratch) ------------------- */
@@ -145,12 +172,16 @@ static void train_task(void *arg, int tid, int nt)
 		const float *sh = j->x + c0;
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
 			int rb = bn_clamp(j->rows - r0, BN_ROWS);
-			BN_DISPATCH(nc, block_stats(j, r0, rb, c0, W_, sh, s, q));
+			BN_DISPATCH_W(nc, block_stats(j, r0, rb, c0, W_, sh, s, q));
 			for (int k = 0; k < nc; k++)
 				merge_stats(&mu[k], &m2[k], r0, rb, sh[k], s[k], q[k]);
 		}
 		for (int k = 0; k < nc; k++)
 			fwd_coef(j, c0 + k, mu[k], m2[k], &scale[k], &shift[k]);
+		for (int k = 0; j->relu_out && k < nc; k++) {
+			j->relu_out[c0 + k] = scale[k];
+			j->relu_out[j->c + c0 + k] = shift[k];
+		}
 		scale_shift(j, j->x, j->y, j->rows, c0, nc, scale, shift);
 	}
 }
@@ -172,7 +203,7 @@ static void fwd_blocks_task(void *arg, int tid, int nt)
 		for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
 			int nc = bn_clamp(j->c - c0, BN_CHUNK);
 			size_t o = b * (size_t)j->c + (size_t)c0;
-			BN_DISPATCH(nc, block_stats(j, r0, rb, c0, W_, j->x + c0, ps + o, pq + o));
+			BN_DISPATCH_W(nc, block_stats(j, r0, rb, c0, W_, j->x + c0, ps + o, pq + o));
 		}
 	}
 }
@@ -191,6 +222,10 @@ static void fwd_merge_task(void *arg, int tid, int nt)
 			merge_stats(&mu, &m2, r0, rb, j->x[ch], ps[o], pq[o]);
 		}
 		fwd_coef(j, (int)ch, mu, m2, &j->coef[ch], &j->coef[j->c + ch]);
+		if (j->relu_out) {
+			j->relu_out[ch] = j->coef[ch];
+			j->relu_out[j->c + ch] = j->coef[j->c + ch];
+		}
 	}
 }
 
@@ -229,12 +264,14 @@ static int rows_scratch(cpu_impl *im, bn_job *j)
 
 void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
 		      const float *beta, float eps, float momentum, float *run_mean,
-		      float *run_var, float *save_mean, float *save_invstd, float *y)
+		      float *run_var, float *save_mean, float *save_invstd, float *relu_coef,
+		      float *y)
 {
 	cpu_impl *im = cpu_of(be);
 	bn_job j = { .rows = rows, .c = c, .x = x, .gamma = gamma, .beta = beta, .eps = eps,
 		     .momentum = momentum, .run_mean = run_mean, .run_var = run_var,
-		     .save_mean = save_mean, .save_invstd = save_invstd, .y = y };
+		     .save_mean = save_mean, .save_invstd = save_invstd, .y = y,
+		     .relu_out = relu_coef, .relu = relu_coef != NULL };
 	size_t n = (size_t)rows * (size_t)c;
 	if (rows <= 0 || c <= 0)
 		return;
@@ -271,28 +308,45 @@ static void infer_task(void *arg, int tid, int nt)
 
 void cpu_bn_fwd_infer(dl_backend *be, int rows, int c, const float *x, const float *gamma,
 		      const float *beta, const float *run_mean, const float *run_var, float eps,
-		      float *y)
+		      int relu, float *y)
 {
 	bn_job j = { .rows = rows, .c = c, .x = x, .gamma = gamma, .beta = beta,
-		     .mean = run_mean, .var = run_var, .eps = eps, .y = y };
+		     .mean = run_mean, .var = run_var, .eps = eps, .y = y, .relu = relu != 0 };
 	cpu_run_n(cpu_of(be), (size_t)rows * (size_t)c, BN_MIN_PAR, infer_task, &j);
 }
 
 /* ---- backward ---------------------------------------------------------------- */
 
+/* dy, or 0 where a fused ReLU's input x * s + t was not positive (R) */
+static inline __attribute__((always_inline)) float
+masked(float dy, float x, float s, float t, int R)
+{
+	return R ? (bn_affine(x, s, t) > 0 ? dy : 0) : dy;
+}
+
+/* A chunk's fused-ReLU scale and shift (zeros when there is none: unused) */
+static inline void relu_chunk(const bn_job *j, int c0, int nc, float *s, float *t)
+{
+	for (int k = 0; k < nc; k++) {
+		s[k] = j->relu_in ? j->relu_in[c0 + k] : 0;
+		t[k] = j->relu_in ? j->relu_in[j->c + c0 + k] : 0;
+	}
+}
+
 /* Backward sums of rows [r0, r0+rb) of the chunk [c0, c0+W), in float:
- * a = sum dy, b = sum dy (x - mean). */
+ * a = sum dy, b = sum dy (x - mean), dy masked by a fused ReLU (R). */
 static inline __attribute__((always_inline)) void
-block_bwd(const bn_job *j, int r0, int rb, int c0, int W, const float *mu, float *a_out,
-	  float *b_out)
+block_bwd(const bn_job *j, int r0, int rb, int c0, int W, const float *mu, const float *s,
+	  const float *t, int R, float *a_out, float *b_out)
 {
 	float a[BN_CHUNK] = { 0 }, b[BN_CHUNK] = { 0 };
 	for (int r = 0; r < rb; r++) {
 		const float *xr = j->x + (size_t)(r0 + r) * j->c + c0;
 		const float *dr = j->dy + (size_t)(r0 + r) * j->c + c0;
 		for (int k = 0; k < W; k++) {
-			a[k] += dr[k];
-			b[k] += dr[k] * (xr[k] - mu[k]);
+			float d = masked(dr[k], xr[k], s[k], t[k], R);
+			a[k] += d;
+			b[k] += d * (xr[k] - mu[k]);
 		}
 	}
 	for (int k = 0; k < W; k++) {
@@ -314,17 +368,20 @@ static void bwd_coef(const bn_job *j, int ch, double sdy, double sdx, float *a, 
 	*cst = (float)(-g * is * sdy / n);
 }
 
-/* dx[:, c0:c0+W] = a dy + b (x - mean) + cst over `rows` rows from x, dy, dx */
+/* dx[:, c0:c0+W] = a dy + b (x - mean) + cst over `rows` rows from x, dy, dx
+ * (dy masked by a fused ReLU: R, s, t) */
 static inline __attribute__((always_inline)) void
 dx_block(const bn_job *j, const float *x, const float *dy, float *dx, int rows, int c0, int W,
-	 const float *mu, const float *a, const float *b, const float *cst)
+	 const float *mu, const float *a, const float *b, const float *cst, const float *s,
+	 const float *t, int R)
 {
 	for (int r = 0; r < rows; r++) {
 		const float *xr = x + (size_t)r * j->c + c0;
 		const float *dr = dy + (size_t)r * j->c + c0;
 		float *out = dx + (size_t)r * j->c + c0;
 		for (int k = 0; k < W; k++)
-			out[k] = a[k] * dr[k] + b[k] * (xr[k] - mu[k]) + cst[k];
+			out[k] = a[k] * masked(dr[k], xr[k], s[k], t[k], R) +
+				 b[k] * (xr[k] - mu[k]) + cst[k];
 	}
 }
 
@@ -337,12 +394,13 @@ static void bwd_task(void *arg, int tid, int nt)
 	for (int c0 = (int)lo; c0 < (int)hi; c0 += BN_CHUNK) {
 		int nc = bn_clamp((int)hi - c0, BN_CHUNK);
 		double sdy[BN_CHUNK] = { 0 }, sdx[BN_CHUNK] = { 0 };
-		float mu[BN_CHUNK], sa[BN_CHUNK], sb[BN_CHUNK];
+		float mu[BN_CHUNK], sa[BN_CHUNK], sb[BN_CHUNK], s[BN_CHUNK], t[BN_CHUNK];
 		for (int k = 0; k < nc; k++)
 			mu[k] = j->mean[c0 + k];
+		relu_chunk(j, c0, nc, s, t);
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
 			int rb = bn_clamp(j->rows - r0, BN_ROWS);
-			BN_DISPATCH(nc, block_bwd(j, r0, rb, c0, W_, mu, sa, sb));
+			BN_DISPATCH(nc, j->relu, block_bwd(j, r0, rb, c0, W_, mu, s, t, R_, sa, sb));
 			for (int k = 0; k < nc; k++) {
 				sdy[k] += sa[k];
 				sdx[k] += sb[k];
@@ -352,8 +410,8 @@ static void bwd_task(void *arg, int tid, int nt)
 		for (int k = 0; k < nc; k++)
 			bwd_coef(j, c0 + k, sdy[k], sdx[k], &a[k], &b[k], &cst[k]);
 		if (j->dx)
-			BN_DISPATCH(nc, dx_block(j, j->x, j->dy, j->dx, j->rows, c0, W_, mu, a, b,
-						 cst));
+			BN_DISPATCH(nc, j->relu, dx_block(j, j->x, j->dy, j->dx, j->rows, c0, W_, mu,
+							  a, b, cst, s, t, R_));
 	}
 }
 
@@ -368,11 +426,13 @@ static void bwd_blocks_task(void *arg, int tid, int nt)
 		int r0 = (int)b * BN_ROWS, rb = bn_clamp(j->rows - r0, BN_ROWS);
 		for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
 			int nc = bn_clamp(j->c - c0, BN_CHUNK);
-			float mu[BN_CHUNK];
+			float mu[BN_CHUNK], s[BN_CHUNK], t[BN_CHUNK];
 			for (int k = 0; k < nc; k++)
 				mu[k] = j->mean[c0 + k];
+			relu_chunk(j, c0, nc, s, t);
 			size_t o = b * (size_t)j->c + (size_t)c0;
-			BN_DISPATCH(nc, block_bwd(j, r0, rb, c0, W_, mu, pa + o, pb + o));
+			BN_DISPATCH(nc, j->relu,
+				    block_bwd(j, r0, rb, c0, W_, mu, s, t, R_, pa + o, pb + o));
 		}
 	}
 }
@@ -402,25 +462,28 @@ static void bwd_apply_task(void *arg, int tid, int nt)
 	size_t o = lo * (size_t)j->c;
 	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
 		int nc = bn_clamp(j->c - c0, BN_CHUNK);
-		float mu[BN_CHUNK], a[BN_CHUNK], b[BN_CHUNK], cst[BN_CHUNK];   /* local: no alias */
+		/* local: no alias */
+		float mu[BN_CHUNK], a[BN_CHUNK], b[BN_CHUNK], cst[BN_CHUNK], s[BN_CHUNK], t[BN_CHUNK];
 		for (int k = 0; k < nc; k++) {
 			mu[k] = j->mean[c0 + k];
 			a[k] = j->coef[c0 + k];
 			b[k] = j->coef[j->c + c0 + k];
 			cst[k] = j->coef[2 * j->c + c0 + k];
 		}
-		BN_DISPATCH(nc, dx_block(j, j->x + o, j->dy + o, j->dx + o, (int)(hi - lo), c0, W_,
-					 mu, a, b, cst));
+		relu_chunk(j, c0, nc, s, t);
+		BN_DISPATCH(nc, j->relu, dx_block(j, j->x + o, j->dy + o, j->dx + o, (int)(hi - lo), c0,
+						  W_, mu, a, b, cst, s, t, R_));
 	}
 }
 
 void cpu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
-		const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
-		float *dgamma, float *dbeta)
+		const float *gamma, const float *save_mean, const float *save_invstd,
+		const float *relu_coef, float *dx, float *dgamma, float *dbeta)
 {
 	cpu_impl *im = cpu_of(be);
 	bn_job j = { .rows = rows, .c = c, .x = x, .dy = dy, .gamma = gamma, .mean = save_mean,
-		     .var = save_invstd, .dx = dx, .dgamma = dgamma, .dbeta = dbeta };
+		     .var = save_invstd, .dx = dx, .dgamma = dgamma, .dbeta = dbeta,
+		     .relu_in = relu_coef, .relu = relu_coef != NULL };
 	size_t n = (size_t)rows * (size_t)c;
 	if (rows <= 0 || c <= 0)
 		return;

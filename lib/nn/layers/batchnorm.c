@@ -5,6 +5,8 @@
  * the batch statistics and updates the running ones; evaluation mode uses
  * the running statistics.  The workspace keeps the batch mean and inverse
  * std from forward for backward, so backward follows a training forward.
+ * A relu after it that dl_model_plan fused (l->post_relu) is applied here,
+ * its per-channel coefficients kept in the workspace too.
  *   batchnorm [eps=1e-5] [momentum=0.1] */
 #include "nn/layers/batchnorm.h"
 
@@ -39,7 +41,8 @@ static int configure(dl_layer *l, dl_spec_line *sl, dl_err *err)
 	dl_layer_add_param(l, "bias", 1, cs);
 	dl_layer_add_buf(l, "running_mean", 1, cs);
 	dl_layer_add_buf(l, "running_var", 1, cs);
-	l->nws = 4 * (size_t)l->in.c;   /* mean, invstd; 2c scratch for --sync-bn */
+	/* mean, invstd; 2c scratch for --sync-bn; 2c for a fused relu */
+	l->nws = 6 * (size_t)l->in.c;
 	return 0;
 }
 
@@ -70,6 +73,12 @@ static int synced(const dl_layer *l, const dl_backend *be)
 	return l->run && l->run->training && l->run->reduce && be->ops->bn_stats;
 }
 
+/* The fused relu's coefficients (ops.h relu_coef), or NULL */
+static float *relu_coef(const dl_layer *l)
+{
+	return l->post_relu ? l->ws + 4 * (size_t)l->in.c : NULL;
+}
+
 static long global_rows(const dl_layer *l)
 {
 	return l->run->batch_total * (long)l->in.h * (long)l->in.w;
@@ -86,7 +95,7 @@ static void forward_sync(dl_layer *l, dl_backend *be, int rows, const float *x, 
 	be->ops->bn_stats(be, rows, c, x, mean, t);
 	l->run->reduce(l->run->reduce_ctx, t, (size_t)c);
 	be->ops->bn_fwd_given(be, rows, c, count, x, l->p[0], l->p[1], O(l)->eps,
-			      O(l)->momentum, mean, t, l->b[0], l->b[1], invstd, y);
+			      O(l)->momentum, mean, t, l->b[0], l->b[1], invstd, relu_coef(l), y);
 }
 
 /* The parameter gradients are this rank's part (the gradient sum over
@@ -97,14 +106,15 @@ static void backward_sync(dl_layer *l, dl_backend *be, int rows, const float *x,
 	int c = l->in.c;
 	float *t = l->ws + 2 * c;
 	be->ops->zero(be, t, 2 * (size_t)c * sizeof(float));
-	be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, NULL, t, t + c);
+	be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, relu_coef(l), NULL, t,
+			t + c);
 	be->ops->axpby(be, (size_t)c, 1.0f, t, 1.0f, l->g[0]);
 	be->ops->axpby(be, (size_t)c, 1.0f, t + c, 1.0f, l->g[1]);
 	if (!dx)
 		return;
 	l->run->reduce(l->run->reduce_ctx, t, 2 * (size_t)c);
-	be->ops->bn_bwd_given(be, rows, c, global_rows(l), x, dy, l->p[0], l->ws, l->ws + c, t,
-			      t + c, dx);
+	be->ops->bn_bwd_given(be, rows, c, global_rows(l), x, dy, l->p[0], l->ws, l->ws + c,
+			      relu_coef(l), t, t + c, dx);
 }
 
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
@@ -114,10 +124,11 @@ static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y
 		forward_sync(l, be, rows, x, y);
 	else if (l->run && l->run->training)
 		be->ops->bn_fwd_train(be, rows, c, x, l->p[0], l->p[1], O(l)->eps,
-				      O(l)->momentum, l->b[0], l->b[1], l->ws, l->ws + c, y);
+				      O(l)->momentum, l->b[0], l->b[1], l->ws, l->ws + c, relu_coef(l),
+				      y);
 	else
 		be->ops->bn_fwd_infer(be, rows, c, x, l->p[0], l->p[1], l->b[0], l->b[1],
-				      O(l)->eps, y);
+				      O(l)->eps, l->post_relu, y);
 }
 
 static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
@@ -128,7 +139,8 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 	if (synced(l, be))
 		backward_sync(l, be, rows, x, dy, dx);
 	else
-		be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, dx, l->g[0], l->g[1]);
+		be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, relu_coef(l), dx,
+				l->g[0], l->g[1]);
 }
 
 static void describe(const dl_layer *l, char *buf, size_t n)

@@ -109,6 +109,10 @@
 	/* y = alpha * x + beta * y  (beta == 0: y is only written, never read) */         \
 	X(P, void, axpby, (dl_backend *be, size_t n, float alpha, const float *x,         \
 			   float beta, float *y))                                          \
+	/* y = a + b, then max(y, 0) when relu (a residual add with the ReLU after         \
+	 * it fused); y may equal a or b */                                                \
+	X(P, void, add2, (dl_backend *be, size_t n, const float *a, const float *b,       \
+			  int relu, float *y))                                             \
 	/* For r < rows, j < cols: dst[r*dld + j] = src[r*sld + j], or += when             \
 	 * acc (channel concat and its backward in NHWC). */                               \
 	X(P, void, copy2d, (dl_backend *be, int rows, int cols, const float *src, int sld, \

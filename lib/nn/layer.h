@@ -155,10 +155,10 @@ struct dl_layer {
 	float *ws;
 	const dl_run *run;       /* the model's run state (training flag, step) */
 	/* Fusion, set by dl_model_plan (plan.c): a relu whose input is a batch
-	 * norm's output read by nothing else is done by that batch norm
-	 * (bn_fwd_train's relu_coef): the batch norm has post_relu set and
+	 * norm's or an add's output read by nothing else is done by that layer
+	 * (bn_fwd_train's relu_coef, add2's relu): it has post_relu set and
 	 * the relu `fused`, which then works as an alias (no buffer, no work;
-	 * its output and gradient are the batch norm's). */
+	 * its output and gradient are the producer's). */
 	int post_relu;
 	int fused;
 };

@@ -39,8 +39,8 @@ static int source_of(const dl_model *m, int i)
 	return i;
 }
 
-/* Marks each relu whose only input is a batch norm's output, read by no
- * other layer, as done by that batch norm (layer.h post_relu): the
+/* Marks each relu whose only input is a batch norm's or an add's output,
+ * read by no other layer, as done by that layer (layer.h post_relu): the
  * relu's own forward (read and write of the tensor) and backward (two
  * reads and a write) are gone, and the result has the same bits. */
 static int plan_fusion(dl_model *m)
@@ -59,7 +59,7 @@ static int plan_fusion(dl_model *m)
 		dl_layer *l = &m->layers[i];
 		int s = l->in_from[0];
 		if (l->kind != &dl_layer_relu || l->nin != 1 || s < 0 || readers[s] != 1 ||
-		    m->layers[s].kind != &dl_layer_batchnorm)
+		    (m->layers[s].kind != &dl_layer_batchnorm && m->layers[s].kind != &dl_layer_add))
 			continue;
 		m->layers[s].post_relu = 1;
 		l->fused = 1;

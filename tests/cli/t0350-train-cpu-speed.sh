@@ -38,6 +38,36 @@ test_case 'DL_OMP_REEXEC=0 turns the restart off' '
 	test "$(grep -c "execve(" st)" -eq 1
 '
 
+cat >"$FIX/res.spec" <<'EOF'
+input h=28 w=28 c=1
+conv2d filters=16 size=3 pad=1 bias=0
+batchnorm
+relu name=s
+conv2d filters=16 size=3 pad=1 bias=0
+batchnorm name=m
+add from=m,s
+relu
+gap
+dense units=10
+EOF
+test_case 'relu fusion (batchnorm + relu, add + relu): the same model bits as DL_FUSE=0, fp32 and bf16' '
+	precs="fp32"
+	[ "$BF16" -eq 0 ] && precs="fp32 bf16"
+	for p in $precs; do
+		for f in 0 1; do
+			DL_FUSE=$f "$DL_BIN/dl-train" -m "$FIX/res.spec" --train "$D" -o $p.$f --epochs 2 --batch 32 \
+				--seed 4 -j 2 --device cpu --precision $p -q || return 1
+		done
+		cmp $p.0/model.safetensors $p.1/model.safetensors || return 1
+	done
+'
+
+test_case 'DL_FUSE: a bad value is refused (exit 2) naming the variable, no output' '
+	test_expect_code 2 env DL_FUSE=yes "$DL_BIN/dl-train" -m "$FIX/res.spec" --train "$D" -o x --steps 1 \
+		--device cpu 2>err &&
+	grep -q "DL_FUSE must be 0 or 1" err && ! test -e x/model.safetensors
+'
+
 if [ "$BF16" -eq 0 ]; then
 test_case '--precision bf16 on the CPU: lenet trains, bit-identical twice, differs from fp32, recorded' '
 	for r in a b; do

@@ -370,6 +370,12 @@ TEST(gpu_elementwise)
 	CHECK_REL(&p, &dx, GPU_TOL_FP32);
 	EACH(&p, axpby, be->ops->axpby(be, n, -1.5f, B(dy), 0.25f, B(dx)));
 	CHECK_REL(&p, &dx, GPU_TOL_FP32);
+	for (int relu = 0; relu < 2; relu++) {   /* a sum is exact either side: bits */
+		EACH(&p, add2, be->ops->add2(be, n, B(x), B(dy), relu, B(dx)));
+		CHECK_REL(&p, &dx, 0);
+		EACH(&p, add2, be->ops->add2(be, n, B(dx), B(x), relu, B(dx)));   /* in place */
+		CHECK_REL(&p, &dx, 0);
+	}
 	int rows = 50, cols = 37, sld = 101, dld = 90;
 	gpu_buf dst = gpu_rand_buf(&p, (size_t)rows * dld, -1, 1);
 	EACH(&p, copy2d, be->ops->copy2d(be, rows, cols, B(x), sld, B(dst), dld, 0));

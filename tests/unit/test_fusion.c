@@ -1,8 +1,8 @@
-/* Batch norm + ReLU fusion (ops.h relu_coef, layer.h post_relu): the fused
- * ops give the bits of batch norm followed by ReLU, on every path of bn.c
- * and bn_sync.c, and dl_model_plan fuses exactly the pairs it may, with a
- * training step whose every output, gradient and running statistic equals
- * the unfused model's. */
+/* ReLU fusion (layer.h post_relu): batch norm + ReLU (ops.h relu_coef)
+ * gives the bits of batch norm followed by ReLU, on every path of bn.c and
+ * bn_sync.c; add + ReLU (add2) those of the add then ReLU; dl_model_plan
+ * fuses exactly the pairs it may, with a training step whose every output,
+ * gradient and running statistic equals the unfused model's. */
 #include "test.h"
 
 #include <stdlib.h>
@@ -111,23 +111,60 @@ TEST(fusion_bn_relu_ops_same_bits)
 		dl_backend_close(bes[b]);
 }
 
+/* add2 against axpby + relu, in place too, odd lengths (the tail block) */
+TEST(fusion_add2_same_bits)
+{
+	dl_backend *be = dl_test_cpu(2);
+	dl_rng r;
+	dl_rng_seed(&r, 8);
+	const size_t lens[] = { 1, 17, 1000, 70001 };
+	for (size_t s = 0; s < sizeof lens / sizeof *lens; s++) {
+		size_t n = lens[s];
+		float *a = frand(&r, n, -1, 1), *b = frand(&r, n, -1, 1);
+		float *y0 = malloc(n * sizeof *y0), *y1 = malloc(n * sizeof *y1);
+		for (int relu = 0; relu < 2; relu++) {
+			be->ops->axpby(be, n, 1.0f, a, 0.0f, y0);
+			be->ops->axpby(be, n, 1.0f, b, 1.0f, y0);
+			if (relu)
+				be->ops->act_fwd(be, DL_ACT_RELU, 0, n, y0, y0);
+			be->ops->add2(be, n, a, b, relu, y1);
+			CHECK(same(y0, y1, n));
+			memcpy(y1, a, n * sizeof *y1);
+			be->ops->add2(be, n, y1, b, relu, y1);   /* y = a */
+			CHECK(same(y0, y1, n));
+			memcpy(y1, b, n * sizeof *y1);
+			be->ops->add2(be, n, a, y1, relu, y1);   /* y = b */
+			CHECK(same(y0, y1, n));
+		}
+		size_t zeros = 0;
+		for (size_t i = 0; i < n; i++)
+			zeros += y1[i] == 0;
+		CHECK(n < 1000 || (zeros > n / 4 && zeros < n - n / 4));
+		free(a), free(b), free(y0), free(y1);
+	}
+	dl_backend_close(be);
+}
+
 static const char *SPEC =
 	"input h=8 w=8 c=3\n"
-	"conv2d filters=32 size=3 pad=1 name=c1\n"
-	"batchnorm name=b1\n"
-	"relu name=r1\n"                       /* fused: b1 read by r1 alone */
-	"conv2d filters=8 size=3 pad=1 name=c2\n"
-	"batchnorm name=b2\n"
-	"relu name=r2\n"                       /* not: b2 also read by the add */
-	"add from=b2,r2\n"
-	"batchnorm name=b3\n"
-	"leaky_relu slope=0.1\n"               /* not: only relu fuses */
-	"relu\n"
-	"gap\n"
-	"dense units=12\n"
-	"batchnorm\n"
-	"relu\n"                               /* fused, on a flat [n, 12] */
-	"dense units=5\n";
+	"conv2d filters=32 size=3 pad=1 name=c1\n"   /* 0 */
+	"batchnorm name=b1\n"                        /* 1 */
+	"relu name=r1\n"                             /* 2 fused: b1 read by r1 alone */
+	"conv2d filters=8 size=3 pad=1 name=c2\n"    /* 3 */
+	"batchnorm name=b2\n"                        /* 4 */
+	"relu name=r2\n"                             /* 5 not: b2 also read by a1 */
+	"add from=b2,r2 name=a1\n"                   /* 6 */
+	"relu name=r3\n"                             /* 7 not: a1 also read by a2 */
+	"add from=a1,r3,r2 name=a2\n"                /* 8 three inputs */
+	"relu name=r4\n"                             /* 9 fused into a2 */
+	"batchnorm name=b3\n"                        /* 10 */
+	"leaky_relu slope=0.1\n"                     /* 11 not: only relu fuses */
+	"relu\n"                                     /* 12 not: after leaky_relu */
+	"gap\n"                                      /* 13 */
+	"dense units=12\n"                           /* 14 */
+	"batchnorm\n"                                /* 15 */
+	"relu\n"                                     /* 16 fused, on a flat [n, 12] */
+	"dense units=5\n";                           /* 17 */
 
 static int ready(dl_test_ctx *t, dl_model *m, dl_backend *be, int no_fuse, int batch)
 {
@@ -146,7 +183,7 @@ static int ready(dl_test_ctx *t, dl_model *m, dl_backend *be, int no_fuse, int b
 	return rc;
 }
 
-/* The plan fuses r1 and the last relu only; a training step and an
+/* The plan fuses r1, r4 and the last relu only; a training step and an
  * evaluation pass of the fused model give the unfused model's bits. */
 TEST(fusion_model_same_bits)
 {
@@ -163,20 +200,20 @@ TEST(fusion_model_same_bits)
 			dl_backend_close(be);
 			return;
 		}
-		int fused[16] = { 0 }, post[16] = { 0 };
+		int fused[32] = { 0 }, post[32] = { 0 };
 		for (int i = 0; i < m[0].nlayers; i++) {
 			fused[i] = m[0].layers[i].fused;
 			post[i] = m[0].layers[i].post_relu;
 			CHECK(!m[1].layers[i].fused && !m[1].layers[i].post_relu);
 		}
-		/* layers: 0 c1, 1 b1, 2 r1, 3 c2, 4 b2, 5 r2, 6 add, 7 b3, 8 leaky,
-		 * 9 relu, 10 gap, 11 dense, 12 bn, 13 relu, 14 dense */
-		CHECK(post[1] && fused[2] && post[12] && fused[13]);
+		CHECK_INT(m[0].nlayers, 18);
+		CHECK(post[1] && fused[2] && post[8] && fused[9] && post[15] && fused[16]);
 		int nf = 0;
 		for (int i = 0; i < m[0].nlayers; i++)
 			nf += fused[i] + post[i];
-		CHECK_INT(nf, 4);
+		CHECK_INT(nf, 6);
 		CHECK(m[0].y[2] == m[0].y[1] && m[0].dy[2] == m[0].dy[1]);
+		CHECK(m[0].y[9] == m[0].y[8] && m[0].dy[9] == m[0].dy[8]);
 		dl_rng r;
 		dl_rng_seed(&r, 5);
 		size_t nx = (size_t)batch * 8 * 8 * 3, nout = (size_t)batch * 5;

@@ -1,5 +1,5 @@
 /* Elementwise ops of the graph layers: inverted dropout, y = a x + b y,
- * and strided 2-D copies (channel concat).  Each thread takes a contiguous
+ * y = a + b (with a fused ReLU), and strided 2-D copies (channel concat).  Each thread takes a contiguous
  * range of elements (rows for copy2d) and every element is computed alone,
  * so the results do not depend on the thread count. */
 #include "backend/cpu/cpu.h"
@@ -10,8 +10,9 @@
 
 typedef struct ew_job {
 	size_t n;
-	const float *x;
+	const float *x, *x2;
 	float *y;
+	int relu;
 	float a, b;
 	uint64_t seed;
 	int rows, cols, sld, dld, acc;
@@ -57,6 +58,43 @@ void cpu_axpby(dl_backend *be, size_t n, float alpha, const float *x, float beta
 {
 	ew_job j = { .n = n, .x = x, .y = y, .a = alpha, .b = beta };
 	cpu_run_n(cpu_of(be), n, EW_MIN_PAR, axpby_task, &j);
+}
+
+#define EW_BLOCK 16
+
+/* y[0..W) = a + b (max(., 0) when R) through a local block: y may alias a
+ * or b, and a fixed trip count over local memory vectorises the select */
+static inline __attribute__((always_inline)) void
+add2_block(const float *a, const float *b, float *y, int W, int R)
+{
+	float v[EW_BLOCK];
+	for (int k = 0; k < W; k++)
+		v[k] = a[k] + b[k];
+	if (R)
+		for (int k = 0; k < W; k++)
+			v[k] = v[k] > 0 ? v[k] : 0;
+	memcpy(y, v, (size_t)W * sizeof *v);
+}
+
+static void add2_task(void *arg, int tid, int nt)
+{
+	const ew_job *j = arg;
+	size_t lo, hi, i;
+	cpu_range(j->n, tid, nt, &lo, &hi);
+	for (i = lo; i + EW_BLOCK <= hi; i += EW_BLOCK) {
+		if (j->relu)
+			add2_block(j->x + i, j->x2 + i, j->y + i, EW_BLOCK, 1);
+		else
+			add2_block(j->x + i, j->x2 + i, j->y + i, EW_BLOCK, 0);
+	}
+	if (i < hi)
+		add2_block(j->x + i, j->x2 + i, j->y + i, (int)(hi - i), j->relu);
+}
+
+void cpu_add2(dl_backend *be, size_t n, const float *a, const float *b, int relu, float *y)
+{
+	ew_job j = { .n = n, .x = a, .x2 = b, .y = y, .relu = relu != 0 };
+	cpu_run_n(cpu_of(be), n, EW_MIN_PAR, add2_task, &j);
 }
 
 static void copy2d_task(void *arg, int tid, int nt)

@@ -1,4 +1,4 @@
-/* Elementwise ops: activations, dropout, axpby, copy2d.  Grid-stride loops,
+/* Elementwise ops: activations, dropout, axpby, add2, copy2d.  Grid-stride loops,
  * one element per thread per step (memory-bound: coalesced 4-byte
  * accesses; vectorising to 16 bytes is a later tuning step). */
 #include "backend/cuda/cuda.h"
@@ -122,6 +122,24 @@ __global__ void axpby_k(size_t n, float alpha, const float *x, float beta, float
 		GRID_LOOP(i, n)
 			y[i] = alpha * x[i] + beta * y[i];
 	}
+}
+
+__global__ void add2_k(size_t n, const float *a, const float *b, int relu, float *y)
+{
+	GRID_LOOP(i, n) {
+		float v = a[i] + b[i];
+		y[i] = relu && !(v > 0) ? 0.0f : v;
+	}
+}
+
+void cu_add2(dl_backend *be, size_t n, const float *a, const float *b, int relu, float *y)
+{
+	cu_impl *im = cu_of(be);
+	CU_OP(im, "add2");
+	if (!n)
+		return;
+	add2_k<<<cu_blocks(n, CU_T), CU_T, 0, im->stream>>>(n, a, b, relu, y);
+	CU_LAUNCHED();
 }
 
 void cu_axpby(dl_backend *be, size_t n, float alpha, const float *x, float beta, float *y)

@@ -16,6 +16,7 @@
 #   make bench-roofline  fp32/bf16 matmul GFLOP/s of the best kernel here, 1 and 2 threads
 #   make bench-gemm fp32 gemm of the dense layers: OpenBLAS vs oneDNN matmul (DL_GEMM's rule)
 #   make bench-conv 3x3 convs of vgg16/resnet18: oneDNN direct vs im2col + matmul (conv_gemm.c's rule)
+#   make bench-fusion ReLU fusion (batch norm + relu, add + relu): separate vs fused ops
 #   make bench-dist mpirun -np 2 vs one process vs PyTorch DDP; ResNet-50 scaling on paper
 #   make fuzz       build libFuzzer targets (clang) into build-fuzz/
 #   make fuzz-ci    run each fuzz target FUZZ_SECONDS (15) under ASan+UBSan
@@ -388,6 +389,11 @@ bench-conv: $(BUILD)/bench-conv
 	@$(BUILD)/bench-conv $(or $(THREADS),2)
 $(BUILD)/bench-conv: bench/bench-conv.c $(LIBA)
 	$(CC) $(CFLAGS) $< -o $@ $(LIBA) $(LIBS)
+# ReLU fusion: batch norm + relu and add + relu, separate vs fused
+bench-fusion: $(BUILD)/bench-fusion
+	@$(BUILD)/bench-fusion $(or $(THREADS),2)
+$(BUILD)/bench-fusion: bench/bench-fusion.c $(LIBA)
+	$(CC) $(CFLAGS) $< -o $@ $(LIBA) $(LIBS)
 $(BUILD)/bench-gemm: bench/bench-gemm.c $(LIBA)
 	$(CC) $(CFLAGS) $< -o $@ $(LIBA) $(LIBS)
 
@@ -442,7 +448,7 @@ clean:
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
-.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline bench-gemm bench-conv bench-dist ort-node fuzz fuzz-ci clean help
+.PHONY: all deps demo check check-asan bench-cpu bench-prep bench-serve bench-prep-tool bench-accuracy bench-dnnl bench-roofline bench-gemm bench-conv bench-fusion bench-dist ort-node fuzz fuzz-ci clean help
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

@@ -1,5 +1,5 @@
 /* bench-conv: oneDNN's direct convolutions next to conv_gemm.c's whole-batch
- * im2col + matmul, on the 3x3 convolutions of vgg16 (32x32, batch 128) and
+ * im2col + matmul and oneDNN's Winograd, on the 3x3 convolutions of vgg16 (32x32, batch 128) and
  * resnet18 (64x64, batch 32), fp32 and bf16, to choose cpu_conv_gemm_rule
  * (lib/backend/cpu/conv_gemm.c) by measurement.
  *
@@ -9,10 +9,13 @@
  * dnnl (conv_dnnl.c, its per-call weight reorder and, in bf16, the
  * activation reorders included); "gemm" is cpu_conv_gemm_run (im2col by
  * our threads, then one oneDNN matmul, bias or bias gradient included).
- * Backward data has no gemm form here (n/a).  Per (shape, op) the two
+ * Backward data has no gemm form here (n/a).  "wino" is the conv op on
+ * oneDNN's fp32 Winograd F(4x4, 3x3) (conv_wino = 1; in the bf16 rows too,
+ * where a bf16 run may take it), its activation reorders into and out of
+ * nChw16c included.  Per (shape, op) the ways
  * alternate REPS samples of at least SAMPLE_S seconds each; figures are the
- * median wall ms per call; "rule" is what DL_CONV=auto runs (gemm or
- * direct) and the last column direct/gemm (above 1: the matmul is faster).
+ * median wall ms per call; d/g and d/w are direct over gemm and over wino
+ * (above 1: the other is faster), and "auto" what DL_CONV=auto runs.
  */
 #include "backend/cpu/cpu.h"
 
@@ -69,11 +72,13 @@ typedef struct bufs {
 	float *x, *w, *b, *y, *dy, *dx, *dw, *db;
 } bufs;
 
-/* one call of op; gemm = 1: cpu_conv_gemm_run, else the backend's op
+/* one call of op; gemm = 1: cpu_conv_gemm_run, 2: the backend's op on
+ * Winograd (conv_wino = 1), else the backend's op on the direct kernel
  * (DL_CONV=dnnl).  -1 if the gemm path declined. */
 static int call(dl_backend *be, int op, int gemm, const dl_conv_geom *g, bufs *B)
 {
-	if (gemm) {
+	cpu_of(be)->conv_wino = gemm == 2;
+	if (gemm == 1) {
 		if (op == CPU_DNNL_FWD)
 			return cpu_conv_gemm_run(be, op, g, B->x, B->w, B->b, B->y, NULL);
 		return cpu_conv_gemm_run(be, op, g, B->x, B->dy, NULL, B->dw, B->db);
@@ -112,8 +117,8 @@ int main(int argc, char **argv)
 	static const char *opname[] = { "", "fwd", "bwd_data", "bwd_w" };
 	printf("bench-conv: %d threads; median wall ms per call of %d samples of >= %.0f ms\n",
 	       threads, REPS, SAMPLE_S * 1e3);
-	printf("%-26s %-5s %-8s %9s %9s %7s  %s\n", "shape (3x3 pad 1)", "prec", "op", "direct",
-	       "gemm", "d/g", "rule");
+	printf("%-26s %-5s %-8s %9s %9s %7s %9s %7s  %s\n", "shape (3x3 pad 1)", "prec", "op",
+	       "direct", "gemm", "d/g", "wino", "d/w", "auto");
 	for (int p = 0; p < 2; p++) {
 		dl_backend *be;
 		dl_err err;
@@ -136,25 +141,38 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			for (int op = CPU_DNNL_FWD; op <= CPU_DNNL_BWD_W; op++) {
-				double td[REPS], tg[REPS];
-				int has_gemm = op != CPU_DNNL_BWD_DATA;
+				double td[REPS], tg[REPS], tw[REPS];
+				int has_gemm = op != CPU_DNNL_BWD_DATA, has_wino = 1;
 				call(be, op, 0, &g, &B);   /* warm-up: primitives built */
 				if (has_gemm && call(be, op, 1, &g, &B))
 					has_gemm = 0;
+				unsigned long w0 = cpu_dnnl_wino_calls(im);
+				if (has_wino)
+					call(be, op, 2, &g, &B);
+				has_wino = has_wino && cpu_dnnl_wino_calls(im) > w0;
 				for (int r = 0; r < REPS; r++) {
 					td[r] = sample(be, op, 0, &g, &B);
 					tg[r] = has_gemm ? sample(be, op, 1, &g, &B) : 0;
+					tw[r] = has_wino ? sample(be, op, 2, &g, &B) : 0;
 				}
 				qsort(td, REPS, sizeof *td, cmp_d);
 				qsort(tg, REPS, sizeof *tg, cmp_d);
+				qsort(tw, REPS, sizeof *tw, cmp_d);
 				int rule = cpu_conv_gemm_rule(&g, op, p == 1);
-				if (has_gemm)
-					printf("%-26s %-5s %-8s %9.2f %9.2f %7.2f  %s\n", S->name,
-					       precs[p], opname[op], td[REPS / 2], tg[REPS / 2],
-					       td[REPS / 2] / tg[REPS / 2], rule ? "gemm" : "direct");
-				else
-					printf("%-26s %-5s %-8s %9.2f %9s %7s  %s\n", S->name, precs[p],
-					       opname[op], td[REPS / 2], "n/a", "", "direct");
+				const char *auto_runs = cpu_dnnl_wino_rule(&g, p == 1) ? "wino" :
+							rule ? "gemm" : "direct";
+				char gs[16] = "n/a", gr[16] = "", ws[16] = "n/a", wr[16] = "";
+				double d = td[REPS / 2];
+				if (has_gemm) {
+					snprintf(gs, sizeof gs, "%.2f", tg[REPS / 2]);
+					snprintf(gr, sizeof gr, "%.2f", d / tg[REPS / 2]);
+				}
+				if (has_wino) {
+					snprintf(ws, sizeof ws, "%.2f", tw[REPS / 2]);
+					snprintf(wr, sizeof wr, "%.2f", d / tw[REPS / 2]);
+				}
+				printf("%-26s %-5s %-8s %9.2f %9s %7s %9s %7s  %s\n", S->name, precs[p],
+				       opname[op], d, gs, gr, ws, wr, auto_runs);
 				fflush(stdout);
 			}
 			float *all[] = { B.x, B.w, B.b, B.y, B.dy, B.dx, B.dw, B.db };

@@ -270,6 +270,7 @@ TEST(backend_cpu_bf16_conv_gemm_small_maps)
 	};
 	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
 	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	cpu_of(bf)->conv_wino = 0;   /* the matmul's rule alone (Winograd takes 4x4 first) */
 	dl_rng r;
 	dl_rng_seed(&r, 19);
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -282,6 +283,38 @@ TEST(backend_cpu_bf16_conv_gemm_small_maps)
 		unsigned long n0 = cpu_dnnl_gemm_calls(cpu_of(bf), 1);
 		check_geom(t, ref, bf, &r, &g);
 		CHECK_INT((int)(cpu_dnnl_gemm_calls(cpu_of(bf), 1) - n0), c[4]);
+	}
+	dl_backend_close(ref);
+	dl_backend_close(bf);
+}
+
+/* A bf16 run takes fp32 Winograd where it measured faster than the bf16
+ * kernels (256 channels and more, maps of 4x4 to 16x16): those layers are
+ * then more exact than bf16, within the same derived bound; larger maps
+ * with fewer channels stay on the bf16 kernels. */
+TEST(backend_cpu_bf16_winograd)
+{
+	char why[160];
+	if (!cpu_dnnl_bf16_support(why, sizeof why))
+		SKIP(why);
+	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
+	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	dl_rng r;
+	dl_rng_seed(&r, 23);
+	static const int cases[][5] = {   /* n, h, c, k, Winograd */
+		{ 2, 8, 256, 256, 1 }, { 2, 4, 512, 512, 1 }, { 2, 16, 256, 256, 1 },
+		{ 2, 16, 128, 128, 0 }, { 1, 32, 64, 64, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const int *c = cases[i];
+		dl_conv_geom g;
+		dl_err err;
+		fill_geom(&g, c[0], c[1], c[2], c[3], 3, 1, 1);
+		CHECK_INT(bf->ops->conv2d_reserve(bf, &g, &err), 0);
+		CHECK_INT(ref->ops->conv2d_reserve(ref, &g, &err), 0);
+		unsigned long w0 = cpu_dnnl_wino_calls(cpu_of(bf));
+		check_geom(t, ref, bf, &r, &g);
+		CHECK_INT(cpu_dnnl_wino_calls(cpu_of(bf)) > w0, c[4]);
 	}
 	dl_backend_close(ref);
 	dl_backend_close(bf);

@@ -284,6 +284,7 @@ TEST(backend_cpu_conv_gemm_small_maps)
 		SKIP("built without oneDNN");
 	dl_backend *ref = open_mode(t, 2, CPU_CONV_IM2COL);
 	dl_backend *au = open_mode(t, 2, CPU_CONV_AUTO);
+	cpu_of(au)->conv_wino = 0;   /* the matmul's rule alone (Winograd takes 4x4 first) */
 	dl_rng r;
 	dl_rng_seed(&r, 18);
 	/* n, h=w, c, k; 3x3 pad 1; the gemms expected per compare_geom (twice
@@ -311,4 +312,105 @@ TEST(backend_cpu_conv_gemm_small_maps)
 	}
 	dl_backend_close(ref);
 	dl_backend_close(au);
+}
+
+/* fp32 Winograd (conv_dnnl.c wino_wants): the 3x3 stride-1 layers of the
+ * built-in models run all three passes on it under DL_CONV=auto, within
+ * 1e-4 of the im2col reference (bias and the += of the weight gradient
+ * included), the same bits from one backend to the next, and not at all
+ * with conv_wino = 0 (DL_WINO=0) or in bf16. */
+TEST(backend_cpu_dnnl_winograd)
+{
+	if (!cpu_dnnl_available())
+		SKIP("built without oneDNN (DNNL=0 or no libdnnl-dev)");
+	dl_backend *ref = open_mode(t, 2, CPU_CONV_IM2COL);
+	dl_backend *au = open_mode(t, 2, CPU_CONV_AUTO);
+	dl_rng r;
+	dl_rng_seed(&r, 33);
+	/* n, h = w, c, k: vgg16, resnet18 and resnet50 3x3 layers (small batch) */
+	static const int cases[][4] = {
+		{ 2, 32, 64, 64 }, { 2, 16, 128, 128 }, { 2, 8, 256, 256 }, { 1, 8, 512, 512 },
+		{ 1, 64, 64, 64 }, { 2, 16, 64, 64 }, { 2, 8, 96, 64 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const int *c = cases[i];
+		dl_conv_geom g = { c[0], c[1], c[1], c[2], c[3], 3, 3, 1, 1, 1, 1, 1, 1,
+				   c[1], c[1], 1, 1, 1 };
+		unsigned long w0 = cpu_dnnl_wino_calls(cpu_of(au));
+		CHECK(compare_geom(t, ref, au, &r, &g, (int)(i & 1)));
+		CHECK_INT(cpu_dnnl_wino_calls(cpu_of(au)) - w0, 6);   /* 3 ops, twice */
+	}
+	/* a 4x4 map of 512 channels: Winograd before conv_gemm.c's matmul */
+	dl_conv_geom four = { 2, 4, 4, 512, 512, 3, 3, 1, 1, 1, 1, 1, 1, 4, 4, 1, 1, 1 };
+	unsigned long w4 = cpu_dnnl_wino_calls(cpu_of(au));
+	CHECK(compare_geom(t, ref, au, &r, &four, 1));
+	CHECK_INT(cpu_dnnl_wino_calls(cpu_of(au)) - w4, 6);
+	/* outside the rule: too few channels, a 2x2 map, stride 2 */
+	static const dl_conv_geom no[] = {
+		{ 2, 16, 16, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, 1, 1, 1 },
+		{ 2, 2, 2, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1 },
+		{ 2, 16, 16, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 8, 8, 1, 1, 1 },
+	};
+	for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+		unsigned long w0 = cpu_dnnl_wino_calls(cpu_of(au));
+		compare_geom(t, ref, au, &r, &no[i], 1);
+		CHECK_INT(cpu_dnnl_wino_calls(cpu_of(au)) - w0, 0);
+	}
+	/* conv_wino = 1: every 3x3 stride-1 pad-1 layer oneDNN has it for,
+	 * odd channel counts included (refused ones run direct); all agree */
+	dl_backend *wi = open_mode(t, 1, CPU_CONV_DNNL);
+	cpu_of(wi)->conv_wino = 1;
+	int took = 0;
+	for (int i = 0; i < 12; i++) {
+		int h = 3 + (int)dl_rng_below(&r, 14);
+		dl_conv_geom g = { 1 + (int)dl_rng_below(&r, 3), h, h, 1 + (int)dl_rng_below(&r, 70),
+				   1 + (int)dl_rng_below(&r, 70), 3, 3, 1, 1, 1, 1, 1, 1, h, h, 1, 1, 1 };
+		took += compare_geom(t, ref, wi, &r, &g, (int)dl_rng_below(&r, 2));
+	}
+	CHECK_INT(took, 12);
+	CHECK(cpu_dnnl_wino_calls(cpu_of(wi)) > 0);
+	/* conv_wino = 0 (DL_WINO=0): the direct kernel */
+	dl_backend *off = open_mode(t, 2, CPU_CONV_AUTO);
+	cpu_of(off)->conv_wino = 0;
+	dl_conv_geom g = { 2, 16, 16, 128, 128, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, 1, 1, 1 };
+	CHECK(compare_geom(t, ref, off, &r, &g, 1));
+	CHECK_INT(cpu_dnnl_wino_calls(cpu_of(off)), 0);
+	dl_backend_close(off);
+	dl_backend_close(wi);
+	dl_backend_close(ref);
+	dl_backend_close(au);
+}
+
+/* Winograd repeats bit for bit from one backend to the next (bit-exact
+ * resume, t0310, relies on it). */
+TEST(backend_cpu_dnnl_winograd_determinism)
+{
+	if (!cpu_dnnl_available())
+		SKIP("built without oneDNN (DNNL=0 or no libdnnl-dev)");
+	dl_conv_geom g = { 4, 16, 16, 64, 128, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, 1, 1, 1 };
+	size_t nx = (size_t)g.n * g.h * g.w * g.c, ny = (size_t)g.n * g.oh * g.ow * g.k;
+	size_t nw = (size_t)g.k * 9 * g.c, cnt[4] = { ny, nx, nw, (size_t)g.k };
+	dl_rng r;
+	dl_rng_seed(&r, 4);
+	float *x = rand_floats(&r, nx), *w = rand_floats(&r, nw), *dy = rand_floats(&r, ny);
+	float *o[2][4];
+	for (int v = 0; v < 2; v++) {
+		for (int i = 0; i < 4; i++)
+			o[v][i] = calloc(cnt[i], sizeof(float));
+		dl_backend *be = open_mode(t, 2, CPU_CONV_AUTO);
+		conv_reserve(be, &g);
+		be->ops->conv2d_fwd(be, &g, x, w, NULL, o[v][0]);
+		be->ops->conv2d_bwd_data(be, &g, dy, w, o[v][1]);
+		be->ops->conv2d_bwd_filter(be, &g, x, dy, o[v][2], o[v][3]);
+		CHECK_INT(cpu_dnnl_wino_calls(cpu_of(be)), 3);
+		dl_backend_close(be);
+	}
+	for (int i = 0; i < 4; i++)
+		CHECK(!memcmp(o[0][i], o[1][i], cnt[i] * sizeof(float)));
+	for (int v = 0; v < 2; v++)
+		for (int i = 0; i < 4; i++)
+			free(o[v][i]);
+	free(x);
+	free(w);
+	free(dy);
 }

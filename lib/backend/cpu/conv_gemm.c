@@ -48,10 +48,12 @@ int cpu_conv_gemm_rule(const dl_conv_geom *g, int op, int bf16)
 	return 0;
 }
 
+/* the rule, unless Winograd takes the geometry (conv_dnnl.c) */
 static int wanted(const cpu_impl *im, const dl_conv_geom *g, int op)
 {
 	return im->conv_mode == CPU_CONV_AUTO && cpu_dnnl_available() &&
-	       cpu_conv_gemm_rule(g, op, im->bf16);
+	       cpu_conv_gemm_rule(g, op, im->bf16) &&
+	       !(im->conv_wino != 0 && cpu_dnnl_wino_rule(g, im->bf16));
 }
 
 int cpu_conv_gemm_grow(cpu_impl *im, const dl_conv_geom *g)

@@ -149,6 +149,10 @@ int dl_backend_cpu_open_prec(dl_backend **out, int threads, const char *precisio
 {
 	*out = NULL;
 	int conv_mode, gemm_mode, bf16, rc;
+	/* DL_WINO=0: no Winograd convolutions (conv_dnnl.c); 1 or unset: its rule */
+	const char *wino = getenv("DL_WINO");
+	if (wino && strcmp(wino, "0") && strcmp(wino, "1"))
+		return dl_fail(err, DL_EUSAGE, "DL_WINO must be 0 or 1, not '%s'", wino);
 	if ((rc = env_mode("DL_CONV", getenv("DL_CONV"), "im2col", &conv_mode, err)) ||
 	    (rc = env_mode("DL_GEMM", getenv("DL_GEMM"), "blas", &gemm_mode, err)) ||
 	    (rc = cpu_precision(precision, conv_mode, gemm_mode, &bf16, err)))
@@ -167,6 +171,7 @@ int dl_backend_cpu_open_prec(dl_backend **out, int threads, const char *precisio
 		return dl_fail(err, DL_EFAIL, "cpu backend: out of memory");
 	}
 	im->conv_mode = cpu_dnnl_available() ? conv_mode : CPU_CONV_IM2COL;
+	im->conv_wino = wino && !strcmp(wino, "0") ? 0 : -1;
 	im->gemm_mode = cpu_dnnl_available() ? gemm_mode : CPU_GEMM_BLAS;
 	im->bf16 = bf16;
 	be->ops = &cpu_ops;

@@ -51,6 +51,9 @@ typedef struct cpu_impl {
 	void *arg;
 	cpu_scratch *scratch;    /* nt */
 	int conv_mode;           /* CPU_CONV_*, from DL_CONV at open */
+	int conv_wino;           /* fp32 Winograd (conv_dnnl.c): -1 its auto rule
+				  * (the default), 0 never, 1 every 3x3 s1 pad 1
+				  * convolution oneDNN has it for (tests) */
 	int gemm_mode;           /* CPU_GEMM_*, from DL_GEMM at open */
 	int bf16;                /* --precision bf16: convolutions in bf16 (conv_dnnl.c) */
 	struct cpu_dnnl *dnnl;   /* conv_dnnl.c's primitive cache, NULL until used */
@@ -133,6 +136,10 @@ unsigned long cpu_dnnl_gemm_calls(const cpu_impl *im, int bf16);
  *   BWD_DATA  a = dy, w, out = dx
  *   BWD_W     a = x, w = dy, out = dw (+=), db (+=, may be NULL) */
 enum { CPU_DNNL_FWD = 1, CPU_DNNL_BWD_DATA, CPU_DNNL_BWD_W };
+/* auto: Winograd for 3x3 s1 pad 1 with this many channels in and out
+ * (maps of 4x4 or more; in bf16 runs, of 16x16 or less); bench/RESULTS.md */
+#define CPU_WINO_MIN_CH 64
+#define CPU_WINO_MIN_CH_BF16 256
 #ifndef CPU_DNNL_MIN_CH
 #define CPU_DNNL_MIN_CH 16   /* auto: channels per group for oneDNN */
 #endif
@@ -145,6 +152,11 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 void cpu_dnnl_release(cpu_impl *im);
 /* For tests: convolutions run on oneDNN so far; cache slots in use. */
 unsigned long cpu_dnnl_calls(const cpu_impl *im);
+/* Of those, the ones that ran on Winograd (for tests). */
+unsigned long cpu_dnnl_wino_calls(const cpu_impl *im);
+/* DL_CONV=auto's Winograd rule on the geometry (fp32, or in a bf16 run):
+ * 1 or 0 */
+int cpu_dnnl_wino_rule(const dl_conv_geom *g, int bf16);
 int cpu_dnnl_entries(const cpu_impl *im);
 
 /* conv_gemm.c: convolutions of small maps with many channels as one

@@ -64,11 +64,10 @@ int cpu_dnnl_exec(cpu_dnnl_ctx *cx, dnnl_primitive_t p, int n, const dnnl_exec_a
 	return dnnl_stream_wait(cx->strm) == dnnl_success ? 0 : -1;
 }
 
-int cpu_dnnl_to_bf16(cpu_dnnl_ctx *cx, int slot, dnnl_primitive_t cvt, dnnl_memory_t f32,
-		     dnnl_memory_t to, const float *src)
+int cpu_dnnl_slot(cpu_dnnl_ctx *cx, int slot, dnnl_memory_t m)
 {
 	const dnnl_memory_desc_t *md;
-	if (dnnl_memory_get_memory_desc(to, &md) != dnnl_success)
+	if (dnnl_memory_get_memory_desc(m, &md) != dnnl_success)
 		return -1;
 	size_t bytes = dnnl_memory_desc_get_size(md);
 	if (bytes > cx->bf_cap[slot]) {
@@ -79,8 +78,14 @@ int cpu_dnnl_to_bf16(cpu_dnnl_ctx *cx, int slot, dnnl_primitive_t cvt, dnnl_memo
 		cx->bf[slot] = p;
 		cx->bf_cap[slot] = bytes;
 	}
-	if (dnnl_memory_set_data_handle(f32, (void *)src) != dnnl_success ||
-	    dnnl_memory_set_data_handle(to, cx->bf[slot]) != dnnl_success)
+	return dnnl_memory_set_data_handle(m, cx->bf[slot]) == dnnl_success ? 0 : -1;
+}
+
+int cpu_dnnl_convert(cpu_dnnl_ctx *cx, int slot, dnnl_primitive_t cvt, dnnl_memory_t f32,
+		     dnnl_memory_t to, const float *src)
+{
+	if (cpu_dnnl_slot(cx, slot, to) ||
+	    dnnl_memory_set_data_handle(f32, (void *)src) != dnnl_success)
 		return -1;
 	dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, f32 }, { DNNL_ARG_TO, to } };
 	return cpu_dnnl_exec(cx, cvt, 2, ra);

@@ -3,8 +3,9 @@
  * (gemm_dnnl.c, cpu_impl.dnnl_mm).  Each cache is a small array of
  * entries, one per key (geometry and op; matmul shape and scalars),
  * replaced least recently used first, with this context in front: the
- * engine and stream, the LRU clock, and two bf16 buffers that every entry
- * rounds its fp32 inputs into (grown, never shrunk).  Only with oneDNN
+ * engine and stream, the LRU clock, and two buffers that every entry
+ * converts its fp32 inputs into, bf16 or a blocked layout (grown, never
+ * shrunk).  Only with oneDNN
  * (-DDL_HAVE_DNNL). */
 #ifndef DL_BACKEND_CPU_DNNL_CACHE_H
 #define DL_BACKEND_CPU_DNNL_CACHE_H
@@ -19,7 +20,7 @@ void omp_set_num_threads(int n);   /* libgomp, oneDNN's runtime */
 typedef struct cpu_dnnl_ctx {
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
-	void *bf[2];              /* bf16 copies of two inputs */
+	void *bf[2];              /* converted copies of two inputs (or an output) */
 	size_t bf_cap[2];         /* bytes */
 	unsigned long clock;      /* bumped by every lookup */
 } cpu_dnnl_ctx;
@@ -43,11 +44,16 @@ void cpu_dnnl_destroy(dnnl_primitive_t *ps, size_t np, dnnl_memory_t *ms, size_t
 /* Runs p with n arguments and waits: 0, or -1. */
 int cpu_dnnl_exec(cpu_dnnl_ctx *cx, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *a);
 
-/* bf16: rounds the fp32 tensor src (through memory f32, whose handle is
- * set here) into shared buffer `slot`, grown to the size of `to`, with the
- * reorder cvt (f32 -> to), and points `to` at it.  0, or -1 (out of memory
- * or a oneDNN failure: the caller runs the op another way). */
-int cpu_dnnl_to_bf16(cpu_dnnl_ctx *cx, int slot, dnnl_primitive_t cvt, dnnl_memory_t f32,
+/* Points memory m at shared buffer `slot`, grown to m's size: 0, or -1
+ * (out of memory or a oneDNN failure). */
+int cpu_dnnl_slot(cpu_dnnl_ctx *cx, int slot, dnnl_memory_t m);
+
+/* Converts the fp32 tensor src (through memory f32, whose handle is set
+ * here) into shared buffer `slot` with the reorder cvt (f32 -> to): bf16
+ * rounding, or an fp32 layout change (Winograd's blocked activations), and
+ * points `to` at it.  0, or -1 (out of memory or a oneDNN failure: the
+ * caller runs the op another way). */
+int cpu_dnnl_convert(cpu_dnnl_ctx *cx, int slot, dnnl_primitive_t cvt, dnnl_memory_t f32,
 		     dnnl_memory_t to, const float *src);
 
 #endif

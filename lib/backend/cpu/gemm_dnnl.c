@@ -276,8 +276,8 @@ static int mm_run(dl_backend *be, int any, int ta, int tb, int m, int n, int k, 
 	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, e->a32 }, { DNNL_ARG_WEIGHTS, e->b32 },
 				    { DNNL_ARG_DST, e->c } };
 	if (key.bf16) {
-		if (cpu_dnnl_to_bf16(&d->cx, 0, e->cvt_a, e->a32, e->a16, a) ||
-		    cpu_dnnl_to_bf16(&d->cx, 1, e->cvt_b, e->b32, e->b16, b))
+		if (cpu_dnnl_convert(&d->cx, 0, e->cvt_a, e->a32, e->a16, a) ||
+		    cpu_dnnl_convert(&d->cx, 1, e->cvt_b, e->b32, e->b16, b))
 			return -1;
 		args[0].memory = e->a16, args[1].memory = e->b16;
 	} else if (dnnl_memory_set_data_handle(e->a32, (void *)a) != dnnl_success ||

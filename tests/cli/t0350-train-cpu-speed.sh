@@ -62,6 +62,33 @@ test_case 'relu fusion (batchnorm + relu, add + relu): the same model bits as DL
 	done
 '
 
+cat >"$FIX/wide.spec" <<'EOF'
+input h=28 w=28 c=1
+conv2d filters=64 size=3 pad=1 bias=0
+batchnorm
+relu
+conv2d filters=64 size=3 pad=1
+relu
+gap
+dense units=10
+EOF
+test_case 'Winograd (DL_WINO): on by default, bit-identical twice, not the bits of DL_WINO=0 but close, a bad value is exit 2' '
+	for r in a b; do
+		"$DL_BIN/dl-train" -m "$FIX/wide.spec" --train "$D" -o wi.$r --epochs 1 --batch 32 --seed 5 -j 2 \
+			--device cpu -q || return 1
+	done
+	DL_WINO=0 "$DL_BIN/dl-train" -m "$FIX/wide.spec" --train "$D" -o di --epochs 1 --batch 32 --seed 5 -j 2 \
+		--device cpu -q &&
+	cmp wi.a/model.safetensors wi.b/model.safetensors &&
+	! cmp -s wi.a/model.safetensors di/model.safetensors &&
+	l1=$(jq -r "select(.event==\"epoch\") | .loss" wi.a/log.jsonl) &&
+	l2=$(jq -r "select(.event==\"epoch\") | .loss" di/log.jsonl) &&
+	awk -v a="$l1" -v b="$l2" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 1e-3 * (a > 0 ? a : -a) + 1e-6) }" &&
+	test_expect_code 2 env DL_WINO=2 "$DL_BIN/dl-train" -m "$FIX/wide.spec" --train "$D" -o x --steps 1 \
+		--device cpu 2>err &&
+	grep -q "DL_WINO must be 0 or 1" err && ! test -e x/model.safetensors
+'
+
 test_case 'DL_FUSE: a bad value is refused (exit 2) naming the variable, no output' '
 	test_expect_code 2 env DL_FUSE=yes "$DL_BIN/dl-train" -m "$FIX/res.spec" --train "$D" -o x --steps 1 \
 		--device cpu 2>err &&

@@ -31,7 +31,7 @@
  * fp32 jit_wino_4x3, F(4x4, 3x3), all three passes.  It reads and writes
  * only oneDNN's blocked nChw16c, so the activations are reordered into the
  * backend's shared buffers and the result back into our NHWC; with those
- * reorders it took 0.4-0.75x the direct fp32 kernel's time on vgg16's and
+ * reorders it took 0.27-0.77x the direct fp32 kernel's time on vgg16's and
  * resnet18's 3x3 layers of 4x4 and more (make bench-conv, bench/RESULTS.md).
  * In bf16 (--precision bf16) it also beat the bf16 kernels on layers of
  * 256 channels or more on maps of 4x4 to 16x16 (CPU_WINO_MIN_CH_BF16),

@@ -282,6 +282,9 @@ TEST(gpu_pooling)
 	gpu_close(&p);
 }
 
+/* Batch norm, without and with a fused ReLU (relu_coef): the GPU's ops
+ * against the CPU's, which with the ReLU give the bits of batch norm then
+ * ReLU (tests/unit/test_fusion.c). */
 TEST(gpu_batch_norm)
 {
 	gpu_pair p;
@@ -289,54 +292,30 @@ TEST(gpu_batch_norm)
 		return;
 	int rows = 4 * 9 * 9, c = 24;
 	size_t n = (size_t)rows * c;
-	gpu_buf x = gpu_rand_buf(&p, n, -2, 3), gm = gpu_rand_buf(&p, c, 0.5f, 1.5f);
-	gpu_buf bt = gpu_rand_buf(&p, c, -1, 1), rm = gpu_rand_buf(&p, c, -1, 1);
-	gpu_buf rv = gpu_rand_buf(&p, c, 0.5f, 2), sm = gpu_nan_buf(&p, c), si = gpu_nan_buf(&p, c);
-	gpu_buf y = gpu_nan_buf(&p, n), yi = gpu_nan_buf(&p, n), dy = gpu_rand_buf(&p, n, -1, 1);
-	gpu_buf dx = gpu_nan_buf(&p, n), dg = gpu_rand_buf(&p, c, -1, 1), dbt = gpu_rand_buf(&p, c, -1, 1);
-	EACH(&p, bn_fwd_train, be->ops->bn_fwd_train(be, rows, c, B(x), B(gm), B(bt), 1e-5f, 0.1f,
-						     B(rm), B(rv), B(sm), B(si), NULL, B(y)));
-	EACH(&p, bn_bwd, be->ops->bn_bwd(be, rows, c, B(x), B(dy), B(gm), B(sm), B(si), NULL, B(dx),
-					 B(dg), B(dbt)));
-	EACH(&p, bn_fwd_infer, be->ops->bn_fwd_infer(be, rows, c, B(x), B(gm), B(bt), B(rm), B(rv),
-						     1e-5f, 0, B(yi)));
-	gpu_buf *chk[] = { &y, &rm, &rv, &sm, &si, &dx, &dg, &dbt, &yi };
-	for (size_t i = 0; i < sizeof chk / sizeof *chk; i++)
-		CHECK_REL(&p, chk[i], GPU_TOL_FP32);
-	gpu_buf *all[] = { &x, &gm, &bt, &rm, &rv, &sm, &si, &y, &yi, &dy, &dx, &dg, &dbt };
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-		gpu_buf_free(&p, all[i]);
-	gpu_close(&p);
-}
-
-/* Batch norm with a fused ReLU (relu_coef): the GPU's fused ops against
- * the CPU's, which give the bits of batch norm then ReLU
- * (tests/unit/test_fusion.c). */
-TEST(gpu_batch_norm_relu)
-{
-	gpu_pair p;
-	if (gpu_open(t, &p, "fp32"))
-		return;
-	int rows = 4 * 9 * 9, c = 24;
-	size_t n = (size_t)rows * c;
-	gpu_buf x = gpu_rand_buf(&p, n, -2, 3), gm = gpu_rand_buf(&p, c, 0.5f, 1.5f);
-	gpu_buf bt = gpu_rand_buf(&p, c, -1, 1), rm = gpu_rand_buf(&p, c, -1, 1);
-	gpu_buf rv = gpu_rand_buf(&p, c, 0.5f, 2), sm = gpu_nan_buf(&p, c), si = gpu_nan_buf(&p, c);
-	gpu_buf coef = gpu_nan_buf(&p, 2 * (size_t)c);
-	gpu_buf y = gpu_nan_buf(&p, n), yi = gpu_nan_buf(&p, n), dy = gpu_rand_buf(&p, n, -1, 1);
-	gpu_buf dx = gpu_nan_buf(&p, n), dg = gpu_rand_buf(&p, c, -1, 1), dbt = gpu_rand_buf(&p, c, -1, 1);
-	EACH(&p, bn_fwd_train, be->ops->bn_fwd_train(be, rows, c, B(x), B(gm), B(bt), 1e-5f, 0.1f,
-						     B(rm), B(rv), B(sm), B(si), B(coef), B(y)));
-	EACH(&p, bn_bwd, be->ops->bn_bwd(be, rows, c, B(x), B(dy), B(gm), B(sm), B(si), B(coef),
-					 B(dx), B(dg), B(dbt)));
-	EACH(&p, bn_fwd_infer, be->ops->bn_fwd_infer(be, rows, c, B(x), B(gm), B(bt), B(rm), B(rv),
-						     1e-5f, 1, B(yi)));
-	gpu_buf *chk[] = { &y, &rm, &rv, &sm, &si, &coef, &dx, &dg, &dbt, &yi };
-	for (size_t i = 0; i < sizeof chk / sizeof *chk; i++)
-		CHECK_REL(&p, chk[i], GPU_TOL_FP32);
-	gpu_buf *all[] = { &x, &gm, &bt, &rm, &rv, &sm, &si, &coef, &y, &yi, &dy, &dx, &dg, &dbt };
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-		gpu_buf_free(&p, all[i]);
+	for (int relu = 0; relu < 2; relu++) {
+		gpu_buf x = gpu_rand_buf(&p, n, -2, 3), gm = gpu_rand_buf(&p, c, 0.5f, 1.5f);
+		gpu_buf bt = gpu_rand_buf(&p, c, -1, 1), rm = gpu_rand_buf(&p, c, -1, 1);
+		gpu_buf rv = gpu_rand_buf(&p, c, 0.5f, 2), sm = gpu_nan_buf(&p, c), si = gpu_nan_buf(&p, c);
+		gpu_buf coef = gpu_nan_buf(&p, 2 * (size_t)c);
+		gpu_buf y = gpu_nan_buf(&p, n), yi = gpu_nan_buf(&p, n), dy = gpu_rand_buf(&p, n, -1, 1);
+		gpu_buf dx = gpu_nan_buf(&p, n), dg = gpu_rand_buf(&p, c, -1, 1);
+		gpu_buf dbt = gpu_rand_buf(&p, c, -1, 1);
+		EACH(&p, bn_fwd_train, be->ops->bn_fwd_train(be, rows, c, B(x), B(gm), B(bt), 1e-5f,
+							     0.1f, B(rm), B(rv), B(sm), B(si),
+							     relu ? B(coef) : NULL, B(y)));
+		EACH(&p, bn_bwd, be->ops->bn_bwd(be, rows, c, B(x), B(dy), B(gm), B(sm), B(si),
+						 relu ? B(coef) : NULL, B(dx), B(dg), B(dbt)));
+		EACH(&p, bn_fwd_infer, be->ops->bn_fwd_infer(be, rows, c, B(x), B(gm), B(bt), B(rm),
+							     B(rv), 1e-5f, relu, B(yi)));
+		gpu_buf *chk[] = { &y, &rm, &rv, &sm, &si, &dx, &dg, &dbt, &yi, &coef };
+		for (size_t i = 0; i < sizeof chk / sizeof *chk - !relu; i++)
+			CHECK_REL(&p, chk[i], GPU_TOL_FP32);
+		if (t->failed)
+			fprintf(stderr, "  relu %d\n", relu);
+		gpu_buf *all[] = { &x, &gm, &bt, &rm, &rv, &sm, &si, &coef, &y, &yi, &dy, &dx, &dg, &dbt };
+		for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+			gpu_buf_free(&p, all[i]);
+	}
 	gpu_close(&p);
 }
 

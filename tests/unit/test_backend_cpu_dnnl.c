@@ -223,12 +223,14 @@ TEST(backend_cpu_dnnl_env)
 	free(save);
 }
 
-/* Runs the three ops of g on a fresh backend of `threads` threads with
- * oneDNN forced; out gets y, dx, dw (dw from zero). */
-static void run_three(dl_test_ctx *t, int threads, const dl_conv_geom *g, const float *x,
-		      const float *w, const float *dy, float *y, float *dx, float *dw, float *db)
+/* Runs the three ops of g on a fresh backend of `threads` threads in conv
+ * mode `mode` (all three must go to oneDNN); out gets y, dx, dw (dw from
+ * zero).  Returns how many ran on Winograd. */
+static unsigned long run_three(dl_test_ctx *t, int threads, int mode, const dl_conv_geom *g,
+			       const float *x, const float *w, const float *dy, float *y, float *dx,
+			       float *dw, float *db)
 {
-	dl_backend *be = open_mode(t, threads, CPU_CONV_DNNL);
+	dl_backend *be = open_mode(t, threads, mode);
 	size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / g->groups);
 	memset(dw, 0, nw * sizeof *dw);
 	memset(db, 0, (size_t)g->k * sizeof *db);
@@ -237,7 +239,9 @@ static void run_three(dl_test_ctx *t, int threads, const dl_conv_geom *g, const 
 	be->ops->conv2d_bwd_data(be, g, dy, w, dx);
 	be->ops->conv2d_bwd_filter(be, g, x, dy, dw, db);
 	CHECK(cpu_dnnl_calls(cpu_of(be)) == 3);
+	unsigned long wino = cpu_dnnl_wino_calls(cpu_of(be));
 	dl_backend_close(be);
+	return wino;
 }
 
 /* Same thread count: bit-identical from one backend (process) to the next,
@@ -257,9 +261,9 @@ TEST(backend_cpu_dnnl_determinism)
 	for (int v = 0; v < 3; v++)
 		for (int i = 0; i < 4; i++)
 			o[v][i] = malloc(cnt[i] * sizeof(float));
-	run_three(t, 2, &g, x, w, dy, o[0][0], o[0][1], o[0][2], o[0][3]);
-	run_three(t, 2, &g, x, w, dy, o[1][0], o[1][1], o[1][2], o[1][3]);
-	run_three(t, 1, &g, x, w, dy, o[2][0], o[2][1], o[2][2], o[2][3]);
+	run_three(t, 2, CPU_CONV_DNNL, &g, x, w, dy, o[0][0], o[0][1], o[0][2], o[0][3]);
+	run_three(t, 2, CPU_CONV_DNNL, &g, x, w, dy, o[1][0], o[1][1], o[1][2], o[1][3]);
+	run_three(t, 1, CPU_CONV_DNNL, &g, x, w, dy, o[2][0], o[2][1], o[2][2], o[2][3]);
 	int same12 = 1;
 	for (int i = 0; i < 4; i++) {
 		CHECK(!memcmp(o[0][i], o[1][i], cnt[i] * sizeof(float)));
@@ -396,14 +400,9 @@ TEST(backend_cpu_dnnl_winograd_determinism)
 	float *o[2][4];
 	for (int v = 0; v < 2; v++) {
 		for (int i = 0; i < 4; i++)
-			o[v][i] = calloc(cnt[i], sizeof(float));
-		dl_backend *be = open_mode(t, 2, CPU_CONV_AUTO);
-		conv_reserve(be, &g);
-		be->ops->conv2d_fwd(be, &g, x, w, NULL, o[v][0]);
-		be->ops->conv2d_bwd_data(be, &g, dy, w, o[v][1]);
-		be->ops->conv2d_bwd_filter(be, &g, x, dy, o[v][2], o[v][3]);
-		CHECK_INT(cpu_dnnl_wino_calls(cpu_of(be)), 3);
-		dl_backend_close(be);
+			o[v][i] = malloc(cnt[i] * sizeof(float));
+		CHECK_INT(run_three(t, 2, CPU_CONV_AUTO, &g, x, w, dy, o[v][0], o[v][1], o[v][2],
+				    o[v][3]), 3);
 	}
 	for (int i = 0; i < 4; i++)
 		CHECK(!memcmp(o[0][i], o[1][i], cnt[i] * sizeof(float)));

@@ -264,38 +264,23 @@ static int mem_nhwc(dnnl_memory_t *m, dnnl_engine_t eng, int n, int c, int h, in
 	return dnnl_memory_create(m, &md, eng, DNNL_MEMORY_NONE) == dnnl_success ? 0 : -1;
 }
 
-/* bf16 or Winograd: *f32 (the caller's fp32 NHWC tensor, handle set per
- * call) and the reorder that converts it into the memory `to`. */
-static int cvt_make(dnnl_memory_t *f32, dnnl_primitive_t *cvt, dnnl_memory_t to,
+/* bf16 or Winograd: *f32, the caller's fp32 NHWC tensor (handle set per
+ * call), and the reorder between it and the memory `m`: into m (an input
+ * rounded to bf16 or laid out for Winograd), or out of m when `back` (a
+ * Winograd result). */
+static int cvt_make(dnnl_memory_t *f32, dnnl_primitive_t *cvt, dnnl_memory_t m, int back,
 		    dnnl_engine_t eng, int n, int c, int h, int w)
 {
 	dnnl_primitive_desc_t rpd;
 	if (mem_nhwc(f32, eng, n, c, h, w, dnnl_f32))
 		return -1;
-	const dnnl_memory_desc_t *fmd, *tmd;
+	const dnnl_memory_desc_t *fmd, *mmd;
 	if (dnnl_memory_get_memory_desc(*f32, &fmd) != dnnl_success ||
-	    dnnl_memory_get_memory_desc(to, &tmd) != dnnl_success ||
-	    dnnl_reorder_primitive_desc_create(&rpd, fmd, eng, tmd, eng, NULL) != dnnl_success)
+	    dnnl_memory_get_memory_desc(m, &mmd) != dnnl_success ||
+	    dnnl_reorder_primitive_desc_create(&rpd, back ? mmd : fmd, eng, back ? fmd : mmd, eng,
+					       NULL) != dnnl_success)
 		return -1;
 	int rc = dnnl_primitive_create(cvt, rpd) == dnnl_success ? 0 : -1;
-	dnnl_primitive_desc_destroy(rpd);
-	return rc;
-}
-
-/* Winograd: *user (the caller's fp32 NHWC result, handle set per call) and
- * the reorder from the blocked memory `from` into it. */
-static int back_make(dnnl_memory_t *user, dnnl_primitive_t *back, dnnl_memory_t from,
-		     dnnl_engine_t eng, int n, int c, int h, int w)
-{
-	dnnl_primitive_desc_t rpd;
-	if (mem_nhwc(user, eng, n, c, h, w, dnnl_f32))
-		return -1;
-	const dnnl_memory_desc_t *fmd, *umd;
-	if (dnnl_memory_get_memory_desc(from, &fmd) != dnnl_success ||
-	    dnnl_memory_get_memory_desc(*user, &umd) != dnnl_success ||
-	    dnnl_reorder_primitive_desc_create(&rpd, fmd, eng, umd, eng, NULL) != dnnl_success)
-		return -1;
-	int rc = dnnl_primitive_create(back, rpd) == dnnl_success ? 0 : -1;
 	dnnl_primitive_desc_destroy(rpd);
 	return rc;
 }
@@ -394,16 +379,16 @@ static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 			goto fail;
 		TRY(dnnl_memory_create(&e->act_in, imd, d->cx.eng, DNNL_MEMORY_NONE));
 		TRY(dnnl_memory_create(&e->act_out, omd, d->cx.eng, DNNL_MEMORY_NONE));
-		if (!bw_in && back_make(&e->res_user, &e->res_back, e->act_out, d->cx.eng, g->n, out_c,
-					out_h, out_w))
+		if (!bw_in && cvt_make(&e->res_user, &e->res_back, e->act_out, 1, d->cx.eng, g->n,
+				       out_c, out_h, out_w))
 			goto fail;
 	} else if (mem_nhwc(&e->act_in, d->cx.eng, g->n, in_c, in_h, in_w, lo) ||
 		   mem_nhwc(&e->act_out, d->cx.eng, g->n, out_c, out_h, out_w, bw_in ? lo : dnnl_f32)) {
 		goto fail;
 	}
 	if ((bf16 || e->wino) &&
-	    (cvt_make(&e->in_f32, &e->in_cvt, e->act_in, d->cx.eng, g->n, in_c, in_h, in_w) ||
-	     (bw_in && cvt_make(&e->out_f32, &e->out_cvt, e->act_out, d->cx.eng, g->n, out_c, out_h,
+	    (cvt_make(&e->in_f32, &e->in_cvt, e->act_in, 0, d->cx.eng, g->n, in_c, in_h, in_w) ||
+	     (bw_in && cvt_make(&e->out_f32, &e->out_cvt, e->act_out, 0, d->cx.eng, g->n, out_c, out_h,
 				out_w))))
 		goto fail;
 	if (e->bias)

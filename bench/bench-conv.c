@@ -1,6 +1,6 @@
 /* bench-conv: oneDNN's direct convolutions next to conv_gemm.c's whole-batch
- * im2col + matmul and oneDNN's Winograd, on the 3x3 convolutions of vgg16 (32x32, batch 128) and
- * resnet18 (64x64, batch 32), fp32 and bf16, to choose cpu_conv_gemm_rule
+ * im2col + matmul and oneDNN's Winograd, on the 3x3 convolutions of vgg16 (32x32, batch 128),
+ * resnet18 and resnet50 (64x64, batch 32), fp32 and bf16, to choose cpu_conv_gemm_rule
  * (lib/backend/cpu/conv_gemm.c) by measurement.
  *
  *   make bench-conv            (THREADS=2 by default: bench-conv [threads])
@@ -32,7 +32,8 @@ typedef struct shape {
 	int n, h, c, k;
 } shape;
 
-/* every distinct stride-1 3x3 pad-1 convolution of vgg16 and resnet18 */
+/* every distinct stride-1 3x3 pad-1 convolution of vgg16, resnet18 and
+ * resnet50 (64x64 input, batch 32) */
 static const shape shapes[] = {
 	{ "vgg16 32x32 64->64", 128, 32, 64, 64 },
 	{ "vgg16 16x16 128->128", 128, 16, 128, 128 },
@@ -44,6 +45,10 @@ static const shape shapes[] = {
 	{ "resnet18 32x32 128->128", 32, 32, 128, 128 },
 	{ "resnet18 16x16 256->256", 32, 16, 256, 256 },
 	{ "resnet18 8x8 512->512", 32, 8, 512, 512 },
+	{ "resnet50 16x16 64->64", 32, 16, 64, 64 },
+	{ "resnet50 8x8 128->128", 32, 8, 128, 128 },
+	{ "resnet50 4x4 256->256", 32, 4, 256, 256 },
+	{ "resnet50 2x2 512->512", 32, 2, 512, 512 },
 };
 #define NSHAPES (int)(sizeof shapes / sizeof *shapes)
 

@@ -25,23 +25,28 @@ static inline void conv_reserve(dl_backend *be, const dl_conv_geom *g)
 		abort();
 }
 
-/* n host floats (at least one), uniform in [-1, 1); aborts the run when
- * the allocation fails */
-static inline float *rand_floats(dl_rng *r, size_t n)
-{
-	float *p = malloc((n ? n : 1) * sizeof *p);
-	if (!p)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		p[i] = dl_rng_uniform(r) * 2 - 1;
-	return p;
-}
-
 /* uniform in [lo, hi) */
 static inline void fill(dl_rng *r, float *p, size_t n, float lo, float hi)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] = lo + (hi - lo) * dl_rng_uniform(r);
+}
+
+/* n host floats (at least one), uniform in [lo, hi); aborts the run when
+ * the allocation fails */
+static inline float *rand_range(dl_rng *r, size_t n, float lo, float hi)
+{
+	float *p = malloc((n ? n : 1) * sizeof *p);
+	if (!p)
+		abort();
+	fill(r, p, n, lo, hi);
+	return p;
+}
+
+/* the same in [-1, 1) */
+static inline float *rand_floats(dl_rng *r, size_t n)
+{
+	return rand_range(r, n, -1, 1);
 }
 
 /* sum y[i] * r[i] in double: a scalar loss whose gradient is r */

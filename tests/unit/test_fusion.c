@@ -9,16 +9,9 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu.h"
+#include "backend_test.h"
 #include "core/rng.h"
 #include "nn/model.h"
-
-static float *frand(dl_rng *r, size_t n, float lo, float hi)
-{
-	float *p = malloc(n * sizeof *p);
-	for (size_t i = 0; p && i < n; i++)
-		p[i] = lo + (hi - lo) * dl_rng_uniform(r);
-	return p;
-}
 
 static int same(const float *a, const float *b, size_t n)
 {
@@ -31,8 +24,8 @@ static void check_ops(dl_test_ctx *t, dl_backend *be, int rows, int c, uint64_t 
 	dl_rng r;
 	dl_rng_seed(&r, seed);
 	size_t n = (size_t)rows * c;
-	float *x = frand(&r, n, -1, 2), *dy = frand(&r, n, -1, 1);
-	float *g = frand(&r, (size_t)c, 0.5f, 1.5f), *b = frand(&r, (size_t)c, -0.5f, 0.5f);
+	float *x = rand_range(&r, n, -1, 2), *dy = rand_range(&r, n, -1, 1);
+	float *g = rand_range(&r, (size_t)c, 0.5f, 1.5f), *b = rand_range(&r, (size_t)c, -0.5f, 0.5f);
 	float *st = calloc(16 * (size_t)c, sizeof *st);
 	float *y0 = malloc(n * sizeof *y0), *y1 = malloc(n * sizeof *y1);
 	float *dm = malloc(n * sizeof *dm), *dx0 = malloc(n * sizeof *dx0),
@@ -120,7 +113,7 @@ TEST(fusion_add2_same_bits)
 	const size_t lens[] = { 1, 17, 1000, 70001 };
 	for (size_t s = 0; s < sizeof lens / sizeof *lens; s++) {
 		size_t n = lens[s];
-		float *a = frand(&r, n, -1, 1), *b = frand(&r, n, -1, 1);
+		float *a = rand_range(&r, n, -1, 1), *b = rand_range(&r, n, -1, 1);
 		float *y0 = malloc(n * sizeof *y0), *y1 = malloc(n * sizeof *y1);
 		for (int relu = 0; relu < 2; relu++) {
 			be->ops->axpby(be, n, 1.0f, a, 0.0f, y0);
@@ -217,7 +210,7 @@ TEST(fusion_model_same_bits)
 		dl_rng r;
 		dl_rng_seed(&r, 5);
 		size_t nx = (size_t)batch * 8 * 8 * 3, nout = (size_t)batch * 5;
-		float *x = frand(&r, nx, -1, 1), *d = frand(&r, nout, -1, 1);
+		float *x = rand_range(&r, nx, -1, 1), *d = rand_range(&r, nout, -1, 1);
 		for (int k = 0; k < 2; k++) {
 			dl_model_set_training(&m[k], 1);
 			memcpy(m[k].x, x, nx * sizeof *x);

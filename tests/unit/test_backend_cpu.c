@@ -75,6 +75,22 @@ TEST(backend_cpu_alloc)
 		memset(p, 0xab, bytes);
 		be->ops->free(be, p);
 	}
+	/* 2 MiB and more: 2 MiB aligned (advised as transparent huge pages),
+	 * still zeroed to the last byte */
+	const size_t huge = (size_t)2 << 20;
+	for (size_t bytes = huge; bytes <= 9 * huge; bytes = bytes * 2 + 4093) {
+		unsigned char *p = be->ops->alloc(be, bytes);
+		CHECK(p != NULL);
+		if (!p)
+			continue;
+		CHECK_INT((uintptr_t)p % huge, 0);
+		size_t nz = 0;
+		for (size_t i = 0; i < bytes; i += 4096)
+			nz += p[i] != 0;
+		CHECK_INT(nz + p[bytes - 1], 0);
+		memset(p, 0xab, bytes);
+		be->ops->free(be, p);
+	}
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 	/* (the sanitizers' allocators abort on absurd sizes instead) */
 	CHECK(be->ops->alloc(be, SIZE_MAX / 2) == NULL);

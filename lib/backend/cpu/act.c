@@ -119,7 +119,7 @@ static int bwd_needs_x(dl_act_kind kind)
 	return kind == DL_ACT_LEAKY_RELU || kind == DL_ACT_GELU || kind == DL_ACT_HARDSWISH;
 }
 
-static void fwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void fwd_task(void *arg, int tid, int nt)
 {
 	const act_job *j = arg;
 	size_t lo, hi;
@@ -140,7 +140,7 @@ static void fwd_task(void *arg, int tid, int nt)
 	}
 }
 
-static void bwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 {
 	const act_job *j = arg;
 	size_t lo, hi;

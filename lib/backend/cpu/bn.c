@@ -160,7 +160,7 @@ static void scale_shift(const bn_job *j, const float *x, float *y, int rows, int
 
 /* ---- forward, channels split among threads (no scratch) ------------------- */
 
-static void train_task(void *arg, int tid, int nt)
+CPU_SIMD static void train_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
@@ -192,7 +192,7 @@ static void train_task(void *arg, int tid, int nt)
  * bench/RESULTS.md) in three passes: block sums into part, their merge per
  * channel in block order, y. */
 
-static void fwd_blocks_task(void *arg, int tid, int nt)
+CPU_SIMD static void fwd_blocks_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
@@ -229,7 +229,7 @@ static void fwd_merge_task(void *arg, int tid, int nt)
 	}
 }
 
-static void fwd_apply_task(void *arg, int tid, int nt)
+CPU_SIMD static void fwd_apply_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
@@ -284,7 +284,7 @@ void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const flo
 	cpu_run(im, fwd_apply_task, &j);
 }
 
-static void infer_task(void *arg, int tid, int nt)
+CPU_SIMD static void infer_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
@@ -386,7 +386,7 @@ dx_block(const bn_job *j, const float *x, const float *dy, float *dx, int rows, 
 }
 
 /* channels split among threads (no scratch) */
-static void bwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
@@ -416,7 +416,7 @@ static void bwd_task(void *arg, int tid, int nt)
 }
 
 /* rows split among threads: block sums, their merge, dx (as the forward) */
-static void bwd_blocks_task(void *arg, int tid, int nt)
+CPU_SIMD static void bwd_blocks_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;
@@ -454,7 +454,7 @@ static void bwd_merge_task(void *arg, int tid, int nt)
 	}
 }
 
-static void bwd_apply_task(void *arg, int tid, int nt)
+CPU_SIMD static void bwd_apply_task(void *arg, int tid, int nt)
 {
 	const bn_job *j = arg;
 	size_t lo, hi;

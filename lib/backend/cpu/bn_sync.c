@@ -21,7 +21,7 @@ typedef struct sync_job {
 	float *out, *run_mean, *run_var, *save_invstd, *y, *dx, *relu_out;
 } sync_job;
 
-static void stats_task(void *arg, int tid, int nt)
+CPU_SIMD static void stats_task(void *arg, int tid, int nt)
 {
 	const sync_job *j = arg;
 	size_t lo, hi;
@@ -42,7 +42,7 @@ void cpu_bn_stats(dl_backend *be, int rows, int c, const float *x, const float *
 	cpu_run_n(cpu_of(be), (size_t)rows * (size_t)c, MIN_PAR, stats_task, &j);
 }
 
-static void fwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void fwd_task(void *arg, int tid, int nt)
 {
 	const sync_job *j = arg;
 	size_t lo, hi;
@@ -81,7 +81,7 @@ void cpu_bn_fwd_given(dl_backend *be, int rows, int c, long count, const float *
 }
 
 /* dx = a dy + b (x - mean) + cst, as bn.c with the global sums */
-static void bwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 {
 	const sync_job *j = arg;
 	size_t lo, hi;

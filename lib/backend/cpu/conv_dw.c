@@ -84,7 +84,7 @@ dw_fwd_block(const dw_job *j, size_t img, int oy, int ox, size_t ch0, int W, flo
 		y[ch0 + k] = acc[k];
 }
 
-static void dw_fwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void dw_fwd_task(void *arg, int tid, int nt)
 {
 	const dw_job *j = arg;
 	const dl_conv_geom *g = j->g;
@@ -125,7 +125,7 @@ void cpu_conv_dw_fwd(dl_backend *be, const dl_conv_geom *g, const float *x, cons
 	cpu_run_n(im, (size_t)g->n * g->oh * g->ow, 64, dw_fwd_task, &j);
 }
 
-static void dw_bwd_data_task(void *arg, int tid, int nt)
+CPU_SIMD static void dw_bwd_data_task(void *arg, int tid, int nt)
 {
 	const dw_job *j = arg;
 	const dl_conv_geom *g = j->g;
@@ -162,7 +162,7 @@ void cpu_conv_dw_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy
 }
 
 /* part [T*c] += x taps * dy, part[T*c ..] += dy (db), rows of this thread */
-static void dw_bwd_filter_task(void *arg, int tid, int nt)
+CPU_SIMD static void dw_bwd_filter_task(void *arg, int tid, int nt)
 {
 	const dw_job *j = arg;
 	const dl_conv_geom *g = j->g;

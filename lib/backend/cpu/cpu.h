@@ -107,6 +107,17 @@ int cpu_grow(float **buf, size_t *cap, size_t floats);
 int cpu_scratch_part(cpu_scratch *s, size_t floats);
 void *cpu_aligned_alloc(size_t bytes);
 
+/* CPU_SIMD before a hot loop function: GCC/clang compile it also for
+ * AVX-512 and AVX2 and pick the clone at load time (ifunc), so the
+ * portable build (no -march) runs 512-bit vectors where the CPU has them.
+ * The build does not contract a*b+c into FMAs (-std=c11) and the loops do
+ * not reassociate, so every clone gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DL_NO_CLONES)
+#define CPU_SIMD __attribute__((target_clones("avx2", "default")))
+#else
+#define CPU_SIMD
+#endif
+
 /* Every op of lib/backend/ops.h as cpu_<op> (memory ops in cpu.c; gemm and
  * bias in gemm.c; conv*.c; pool.c; act.c; bn.c; elementwise.c; loss.c;
  * optim.c; gather.c). */

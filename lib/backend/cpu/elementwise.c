@@ -19,7 +19,7 @@ typedef struct ew_job {
 } ew_job;
 
 /* mask from the counter hash of the element's index (backend.h) */
-static void dropout_task(void *arg, int tid, int nt)
+CPU_SIMD static void dropout_task(void *arg, int tid, int nt)
 {
 	const ew_job *j = arg;
 	size_t lo, hi;
@@ -34,7 +34,7 @@ void cpu_dropout(dl_backend *be, size_t n, const float *x, float *y, float p, ui
 	cpu_run_n(cpu_of(be), n, EW_MIN_PAR, dropout_task, &j);
 }
 
-static void axpby_task(void *arg, int tid, int nt)
+CPU_SIMD static void axpby_task(void *arg, int tid, int nt)
 {
 	const ew_job *j = arg;
 	size_t lo, hi;
@@ -76,7 +76,7 @@ add2_block(const float *a, const float *b, float *y, int W, int R)
 	memcpy(y, v, (size_t)W * sizeof *v);
 }
 
-static void add2_task(void *arg, int tid, int nt)
+CPU_SIMD static void add2_task(void *arg, int tid, int nt)
 {
 	const ew_job *j = arg;
 	size_t lo, hi, i;
@@ -97,7 +97,7 @@ void cpu_add2(dl_backend *be, size_t n, const float *a, const float *b, int relu
 	cpu_run_n(cpu_of(be), n, EW_MIN_PAR, add2_task, &j);
 }
 
-static void copy2d_task(void *arg, int tid, int nt)
+CPU_SIMD static void copy2d_task(void *arg, int tid, int nt)
 {
 	const ew_job *j = arg;
 	size_t lo, hi;

@@ -24,7 +24,7 @@ static float norm_px(const dl_norm *nm, int ch, uint8_t v)
 
 /* out[i, y, x, ch] = norm(src[idx[i], y + dy - pad, x' + dx - pad, ch]) with
  * x' = w - 1 - x when flipped; cells outside the image are pixel 0. */
-static void gather_u8_task(void *arg, int tid, int nt)
+CPU_SIMD static void gather_u8_task(void *arg, int tid, int nt)
 {
 	const gather_job *j = arg;
 	const dl_aug *a = j->aug;

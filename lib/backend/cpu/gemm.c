@@ -70,7 +70,7 @@ typedef struct bias_job {
 	int rows, cols;
 } bias_job;
 
-static void bias_add_task(void *arg, int tid, int nt)
+CPU_SIMD static void bias_add_task(void *arg, int tid, int nt)
 {
 	const bias_job *j = arg;
 	size_t lo, hi;
@@ -91,7 +91,7 @@ void cpu_bias_add(dl_backend *be, float *y, const float *b, int rows, int cols)
 
 /* Each thread owns a range of columns and adds the rows in order, so the
  * result is the same for any thread count. */
-static void bias_grad_task(void *arg, int tid, int nt)
+CPU_SIMD static void bias_grad_task(void *arg, int tid, int nt)
 {
 	const bias_job *j = arg;
 	size_t lo, hi;

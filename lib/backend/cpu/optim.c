@@ -17,7 +17,7 @@ typedef struct opt_job {
 
 /* PyTorch SGD: d = g + wd p; v = momentum v + d (if momentum);
  * p -= lr (nesterov ? d + momentum v : v) */
-static void sgd_task(void *arg, int tid, int nt)
+CPU_SIMD static void sgd_task(void *arg, int tid, int nt)
 {
 	const opt_job *j = arg;
 	size_t lo, hi;
@@ -52,7 +52,7 @@ void cpu_sgd_update(dl_backend *be, size_t n, float *p, const float *g, float *v
 /* AdamW: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  * p -= lr ((m / bc1) / (sqrt(v / bc2) + eps) + wd p).
  * Adam (not decoupled): g += wd p first, no decay term after. */
-static void adam_task(void *arg, int tid, int nt)
+CPU_SIMD static void adam_task(void *arg, int tid, int nt)
 {
 	const opt_job *j = arg;
 	size_t lo, hi;
@@ -115,7 +115,7 @@ static double block_sumsq(const float *x, size_t n, size_t b)
 	return s;
 }
 
-static void sumsq_task(void *arg, int tid, int nt)
+CPU_SIMD static void sumsq_task(void *arg, int tid, int nt)
 {
 	const sumsq_job *j = arg;
 	size_t lo, hi;
@@ -149,7 +149,7 @@ typedef struct scale_job {
 	float s;
 } scale_job;
 
-static void scale_task(void *arg, int tid, int nt)
+CPU_SIMD static void scale_task(void *arg, int tid, int nt)
 {
 	const scale_job *j = arg;
 	size_t lo, hi;

@@ -87,7 +87,7 @@ bwd_cell(const dl_pool_geom *g, const float *x, int y0, int y1, int x0, int x1,
 	}
 }
 
-static void fwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void fwd_task(void *arg, int tid, int nt)
 {
 	const pool_job *j = arg;
 	const dl_pool_geom *g = j->g;
@@ -122,7 +122,7 @@ void cpu_maxpool_fwd(dl_backend *be, const dl_pool_geom *g, const float *x, floa
 	cpu_run_n(cpu_of(be), (size_t)g->n, 2, fwd_task, &j);
 }
 
-static void bwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 {
 	const pool_job *j = arg;
 	const dl_pool_geom *g = j->g;
@@ -176,7 +176,7 @@ avg_fwd_cell(const dl_pool_geom *g, const float *x, int y0, int y1, int x0, int 
 		y[ch + k] = acc[k] * inv;
 }
 
-static void avg_fwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void avg_fwd_task(void *arg, int tid, int nt)
 {
 	const pool_job *j = arg;
 	const dl_pool_geom *g = j->g;
@@ -225,7 +225,7 @@ avg_bwd_cell(const dl_pool_geom *g, int y0, int y1, int x0, int x1, size_t ch, i
 	}
 }
 
-static void avg_bwd_task(void *arg, int tid, int nt)
+CPU_SIMD static void avg_bwd_task(void *arg, int tid, int nt)
 {
 	const pool_job *j = arg;
 	const dl_pool_geom *g = j->g;

@@ -3,6 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Buffers of this size or more are 2 MiB aligned and advised as huge pages
+ * (transparent huge pages in madvise mode): see cpu_aligned_alloc. */
+#define CPU_HUGE_BYTES ((size_t)2 << 20)
 
 typedef struct worker_arg {
 	cpu_impl *im;
@@ -106,8 +111,11 @@ void cpu_run_n(cpu_impl *im, size_t n, size_t min_par, cpu_task task, void *arg)
 void *cpu_aligned_alloc(size_t bytes)
 {
 	void *p = NULL;
-	if (posix_memalign(&p, 64, bytes ? bytes : 64))
+	size_t align = bytes >= CPU_HUGE_BYTES ? CPU_HUGE_BYTES : 64;
+	if (posix_memalign(&p, align, bytes ? bytes : 64))
 		return NULL;
+	if (align == CPU_HUGE_BYTES)
+		(void)madvise(p, bytes & ~(CPU_HUGE_BYTES - 1), MADV_HUGEPAGE);
 	memset(p, 0, bytes);
 	return p;
 }

@@ -60,6 +60,23 @@
 	X(P, void, conv2d_bwd_filter, (dl_backend *be, const dl_conv_geom *g,             \
 				       const float *x, const float *dy, float *dw,         \
 				       float *db))                                         \
+	/* The training pair, for backends that convert inputs (the CPU's bf16     \
+	 * and Winograd kernels).  conv2d_saved_floats: the floats of the           \
+	 * caller-owned buffer `saved` that conv2d_fwd_train may fill for           \
+	 * geometry g (0: it never does; then pass NULL).  conv2d_fwd_train is      \
+	 * conv2d_fwd, and may keep its converted x in saved.  conv2d_bwd is        \
+	 * conv2d_bwd_filter then conv2d_bwd_data (dx NULL: none), converting dy    \
+	 * once for both, and reading x's conversion from saved when the last       \
+	 * conv2d_fwd_train on saved had this x and geometry: the caller keeps x    \
+	 * unchanged in between, as for any backward.  saved may be NULL. */        \
+	X(P, size_t, conv2d_saved_floats, (dl_backend *be, const dl_conv_geom *g,         \
+					  int bias))                                       \
+	X(P, void, conv2d_fwd_train, (dl_backend *be, const dl_conv_geom *g,              \
+				      const float *x, const float *w, const float *b,      \
+				      float *y, float *saved))                             \
+	X(P, void, conv2d_bwd, (dl_backend *be, const dl_conv_geom *g, const float *x,    \
+				const float *dy, const float *w, const float *saved,       \
+				float *dw, float *db, float *dx))                          \
 	/* y [n,oh,ow,c] = max over each window of x [n,h,w,c] */                          \
 	X(P, void, maxpool_fwd, (dl_backend *be, const dl_pool_geom *g, const float *x,   \
 				 float *y))                                                \

@@ -85,8 +85,9 @@ typedef struct dl_layer_kind {
 			 int64_t *shape, int *ndim);
 	/* Reserves the backend workspace the layer's ops need for up to
 	 * `batch` samples (conv2d_reserve), at dl_model_plan time, so that
-	 * forward and backward never allocate.  NULL: nothing to reserve. */
-	int (*reserve)(dl_layer *l, dl_backend *be, int batch, dl_err *err);
+	 * forward and backward never allocate; with `training`, also sets
+	 * l->nsaved.  NULL: nothing to reserve. */
+	int (*reserve)(dl_layer *l, dl_backend *be, int batch, int training, dl_err *err);
 	/* The inverse: parameter i from PyTorch's layout (src, the shape
 	 * to_torch gives) into ours (dst).  NULL: same layout. */
 	void (*from_torch)(const dl_layer *l, int i, const float *src, float *dst);
@@ -153,6 +154,13 @@ struct dl_layer {
 	 * allocates ws with the activations. */
 	size_t nws;
 	float *ws;
+	/* What the backend keeps from a training forward to the backward
+	 * (conv2d: ops.h conv2d_fwd_train): nsaved floats at saved, set by
+	 * the kind's reserve when dl_model.for_training (0 / NULL: none), in
+	 * the workspace block; saved_fresh: the last forward filled it. */
+	size_t nsaved;
+	float *saved;
+	int saved_fresh;
 	const dl_run *run;       /* the model's run state (training flag, step) */
 	/* Fusion, set by dl_model_plan (plan.c): a relu whose input is a batch
 	 * norm's or an add's output read by nothing else is done by that layer

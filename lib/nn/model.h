@@ -52,6 +52,11 @@ typedef struct dl_model {
 	/* 1: dl_model_plan fuses no layers (layer.h post_relu), so every layer
 	 * runs on its own; the tests compare the two. */
 	int no_fuse;
+	/* Set before dl_model_plan (the trainer does): the plan also holds,
+	 * per conv layer, what the backend's training pair keeps from forward
+	 * to backward (ops.h conv2d_fwd_train; layer.h nsaved).  0: the layers
+	 * use the plain ops, and evaluation plans no such memory. */
+	int for_training;
 	/* Called by dl_model_backward after each layer with parameters:
 	 * every gradient at index >= from is final (data-parallel training
 	 * starts summing those buckets while backward goes on).  May be NULL. */

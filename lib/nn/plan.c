@@ -159,8 +159,23 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 		dl_model_unplan(m);
 		return dl_fail(err, DL_EFAIL, "out of memory");
 	}
+	int rc = 0;
+	for (int i = 0; i < L; i++) {
+		dl_layer *l = &m->layers[i];
+		l->nsaved = 0;
+		l->saved = NULL;
+		l->saved_fresh = 0;
+		if (l->kind->reserve && !dl_layer_alias(l) &&
+		    (rc = l->kind->reserve(l, m->be, batch, m->for_training, err))) {
+			free(off);
+			free(up);
+			dl_model_unplan(m);
+			return rc;
+		}
+	}
 	/* one block for the input and every non-alias output; one for every
-	 * layer's output gradient; one for the workspaces */
+	 * layer's output gradient; one for the workspaces (and what the
+	 * training pair keeps) */
 	size_t total = dl_shape_size(m->input), gtotal = 0, wtotal = 0;
 	for (int i = 0; i < L; i++) {
 		if (!dl_layer_alias(&m->layers[i]))
@@ -168,7 +183,7 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 		/* an alias shares its source's gradient (below) */
 		if (!dl_layer_alias(&m->layers[i]) || source_of(m, i) < 0)
 			gtotal += dl_shape_size(m->layers[i].out);
-		wtotal += m->layers[i].nws;
+		wtotal += m->layers[i].nws + m->layers[i].nsaved;
 	}
 	int big = check_plan_size(m, batch, total, gtotal, wtotal, err);
 	if (big) {
@@ -181,7 +196,6 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 	m->dact = m->be->ops->alloc(m->be, (gtotal ? gtotal : 1) * B * sizeof(float));
 	if (wtotal)
 		m->ws = m->be->ops->alloc(m->be, wtotal * sizeof(float));
-	int rc = 0;
 	if (!m->act || !m->dact || (wtotal && !m->ws))
 		goto oom;
 	m->x = m->act;
@@ -211,6 +225,9 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 		l->ws = l->nws ? w : NULL;
 		if (l->nws)   /* w is NULL when no layer has a workspace */
 			w += l->nws;
+		l->saved = l->nsaved ? w : NULL;
+		if (l->nsaved)
+			w += l->nsaved;
 	}
 	size_t gsum = route_grads(m, up, off);
 	if (gsum == SIZE_MAX)
@@ -223,13 +240,6 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			if (off[e] != SIZE_MAX)
 				m->layers[e / DL_LAYER_MAX_IN].dxs[e % DL_LAYER_MAX_IN] =
 					m->gsum + off[e] * B;
-	}
-	for (int i = 0; i < L; i++) {
-		dl_layer *l = &m->layers[i];
-		if (l->kind->reserve && (rc = l->kind->reserve(l, m->be, batch, err))) {
-			dl_model_unplan(m);
-			goto out;
-		}
 	}
 	m->batch = batch;
 	goto out;

@@ -243,6 +243,7 @@ static int setup(loop *L, const dl_data *train, const dl_data *val, dl_err *err)
 	/* a step never holds more than the N training samples, whatever
 	 * --batch says (--batch 65536 on 1,800 samples plans 1,800) */
 	int plan = L->opts->batch < train->n ? L->opts->batch : (int)train->n;
+	m->for_training = 1;
 	if ((rc = dl_model_plan(m, plan, err)) ||
 	    (rc = dl_device_data_upload(&L->tdd, be, train, reg, err)) ||
 	    (val && (rc = dl_device_data_upload(&L->vdd, be, val, reg, err))) ||

@@ -470,6 +470,42 @@ void cpu_conv2d_fwd(dl_backend *be, const dl_conv_geom *g, const float *x,
 	cpu_run_n(cpu_of(be), (size_t)g->n * g->oh * g->ow, CONV_MIN_PAR, fwd_task, &j);
 }
 
+/* The training pair (ops.h): only oneDNN's converting kernels (bf16,
+ * Winograd) keep anything; every other path is the plain op. */
+size_t cpu_conv2d_saved_floats(dl_backend *be, const dl_conv_geom *g, int bias)
+{
+	cpu_impl *im = cpu_of(be);
+	if (cpu_conv_gemm_wanted(im, g, CPU_DNNL_FWD) || cpu_conv_gemm_wanted(im, g, CPU_DNNL_BWD_W))
+		return 0;
+	return (cpu_dnnl_saved_bytes(be, g, bias) + sizeof(float) - 1) / sizeof(float);
+}
+
+void cpu_conv2d_fwd_train(dl_backend *be, const dl_conv_geom *g, const float *x,
+			  const float *w, const float *b, float *y, float *saved)
+{
+	cpu_dnnl_saved_clear(saved);
+	if (saved && !cpu_conv_gemm_wanted(cpu_of(be), g, CPU_DNNL_FWD) &&
+	    !cpu_dnnl_conv_pair(be, CPU_DNNL_FWD | CPU_DNNL_PAIR, g, x, w, b, y, NULL, saved))
+		return;
+	cpu_conv2d_fwd(be, g, x, w, b, y);
+}
+
+void cpu_conv2d_bwd(dl_backend *be, const dl_conv_geom *g, const float *x, const float *dy,
+		    const float *w, const float *saved, float *dw, float *db, float *dx)
+{
+	if (!cpu_conv_gemm_wanted(cpu_of(be), g, CPU_DNNL_BWD_W) &&
+	    !cpu_dnnl_conv_pair(be, CPU_DNNL_BWD_W | CPU_DNNL_PAIR, g, x, dy, NULL, dw, db,
+				(void *)saved)) {
+		if (!dx || !cpu_dnnl_conv_pair(be, CPU_DNNL_BWD_DATA | CPU_DNNL_PAIR, g, dy, w, NULL,
+					       dx, NULL, NULL))
+			return;
+	} else {
+		cpu_conv2d_bwd_filter(be, g, x, dy, dw, db);
+	}
+	if (dx)
+		cpu_conv2d_bwd_data(be, g, dy, w, dx);
+}
+
 void cpu_conv2d_bwd_data(dl_backend *be, const dl_conv_geom *g, const float *dy,
 			 const float *w, float *dx)
 {

@@ -117,6 +117,30 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 	return -1;
 }
 
+int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
+		       const float *w, const float *b, float *out, float *db, void *saved)
+{
+	(void)be, (void)op, (void)g, (void)a, (void)w, (void)b, (void)out, (void)db, (void)saved;
+	return -1;
+}
+
+size_t cpu_dnnl_saved_bytes(dl_backend *be, const dl_conv_geom *g, int bias)
+{
+	(void)be, (void)g, (void)bias;
+	return 0;
+}
+
+void cpu_dnnl_saved_clear(void *saved)
+{
+	(void)saved;
+}
+
+unsigned long cpu_dnnl_reused(const cpu_impl *im)
+{
+	(void)im;
+	return 0;
+}
+
 #else
 
 #define DNNL_CACHE 64
@@ -147,8 +171,34 @@ struct cpu_dnnl {
 	cpu_dnnl_ctx cx;          /* engine, stream, LRU clock, bf16 activation buffers */
 	unsigned long calls;      /* convolutions run here (for tests) */
 	unsigned long wino_calls; /* of which on Winograd */
+	unsigned long reused;     /* conversions skipped by the training pair (for tests) */
+	/* conv2d_bwd: the dy that its bwd_weights left converted in shared
+	 * buffer 1, and that layout, for the bwd_data that follows in the same
+	 * op (kept_dy NULL: none) */
+	const float *kept_dy;
+	dnnl_memory_desc_t kept_md;
 	dnnl_entry e[DNNL_CACHE];
 };
+
+/* The training pair's `saved` (ops.h): at its first 64-byte boundary this
+ * header, then (at the next) x converted as the forward's kernel read it.
+ * x NULL: nothing kept. */
+typedef struct saved_hdr {
+	const float *x;
+	dl_conv_geom g;
+	dnnl_memory_desc_t md;
+} saved_hdr;
+#define SAVED_HDR_BYTES ((sizeof(saved_hdr) + 63) / 64 * 64)
+
+static saved_hdr *saved_at(void *saved)
+{
+	return (saved_hdr *)(((uintptr_t)saved + 63) / 64 * 64);
+}
+
+static void *saved_data(saved_hdr *h)
+{
+	return (unsigned char *)h + SAVED_HDR_BYTES;
+}
 
 int cpu_dnnl_available(void)
 {
@@ -202,6 +252,11 @@ unsigned long cpu_dnnl_calls(const cpu_impl *im)
 unsigned long cpu_dnnl_wino_calls(const cpu_impl *im)
 {
 	return im->dnnl ? im->dnnl->wino_calls : 0;
+}
+
+unsigned long cpu_dnnl_reused(const cpu_impl *im)
+{
+	return im->dnnl ? im->dnnl->reused : 0;
 }
 
 int cpu_dnnl_entries(const cpu_impl *im)
@@ -476,24 +531,92 @@ static int set(dnnl_memory_t m, const void *p)
 	return dnnl_memory_set_data_handle(m, (void *)p) == dnnl_success ? 0 : -1;
 }
 
+/* Points `to` at the training pair's saved conversion of x when the
+ * header says it is x's, in to's layout: 1, else 0. */
+static int saved_use(struct cpu_dnnl *d, void *saved, const dl_conv_geom *g, const float *x,
+		     dnnl_memory_t to)
+{
+	const dnnl_memory_desc_t *md;
+	if (!saved || dnnl_memory_get_memory_desc(to, &md) != dnnl_success)
+		return 0;
+	saved_hdr *h = saved_at(saved);
+	if (h->x != x || memcmp(&h->g, g, sizeof *g) || !dnnl_memory_desc_equal(&h->md, md) ||
+	    set(to, saved_data(h)))
+		return 0;
+	d->reused++;
+	return 1;
+}
+
+/* Converts x with the entry's in_cvt into the training pair's saved (not
+ * a shared buffer) and writes the header: 0, or -1. */
+static int saved_fill(struct cpu_dnnl *d, dnnl_entry *e, void *saved, const float *x)
+{
+	const dnnl_memory_desc_t *md;
+	saved_hdr *h = saved_at(saved);
+	h->x = NULL;
+	if (dnnl_memory_get_memory_desc(e->act_in, &md) != dnnl_success ||
+	    set(e->act_in, saved_data(h)) || set(e->in_f32, x))
+		return -1;
+	dnnl_exec_arg_t ra[2] = { { DNNL_ARG_FROM, e->in_f32 }, { DNNL_ARG_TO, e->act_in } };
+	if (cpu_dnnl_exec(&d->cx, e->in_cvt, 2, ra))
+		return -1;
+	h->md = *md;
+	h->g = e->g;
+	h->x = x;
+	return 0;
+}
+
+size_t cpu_dnnl_saved_bytes(dl_backend *be, const dl_conv_geom *g, int bias)
+{
+	cpu_impl *im = cpu_of(be);
+	if (im->conv_mode == CPU_CONV_IM2COL)
+		return 0;
+	omp_set_num_threads(im->nt);
+	dnnl_entry *e = entry_get(im, CPU_DNNL_FWD, g, bias);
+	const dnnl_memory_desc_t *md;
+	if (!e || !e->in_cvt || dnnl_memory_get_memory_desc(e->act_in, &md) != dnnl_success)
+		return 0;
+	/* room to align the header and the data to 64 bytes */
+	return 64 + SAVED_HDR_BYTES + dnnl_memory_desc_get_size(md);
+}
+
+void cpu_dnnl_saved_clear(void *saved)
+{
+	if (saved)
+		saved_at(saved)->x = NULL;
+}
+
 int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db)
 {
+	return cpu_dnnl_conv_pair(be, op, g, a, w, b, out, db, NULL);
+}
+
+int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
+		       const float *w, const float *b, float *out, float *db, void *saved)
+{
 	cpu_impl *im = cpu_of(be);
+	int pair = op & CPU_DNNL_PAIR;
+	op &= ~CPU_DNNL_PAIR;
 	int bias = op == CPU_DNNL_FWD ? b != NULL : op == CPU_DNNL_BWD_W ? db != NULL : 0;
 	if (im->conv_mode == CPU_CONV_IM2COL)
 		return -1;
 	omp_set_num_threads(im->nt);
 	dnnl_entry *e = entry_get(im, op, g, bias);
+	struct cpu_dnnl *d = im->dnnl;
+	/* the dy a pair's bwd_weights kept is for its bwd_data only */
+	const float *kept = d && pair && op == CPU_DNNL_BWD_DATA ? d->kept_dy : NULL;
+	if (d)
+		d->kept_dy = NULL;
 	if (!e)
 		return -1;
-	struct cpu_dnnl *d = im->dnnl;
 	dnnl_memory_t wconv = e->w_prim ? e->w_prim : e->w_user;
 	dnnl_exec_arg_t args[5];
 	int na = 0;
 	if (op == CPU_DNNL_BWD_W) {
 		/* a = x, w = dy, out = dw (+=), db (+=); a bf16 failure: im2col */
-		if (e->in_cvt ? cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32, e->act_in, a) ||
+		if (e->in_cvt ? (!saved_use(d, saved, g, a, e->act_in) &&
+				 cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32, e->act_in, a)) ||
 				cpu_dnnl_convert(&d->cx, 1, e->out_cvt, e->out_f32, e->act_out, w)
 			      : set(e->act_in, a) || set(e->act_out, w))
 			return -1;
@@ -519,15 +642,34 @@ int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 			out[i] += e->w_scratch[i];
 		for (int i = 0; bias && i < g->k; i++)
 			db[i] += e->b_scratch[i];
+		const dnnl_memory_desc_t *md;
+		if (pair && e->out_cvt && dnnl_memory_get_memory_desc(e->act_out, &md) == dnnl_success) {
+			d->kept_dy = w;
+			d->kept_md = *md;
+		}
 		d->calls++;
 		if (e->wino)
 			d->wino_calls++;
 		return 0;
 	}
-	if (e->in_cvt ? cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32, e->act_in, a)
-		      : set(e->act_in, a))
+	/* bwd_data after its pair's bwd_weights: dy may be converted already
+	 * (in buffer 1), and then a Winograd result goes to buffer 0 */
+	int in_slot = 0;
+	if (kept == a && e->in_cvt) {
+		const dnnl_memory_desc_t *md;
+		if (dnnl_memory_get_memory_desc(e->act_in, &md) == dnnl_success &&
+		    dnnl_memory_desc_equal(md, &d->kept_md) && !cpu_dnnl_slot(&d->cx, 1, e->act_in)) {
+			in_slot = 1;
+			d->reused++;
+		}
+	}
+	if (in_slot == 0 &&
+	    (e->in_cvt ? (op == CPU_DNNL_FWD && saved ? saved_fill(d, e, saved, a)
+						      : cpu_dnnl_convert(&d->cx, 0, e->in_cvt,
+									 e->in_f32, e->act_in, a))
+		       : set(e->act_in, a)))
 		return -1;
-	if ((e->res_back ? cpu_dnnl_slot(&d->cx, 1, e->act_out) || set(e->res_user, out)
+	if ((e->res_back ? cpu_dnnl_slot(&d->cx, 1 - in_slot, e->act_out) || set(e->res_user, out)
 			 : set(e->act_out, out)) ||
 	    set(e->w_user, w))
 		return -1;

@@ -49,7 +49,7 @@ int cpu_conv_gemm_rule(const dl_conv_geom *g, int op, int bf16)
 }
 
 /* the rule, unless Winograd takes the geometry (conv_dnnl.c) */
-static int wanted(const cpu_impl *im, const dl_conv_geom *g, int op)
+int cpu_conv_gemm_wanted(const cpu_impl *im, const dl_conv_geom *g, int op)
 {
 	return im->conv_mode == CPU_CONV_AUTO && cpu_dnnl_available() &&
 	       cpu_conv_gemm_rule(g, op, im->bf16) &&
@@ -67,7 +67,7 @@ int cpu_conv_gemm_grow(cpu_impl *im, const dl_conv_geom *g)
 void cpu_conv_gemm_reserve(dl_backend *be, const dl_conv_geom *g)
 {
 	cpu_impl *im = cpu_of(be);
-	if (wanted(im, g, CPU_DNNL_FWD) || wanted(im, g, CPU_DNNL_BWD_W))
+	if (cpu_conv_gemm_wanted(im, g, CPU_DNNL_FWD) || cpu_conv_gemm_wanted(im, g, CPU_DNNL_BWD_W))
 		cpu_conv_gemm_grow(im, g);   /* failing is not an error: conv.c's other
 						* kernels run these ops */
 }
@@ -91,7 +91,7 @@ static void col_task(void *arg, int tid, int nt)
 int cpu_conv_gemm(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db)
 {
-	if (!wanted(cpu_of(be), g, op))
+	if (!cpu_conv_gemm_wanted(cpu_of(be), g, op))
 		return -1;
 	return cpu_conv_gemm_run(be, op, g, a, w, b, out, db);
 }

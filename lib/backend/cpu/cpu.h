@@ -147,6 +147,21 @@ unsigned long cpu_dnnl_gemm_calls(const cpu_impl *im, int bf16);
  *   BWD_DATA  a = dy, w, out = dx
  *   BWD_W     a = x, w = dy, out = dw (+=), db (+=, may be NULL) */
 enum { CPU_DNNL_FWD = 1, CPU_DNNL_BWD_DATA, CPU_DNNL_BWD_W };
+/* The training pair (ops.h conv2d_fwd_train, conv2d_bwd) through
+ * cpu_dnnl_conv_pair: op | CPU_DNNL_PAIR.  FWD converts x into `saved`
+ * (cpu_dnnl_saved_bytes of it, a header then the data) instead of a shared
+ * buffer; BWD_W reads x's conversion from saved when the header says it is
+ * this x's, and keeps its converted dy in shared buffer 1 for the BWD_DATA
+ * that follows it (that call only), which then skips converting dy. */
+#define CPU_DNNL_PAIR 8
+int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
+		       const float *w, const float *b, float *out, float *db, void *saved);
+/* Bytes the pair's saved takes for g (0: the forward reads x in place, or
+ * does not run on oneDNN); cpu_dnnl_saved_clear marks one empty. */
+size_t cpu_dnnl_saved_bytes(dl_backend *be, const dl_conv_geom *g, int bias);
+void cpu_dnnl_saved_clear(void *saved);
+/* For tests: conversions the pair skipped so far (x from saved, dy kept). */
+unsigned long cpu_dnnl_reused(const cpu_impl *im);
 /* auto: Winograd for 3x3 s1 pad 1 with this many channels in and out
  * (maps of 4x4 or more; in bf16 runs, of 16x16 or less); bench/RESULTS.md */
 #define CPU_WINO_MIN_CH 64
@@ -178,6 +193,9 @@ int cpu_dnnl_entries(const cpu_impl *im);
  * w = dy, out = dw +=, db +=) and returns 0 when done, -1 (nothing
  * written) otherwise; cpu_conv_gemm_reserve sizes gcol at plan time. */
 int cpu_conv_gemm_rule(const dl_conv_geom *g, int op, int bf16);
+/* The rule as this backend applies it (DL_CONV=auto, oneDNN built in,
+ * Winograd not taking g): 1 if cpu_conv_gemm runs op on g. */
+int cpu_conv_gemm_wanted(const cpu_impl *im, const dl_conv_geom *g, int op);
 int cpu_conv_gemm(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db);
 void cpu_conv_gemm_reserve(dl_backend *be, const dl_conv_geom *g);

@@ -535,6 +535,31 @@ void cu_conv2d_bwd_filter(dl_backend *be, const dl_conv_geom *g0, const float *x
 		cu_bias_grad(be, db, dy, g0->n * g0->oh * g0->ow, g0->k);
 }
 
+/* The training pair (ops.h): nothing is kept from the forward (bf16 stages
+ * its operands in the workspace per call), and the backward is the two
+ * passes. */
+size_t cu_conv2d_saved_floats(dl_backend *be, const dl_conv_geom *g, int bias)
+{
+	(void)be, (void)g, (void)bias;
+	return 0;
+}
+
+void cu_conv2d_fwd_train(dl_backend *be, const dl_conv_geom *g, const float *x, const float *w,
+			 const float *b, float *y, float *saved)
+{
+	(void)saved;
+	cu_conv2d_fwd(be, g, x, w, b, y);
+}
+
+void cu_conv2d_bwd(dl_backend *be, const dl_conv_geom *g, const float *x, const float *dy,
+		   const float *w, const float *saved, float *dw, float *db, float *dx)
+{
+	(void)saved;
+	cu_conv2d_bwd_filter(be, g, x, dy, dw, db);
+	if (dx)
+		cu_conv2d_bwd_data(be, g, dy, w, dx);
+}
+
 /* Nothing to reserve ahead: cuDNN's workspace is sized per geometry when its
  * algorithm is chosen (choose above), under the workspace cap. */
 int cu_conv2d_reserve(dl_backend *be, const dl_conv_geom *g, dl_err *err)

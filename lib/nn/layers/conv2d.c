@@ -101,16 +101,28 @@ static void init(const dl_layer *l, float *p, dl_rng *rng)
 		dl_init_uniform_fan_in(p + l->param[0].count, l->param[1].count, fan_in, rng);
 }
 
-static int reserve(dl_layer *l, dl_backend *be, int batch, dl_err *err)
+static int reserve(dl_layer *l, dl_backend *be, int batch, int training, dl_err *err)
 {
 	dl_conv_geom g = geom(l, batch);
-	return be->ops->conv2d_reserve ? be->ops->conv2d_reserve(be, &g, err) : 0;
+	int rc = be->ops->conv2d_reserve(be, &g, err);
+	if (!rc && training)
+		l->nsaved = be->ops->conv2d_saved_floats(be, &g, l->nparam > 1);
+	return rc;
 }
 
+/* Training runs the training pair (ops.h): the forward may keep its
+ * converted input in l->saved for the backward, which also converts dy
+ * once for both of its passes.  An evaluation forward leaves saved alone
+ * and marks it stale for a backward that would follow it. */
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
 	dl_conv_geom g = geom(l, n);
-	be->ops->conv2d_fwd(be, &g, x, l->p[0], l->nparam > 1 ? l->p[1] : NULL, y);
+	const float *b = l->nparam > 1 ? l->p[1] : NULL;
+	l->saved_fresh = l->saved && l->run->training;
+	if (l->saved_fresh)
+		be->ops->conv2d_fwd_train(be, &g, x, l->p[0], b, y, l->saved);
+	else
+		be->ops->conv2d_fwd(be, &g, x, l->p[0], b, y);
 }
 
 static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const float *y,
@@ -118,9 +130,8 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 {
 	(void)y;
 	dl_conv_geom g = geom(l, n);
-	be->ops->conv2d_bwd_filter(be, &g, x, dy, l->g[0], l->nparam > 1 ? l->g[1] : NULL);
-	if (dx)
-		be->ops->conv2d_bwd_data(be, &g, dy, l->p[0], dx);
+	be->ops->conv2d_bwd(be, &g, x, dy, l->p[0], l->saved_fresh ? l->saved : NULL, l->g[0],
+			    l->nparam > 1 ? l->g[1] : NULL, dx);
 }
 
 static void to_torch(const dl_layer *l, int i, const float *src, float *dst,

@@ -6,6 +6,7 @@
  * for training (dl_model.for_training) trains to the same bits as one
  * that is not. */
 #include "test.h"
+#include "model_test.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -183,19 +184,8 @@ static const char *SPEC =
 
 static int ready(dl_test_ctx *t, dl_model *m, dl_backend *be, int for_training, int batch)
 {
-	dl_err err;
-	int rc = dl_model_build(m, SPEC, "pair.spec", &err);
-	if (!rc && (rc = dl_model_alloc(m, be, &err)))
-		dl_model_release(m);
-	if (!rc && (rc = dl_model_init(m, 3, &err)))
-		dl_model_release(m);
-	m->for_training = for_training;
-	if (!rc && (rc = dl_model_plan(m, batch, &err)))
-		dl_model_release(m);
-	CHECK_INT(rc, 0);
-	if (rc)
-		fprintf(stderr, "  %s: %s\n", t->name, err.msg);
-	return rc;
+	return dl_test_model_ready(t, m, be, SPEC, "pair.spec", 3,
+				   for_training ? DL_TEST_FOR_TRAINING : 0, batch);
 }
 
 /* Training steps of a model planned for training and one that is not:

@@ -4,6 +4,7 @@
  * fuses exactly the pairs it may, with a training step whose every output,
  * gradient and running statistic equals the unfused model's. */
 #include "test.h"
+#include "model_test.h"
 
 #include <stdlib.h>
 
@@ -161,19 +162,7 @@ static const char *SPEC =
 
 static int ready(dl_test_ctx *t, dl_model *m, dl_backend *be, int no_fuse, int batch)
 {
-	dl_err err;
-	int rc = dl_model_build(m, SPEC, "fuse.spec", &err);
-	if (!rc && (rc = dl_model_alloc(m, be, &err)))
-		dl_model_release(m);
-	if (!rc && (rc = dl_model_init(m, 3, &err)))
-		dl_model_release(m);
-	m->no_fuse = no_fuse;
-	if (!rc && (rc = dl_model_plan(m, batch, &err)))
-		dl_model_release(m);
-	CHECK_INT(rc, 0);
-	if (rc)
-		fprintf(stderr, "  %s: %s\n", t->name, err.msg);
-	return rc;
+	return dl_test_model_ready(t, m, be, SPEC, "fuse.spec", 3, no_fuse ? DL_TEST_NO_FUSE : 0, batch);
 }
 
 /* The plan fuses r1, r4 and the last relu only; a training step and an

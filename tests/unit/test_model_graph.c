@@ -2,6 +2,7 @@
  * plan, the summary's from column, batch norm and dropout modes, and the
  * new CPU ops' thread-count independence. */
 #include "test.h"
+#include "model_test.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,18 +30,7 @@ static void expect_error(dl_test_ctx *t, const char *spec, const char *n1, const
 /* build + alloc + init + plan, or a failed check */
 static int ready(dl_test_ctx *t, dl_model *m, dl_backend *be, const char *spec, int batch)
 {
-	dl_err err;
-	int rc = dl_model_build(m, spec, "g.spec", &err);
-	if (!rc && (rc = dl_model_alloc(m, be, &err)))
-		dl_model_release(m);
-	if (!rc && (rc = dl_model_init(m, 1, &err)))
-		dl_model_release(m);
-	if (!rc && (rc = dl_model_plan(m, batch, &err)))
-		dl_model_release(m);
-	CHECK_INT(rc, 0);
-	if (rc)
-		fprintf(stderr, "  %s: %s\n", t->name, err.msg);
-	return rc;
+	return dl_test_model_ready(t, m, be, spec, "g.spec", 1, 0, batch);
 }
 
 TEST(model_graph_reference_errors)

@@ -2,8 +2,10 @@
 #ifndef DL_BACKEND_TEST_H
 #define DL_BACKEND_TEST_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 #include "core/rng.h"
 
 /* n floats of device memory (at least one); aborts the run when the
@@ -14,6 +16,21 @@ static inline float *falloc(dl_backend *be, size_t n)
 	if (!p)
 		abort();
 	return p;
+}
+
+/* The CPU backend on `threads` threads at precision prec ("fp32", "bf16")
+ * with cpu_impl.conv_mode = mode; prints the error and aborts the run when
+ * it cannot be opened (nothing can be tested then) */
+static inline dl_backend *cpu_open_prec(int threads, const char *prec, int mode)
+{
+	dl_backend *be = NULL;
+	dl_err err;
+	if (dl_backend_cpu_open_prec(&be, threads, prec, &err)) {
+		fprintf(stderr, "  cpu backend (%s): %s\n", prec, err.msg);
+		abort();
+	}
+	cpu_of(be)->conv_mode = mode;
+	return be;
 }
 
 /* conv2d_reserve for g, as the op contract asks before any conv op on it;

@@ -21,21 +21,8 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend_test.h"
 #include "core/rng.h"
-
-static dl_backend *open_prec(dl_test_ctx *t, const char *prec, int mode)
-{
-	dl_backend *be = NULL;
-	dl_err err;
-	int rc = dl_backend_cpu_open_prec(&be, 2, prec, &err);
-	CHECK_INT(rc, 0);
-	if (rc) {
-		fprintf(stderr, "  %s\n", err.msg);
-		exit(1);
-	}
-	cpu_of(be)->conv_mode = mode;
-	return be;
-}
 
 static float *randv(dl_rng *r, size_t n, int absval)
 {
@@ -159,8 +146,8 @@ TEST(backend_cpu_bf16_conv_model_shapes)
 		{ 2, 16, 128, 128, 3, 2, 1 }, { 2, 8, 256, 512, 1, 2, 0 },
 		{ 2, 24, 100, 150, 4, 1, 0 }, { 2, 31, 24, 36, 5, 2, 0 },
 	};
-	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
-	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	dl_backend *ref = cpu_open_prec(2, "fp32", CPU_CONV_IM2COL);
+	dl_backend *bf = cpu_open_prec(2, "bf16", CPU_CONV_AUTO);
 	CHECK_INT(cpu_of(bf)->bf16, 1);
 	dl_rng r;
 	dl_rng_seed(&r, 16);
@@ -233,8 +220,8 @@ TEST(backend_cpu_bf16_gemm_dense_shapes)
 		fprintf(stderr, "  skipped: %s\n", why);
 		return;
 	}
-	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
-	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	dl_backend *ref = cpu_open_prec(2, "fp32", CPU_CONV_IM2COL);
+	dl_backend *bf = cpu_open_prec(2, "bf16", CPU_CONV_AUTO);
 	dl_rng r;
 	dl_rng_seed(&r, 17);
 	/* batch 32: mlp 784 -> 128 -> 10, vgg16's 512 -> 512, lenet's dense */
@@ -268,8 +255,8 @@ TEST(backend_cpu_bf16_conv_gemm_small_maps)
 		{ 2, 4, 256, 512, 1 },   /* 4x4 from 256: the weight gradient (bf16) */
 		{ 2, 8, 256, 256, 0 },   /* 8x8: oneDNN's convolutions */
 	};
-	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
-	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	dl_backend *ref = cpu_open_prec(2, "fp32", CPU_CONV_IM2COL);
+	dl_backend *bf = cpu_open_prec(2, "bf16", CPU_CONV_AUTO);
 	cpu_of(bf)->conv_wino = 0;   /* the matmul's rule alone (Winograd takes 4x4 first) */
 	dl_rng r;
 	dl_rng_seed(&r, 19);
@@ -297,8 +284,8 @@ TEST(backend_cpu_bf16_winograd)
 	char why[160];
 	if (!cpu_dnnl_bf16_support(why, sizeof why))
 		SKIP(why);
-	dl_backend *ref = open_prec(t, "fp32", CPU_CONV_IM2COL);
-	dl_backend *bf = open_prec(t, "bf16", CPU_CONV_AUTO);
+	dl_backend *ref = cpu_open_prec(2, "fp32", CPU_CONV_IM2COL);
+	dl_backend *bf = cpu_open_prec(2, "bf16", CPU_CONV_AUTO);
 	dl_rng r;
 	dl_rng_seed(&r, 23);
 	static const int cases[][5] = {   /* n, h, c, k, Winograd */

@@ -16,17 +16,9 @@
 #include "core/rng.h"
 #include "nn/model.h"
 
-static dl_backend *open_pair(dl_test_ctx *t, const char *prec, int wino)
+static dl_backend *open_pair(const char *prec, int wino)
 {
-	dl_backend *be = NULL;
-	dl_err err;
-	int rc = dl_backend_cpu_open_prec(&be, 2, prec, &err);
-	CHECK_INT(rc, 0);
-	if (rc) {
-		fprintf(stderr, "  %s\n", err.msg);
-		exit(1);
-	}
-	cpu_of(be)->conv_mode = CPU_CONV_AUTO;
+	dl_backend *be = cpu_open_prec(2, prec, CPU_CONV_AUTO);
 	cpu_of(be)->conv_wino = wino;
 	return be;
 }
@@ -135,7 +127,7 @@ TEST(conv_pair_winograd_fp32)
 {
 	if (!cpu_dnnl_available())
 		SKIP("built without oneDNN");
-	dl_backend *be = open_pair(t, "fp32", 1);
+	dl_backend *be = open_pair("fp32", 1);
 	dl_conv_geom g = geom(2, 8, 64, 64, 3, 1, 1);
 	unsigned long w0 = cpu_dnnl_wino_calls(cpu_of(be));
 	check_geom(t, be, &g, 2, 41);
@@ -153,7 +145,7 @@ TEST(conv_pair_bf16)
 	char why[160];
 	if (!cpu_dnnl_bf16_support(why, sizeof why))
 		SKIP(why);
-	dl_backend *be = open_pair(t, "bf16", -1);
+	dl_backend *be = open_pair("bf16", -1);
 	/* direct bf16 kernels: 3x3, a strided 1x1 (resnet's shortcut), a 3-channel first layer */
 	dl_conv_geom gs[] = { geom(2, 8, 32, 48, 3, 1, 1), geom(2, 8, 32, 64, 1, 2, 0),
 			      geom(2, 16, 3, 64, 3, 1, 1) };
@@ -240,13 +232,13 @@ TEST(conv_pair_model_same_bits)
 {
 	if (!cpu_dnnl_available())
 		SKIP("built without oneDNN");
-	dl_backend *be = open_pair(t, "fp32", 1);
+	dl_backend *be = open_pair("fp32", 1);
 	model_same_bits(t, be);
 	dl_backend_close(be);
 	char why[160];
 	if (!cpu_dnnl_bf16_support(why, sizeof why))
 		return;
-	be = open_pair(t, "bf16", -1);
+	be = open_pair("bf16", -1);
 	model_same_bits(t, be);
 	dl_backend_close(be);
 }

@@ -62,7 +62,7 @@
  * differ in the last bits (tests that compare thread counts force im2col).
  */
 #include "backend/cpu/cpu.h"
-#include "backend/cpu/dnnl_cache.h"
+#include "backend/cpu/conv_dnnl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,43 +143,6 @@ unsigned long cpu_dnnl_reused(const cpu_impl *im)
 
 #else
 
-#define DNNL_CACHE 64
-
-typedef struct dnnl_entry {
-	unsigned long used;       /* last use, for LRU; 0 = empty slot (first: dnnl_cache.h) */
-	dl_conv_geom g;
-	int op, bias;             /* CPU_DNNL_FWD..; bias (fwd) / db (bwd_w) */
-	int ok;                   /* 0: oneDNN refused (or auto rejected it) */
-	dnnl_primitive_t conv;
-	dnnl_primitive_t wreorder;  /* NULL when the layouts are the same */
-	dnnl_memory_t act_in, act_out;  /* nhwc: x/dy in, y/dx out (bwd_w: x, dy) */
-	dnnl_memory_t w_user, w_prim, bias_m;
-	float *w_scratch, *b_scratch;   /* bwd_w: OHWI diff weights, diff bias */
-	int wino;                 /* asked for Winograd (a key: a refusal rebuilds direct) */
-	/* bf16 or Winograd: the fp32 tensors the caller gave and their
-	 * reorders into act_in / act_out (bwd_w's dy), which then point at the
-	 * shared buffers (bf16, or fp32 nChw16c) */
-	dnnl_memory_t in_f32, out_f32;
-	dnnl_primitive_t in_cvt, out_cvt;
-	/* Winograd fwd / bwd_data: act_out (blocked, in shared buffer 1) and
-	 * its reorder into the caller's NHWC result res_user */
-	dnnl_memory_t res_user;
-	dnnl_primitive_t res_back;
-} dnnl_entry;
-
-struct cpu_dnnl {
-	cpu_dnnl_ctx cx;          /* engine, stream, LRU clock, bf16 activation buffers */
-	unsigned long calls;      /* convolutions run here (for tests) */
-	unsigned long wino_calls; /* of which on Winograd */
-	unsigned long reused;     /* conversions skipped by the training pair (for tests) */
-	/* conv2d_bwd: the dy that its bwd_weights left converted in shared
-	 * buffer 1, and that layout, for the bwd_data that follows in the same
-	 * op (kept_dy NULL: none) */
-	const float *kept_dy;
-	dnnl_memory_desc_t kept_md;
-	dnnl_entry e[DNNL_CACHE];
-};
-
 /* The training pair's `saved` (ops.h): at its first 64-byte boundary this
  * header, then (at the next) x converted as the forward's kernel read it.
  * x NULL: nothing kept. */
@@ -221,16 +184,6 @@ int cpu_dnnl_bf16_support(char *why, size_t n)
 	return 1;
 }
 
-static void entry_free(dnnl_entry *e)
-{
-	dnnl_primitive_t ps[] = { e->conv, e->wreorder, e->in_cvt, e->out_cvt, e->res_back };
-	dnnl_memory_t ms[] = { e->act_in, e->act_out, e->w_user, e->w_prim, e->bias_m,
-			       e->in_f32, e->out_f32, e->res_user };
-	cpu_dnnl_destroy(ps, sizeof ps / sizeof *ps, ms, sizeof ms / sizeof *ms);
-	free(e->w_scratch);
-	free(e->b_scratch);
-	memset(e, 0, sizeof *e);
-}
 
 void cpu_dnnl_release(cpu_impl *im)
 {
@@ -238,7 +191,7 @@ void cpu_dnnl_release(cpu_impl *im)
 	if (!d)
 		return;
 	for (int i = 0; i < DNNL_CACHE; i++)
-		entry_free(&d->e[i]);
+		cpu_dnnl_entry_free(&d->e[i]);
 	cpu_dnnl_ctx_release(&d->cx);
 	free(d);
 	im->dnnl = NULL;
@@ -267,15 +220,11 @@ int cpu_dnnl_entries(const cpu_impl *im)
 	return n;
 }
 
-static int groups_of(const dl_conv_geom *g)
-{
-	return g->groups > 1 ? g->groups : 1;
-}
 
 /* The auto rule (see the top of the file). */
 static int auto_wants(const dl_conv_geom *g, int op)
 {
-	int G = groups_of(g);
+	int G = cpu_dnnl_groups(g);
 	if (G > 1 && G == g->c && G == g->k)
 		return g->c >= CPU_DNNL_MIN_CH;
 	if (g->k / G < CPU_DNNL_MIN_CH)
@@ -286,7 +235,7 @@ static int auto_wants(const dl_conv_geom *g, int op)
 /* 3x3, stride 1, padding 1, no dilation or groups: what F(4x4, 3x3) takes */
 static int wino_shape(const dl_conv_geom *g)
 {
-	return groups_of(g) == 1 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
+	return cpu_dnnl_groups(g) == 1 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
 	       g->dh <= 1 && g->dw <= 1 && g->pt == 1 && g->pb == 1 && g->pl == 1 && g->pr == 1;
 }
 
@@ -305,174 +254,6 @@ static int wino_wants(const cpu_impl *im, const dl_conv_geom *g)
 	if (im->conv_wino == 1)
 		return wino_shape(g);
 	return im->conv_mode == CPU_CONV_AUTO && cpu_dnnl_wino_rule(g, im->bf16);
-}
-
-#define TRY(call) do { if ((call) != dnnl_success) goto fail; } while (0)
-
-static int mem_nhwc(dnnl_memory_t *m, dnnl_engine_t eng, int n, int c, int h, int w,
-		    dnnl_data_type_t dt)
-{
-	dnnl_memory_desc_t md;
-	dnnl_dims_t d = { n, c, h, w };
-	if (dnnl_memory_desc_init_by_tag(&md, 4, d, dt, dnnl_nhwc) != dnnl_success)
-		return -1;
-	return dnnl_memory_create(m, &md, eng, DNNL_MEMORY_NONE) == dnnl_success ? 0 : -1;
-}
-
-/* bf16 or Winograd: *f32, the caller's fp32 NHWC tensor (handle set per
- * call), and the reorder between it and the memory `m`: into m (an input
- * rounded to bf16 or laid out for Winograd), or out of m when `back` (a
- * Winograd result). */
-static int cvt_make(dnnl_memory_t *f32, dnnl_primitive_t *cvt, dnnl_memory_t m, int back,
-		    dnnl_engine_t eng, int n, int c, int h, int w)
-{
-	dnnl_primitive_desc_t rpd;
-	if (mem_nhwc(f32, eng, n, c, h, w, dnnl_f32))
-		return -1;
-	const dnnl_memory_desc_t *fmd, *mmd;
-	if (dnnl_memory_get_memory_desc(*f32, &fmd) != dnnl_success ||
-	    dnnl_memory_get_memory_desc(m, &mmd) != dnnl_success ||
-	    dnnl_reorder_primitive_desc_create(&rpd, back ? mmd : fmd, eng, back ? fmd : mmd, eng,
-					       NULL) != dnnl_success)
-		return -1;
-	int rc = dnnl_primitive_create(cvt, rpd) == dnnl_success ? 0 : -1;
-	dnnl_primitive_desc_destroy(rpd);
-	return rc;
-}
-
-/* Builds e for e->g, e->op, e->bias, e->wino; ok stays 0 if oneDNN (or
- * the auto rule) says no. */
-static void entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
-{
-	const dl_conv_geom *g = &e->g;
-	int G = groups_of(g);
-	dnnl_memory_desc_t src, wei, bia, dst, wuser, hsrc, hwei, hdst;
-	dnnl_dims_t sd = { g->n, g->c, g->h, g->w }, dd = { g->n, g->k, g->oh, g->ow };
-	dnnl_dims_t wd = { g->k, g->c, g->kh, g->kw };
-	dnnl_dims_t gwd = { G, g->k / G, g->c / G, g->kh, g->kw };
-	dnnl_dims_t bd = { g->k };
-	dnnl_dims_t strides = { g->sh, g->sw };
-	dnnl_dims_t dil = { (g->dh > 1 ? g->dh : 1) - 1, (g->dw > 1 ? g->dw : 1) - 1 };
-	dnnl_dims_t pl = { g->pt, g->pl }, pr = { g->pb, g->pr };
-	dnnl_primitive_desc_t fpd = NULL, pd = NULL, rpd = NULL;
-	dnnl_convolution_desc_t fdesc, cdesc;
-	/* bf16: each op reads bf16 (x, w, dy) and writes fp32 (y, dx, dw);
-	 * the forward hint of the backward ops is all bf16 */
-	dnnl_data_type_t lo = bf16 ? dnnl_bf16 : dnnl_f32;
-	int wdims = G > 1 ? 5 : 4;
-	const int64_t *wshape = G > 1 ? gwd : wd;
-	/* Winograd: blocked activations (the only ones its kernel takes) */
-	dnnl_format_tag_t at = e->wino ? dnnl_nChw16c : dnnl_nhwc;
-	dnnl_alg_kind_t alg = e->wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
-	TRY(dnnl_memory_desc_init_by_tag(&hsrc, 4, sd, lo, at));
-	TRY(dnnl_memory_desc_init_by_tag(&hdst, 4, dd, lo, at));
-	TRY(dnnl_memory_desc_init_by_tag(&hwei, wdims, wshape, lo, dnnl_format_tag_any));
-	TRY(dnnl_memory_desc_init_by_tag(&src, 4, sd, e->op == CPU_DNNL_BWD_DATA ? dnnl_f32 : lo,
-					 at));
-	TRY(dnnl_memory_desc_init_by_tag(&dst, 4, dd, e->op == CPU_DNNL_FWD ? dnnl_f32 : lo,
-					 at));
-	TRY(dnnl_memory_desc_init_by_tag(&wei, wdims, wshape, e->op == CPU_DNNL_BWD_W ? dnnl_f32 : lo,
-					 dnnl_format_tag_any));
-	TRY(dnnl_memory_desc_init_by_tag(&wuser, wdims, wshape, dnnl_f32,
-					 G > 1 ? dnnl_gohwi : dnnl_ohwi));
-	TRY(dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_x));
-	if (e->op == CPU_DNNL_FWD) {
-		TRY(dnnl_dilated_convolution_forward_desc_init(&fdesc, dnnl_forward_training, alg,
-							       &src, &wei, e->bias ? &bia : NULL, &dst,
-							       strides, dil, pl, pr));
-		TRY(dnnl_primitive_desc_create(&pd, &fdesc, NULL, d->cx.eng, NULL));
-	} else {
-		TRY(dnnl_dilated_convolution_forward_desc_init(&fdesc, dnnl_forward_training, alg,
-							       &hsrc, &hwei, &bia, &hdst, strides, dil,
-							       pl, pr));
-		TRY(dnnl_primitive_desc_create(&fpd, &fdesc, NULL, d->cx.eng, NULL));
-		if (e->op == CPU_DNNL_BWD_DATA)
-			TRY(dnnl_dilated_convolution_backward_data_desc_init(
-				&cdesc, alg, &src, &wei, &dst, strides, dil, pl, pr));
-		else
-			TRY(dnnl_dilated_convolution_backward_weights_desc_init(
-				&cdesc, alg, &src, &wei, e->bias ? &bia : NULL, &dst, strides, dil,
-				pl, pr));
-		TRY(dnnl_primitive_desc_create(&pd, &cdesc, NULL, d->cx.eng, fpd));
-	}
-	const char *impl = NULL;
-	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
-	if ((mode == CPU_CONV_AUTO || bf16) && (!impl || !strncmp(impl, "ref", 3)))
-		goto fail;
-	if (e->wino && (!impl || !strstr(impl, "wino")))
-		goto fail;
-	TRY(dnnl_primitive_create(&e->conv, pd));
-	int bw = e->op == CPU_DNNL_BWD_W;
-	const dnnl_memory_desc_t *wprim =
-		dnnl_primitive_desc_query_md(pd, bw ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
-	if (!wprim)
-		goto fail;
-	TRY(dnnl_memory_create(&e->w_user, &wuser, d->cx.eng, DNNL_MEMORY_NONE));
-	if (!dnnl_memory_desc_equal(wprim, &wuser)) {
-		TRY(dnnl_memory_create(&e->w_prim, wprim, d->cx.eng, DNNL_MEMORY_ALLOCATE));
-		if (bw)
-			TRY(dnnl_reorder_primitive_desc_create(&rpd, wprim, d->cx.eng, &wuser, d->cx.eng, NULL));
-		else
-			TRY(dnnl_reorder_primitive_desc_create(&rpd, &wuser, d->cx.eng, wprim, d->cx.eng, NULL));
-		TRY(dnnl_primitive_create(&e->wreorder, rpd));
-	}
-	int in_c = e->op == CPU_DNNL_BWD_DATA ? g->k : g->c;
-	int in_h = e->op == CPU_DNNL_BWD_DATA ? g->oh : g->h;
-	int in_w = e->op == CPU_DNNL_BWD_DATA ? g->ow : g->w;
-	int out_c = e->op == CPU_DNNL_BWD_DATA ? g->c : g->k;
-	int out_h = e->op == CPU_DNNL_BWD_DATA ? g->h : g->oh;
-	int out_w = e->op == CPU_DNNL_BWD_DATA ? g->w : g->ow;
-	int bw_in = bw ? 1 : 0;   /* bwd_w reads both act_in (x) and act_out (dy) */
-	if (e->wino) {
-		/* the primitive's blocked activations: in the shared buffers */
-		const dnnl_memory_desc_t *imd = dnnl_primitive_desc_query_md(
-			pd, e->op == CPU_DNNL_BWD_DATA ? dnnl_query_diff_dst_md : dnnl_query_src_md, 0);
-		const dnnl_memory_desc_t *omd = dnnl_primitive_desc_query_md(
-			pd, e->op == CPU_DNNL_FWD ? dnnl_query_dst_md :
-			    e->op == CPU_DNNL_BWD_DATA ? dnnl_query_diff_src_md : dnnl_query_diff_dst_md, 0);
-		if (!imd || !omd)
-			goto fail;
-		TRY(dnnl_memory_create(&e->act_in, imd, d->cx.eng, DNNL_MEMORY_NONE));
-		TRY(dnnl_memory_create(&e->act_out, omd, d->cx.eng, DNNL_MEMORY_NONE));
-		if (!bw_in && cvt_make(&e->res_user, &e->res_back, e->act_out, 1, d->cx.eng, g->n,
-				       out_c, out_h, out_w))
-			goto fail;
-	} else if (mem_nhwc(&e->act_in, d->cx.eng, g->n, in_c, in_h, in_w, lo) ||
-		   mem_nhwc(&e->act_out, d->cx.eng, g->n, out_c, out_h, out_w, bw_in ? lo : dnnl_f32)) {
-		goto fail;
-	}
-	if ((bf16 || e->wino) &&
-	    (cvt_make(&e->in_f32, &e->in_cvt, e->act_in, 0, d->cx.eng, g->n, in_c, in_h, in_w) ||
-	     (bw_in && cvt_make(&e->out_f32, &e->out_cvt, e->act_out, 0, d->cx.eng, g->n, out_c, out_h,
-				out_w))))
-		goto fail;
-	if (e->bias)
-		TRY(dnnl_memory_create(&e->bias_m, &bia, d->cx.eng, DNNL_MEMORY_NONE));
-	if (bw) {
-		size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / G);
-		e->w_scratch = cpu_aligned_alloc(nw * sizeof(float));
-		e->b_scratch = cpu_aligned_alloc((size_t)g->k * sizeof(float));
-		if (!e->w_scratch || !e->b_scratch)
-			goto fail;
-	}
-	e->ok = 1;
-	goto done;
-fail:
-	{
-		/* keep the key, drop the rest: this geometry stays on im2col */
-		dl_conv_geom key = e->g;
-		int op = e->op, bias = e->bias, wino = e->wino;
-		unsigned long used = e->used;
-		entry_free(e);
-		e->g = key, e->op = op, e->bias = bias, e->used = used, e->wino = wino;
-	}
-done:
-	if (rpd)
-		dnnl_primitive_desc_destroy(rpd);
-	if (pd)
-		dnnl_primitive_desc_destroy(pd);
-	if (fpd)
-		dnnl_primitive_desc_destroy(fpd);
 }
 
 static int entry_same(const void *slot, const void *key)
@@ -511,13 +292,13 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 		dnnl_entry *e = cpu_dnnl_lookup(&d->cx, d->e, DNNL_CACHE, sizeof *e, entry_same, &key,
 						&hit);
 		if (!hit) {
-			entry_free(e);
+			cpu_dnnl_entry_free(e);
 			e->g = *g;
 			e->op = op;
 			e->bias = bias;
 			e->wino = wino;
 			e->used = d->cx.clock;
-			entry_build(d, e, im->conv_mode, im->bf16 && !wino);
+			cpu_dnnl_entry_build(d, e, im->conv_mode, im->bf16 && !wino);
 		}
 		e->used = d->cx.clock;
 		if (e->ok)
@@ -637,7 +418,7 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 			if (cpu_dnnl_exec(&d->cx, e->wreorder, 2, ra))
 				return -1;
 		}
-		size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / groups_of(g));
+		size_t nw = (size_t)g->k * g->kh * g->kw * (g->c / cpu_dnnl_groups(g));
 		for (size_t i = 0; i < nw; i++)
 			out[i] += e->w_scratch[i];
 		for (int i = 0; bias && i < g->k; i++)

@@ -493,16 +493,15 @@ void cpu_conv2d_fwd_train(dl_backend *be, const dl_conv_geom *g, const float *x,
 void cpu_conv2d_bwd(dl_backend *be, const dl_conv_geom *g, const float *x, const float *dy,
 		    const float *w, const float *saved, float *dw, float *db, float *dx)
 {
-	if (!cpu_conv_gemm_wanted(cpu_of(be), g, CPU_DNNL_BWD_W) &&
-	    !cpu_dnnl_conv_pair(be, CPU_DNNL_BWD_W | CPU_DNNL_PAIR, g, x, dy, NULL, dw, db,
-				(void *)saved)) {
-		if (!dx || !cpu_dnnl_conv_pair(be, CPU_DNNL_BWD_DATA | CPU_DNNL_PAIR, g, dy, w, NULL,
-					       dx, NULL, NULL))
-			return;
-	} else {
+	/* the pair's bwd_data only after its bwd_weights ran on oneDNN (and
+	 * kept dy); any pass it does not run is the plain op */
+	int pair = !cpu_conv_gemm_wanted(cpu_of(be), g, CPU_DNNL_BWD_W) &&
+		   !cpu_dnnl_conv_pair(be, CPU_DNNL_BWD_W | CPU_DNNL_PAIR, g, x, dy, NULL, dw, db,
+				       (void *)saved);
+	if (!pair)
 		cpu_conv2d_bwd_filter(be, g, x, dy, dw, db);
-	}
-	if (dx)
+	if (dx && (!pair || cpu_dnnl_conv_pair(be, CPU_DNNL_BWD_DATA | CPU_DNNL_PAIR, g, dy, w, NULL,
+					       dx, NULL, NULL)))
 		cpu_conv2d_bwd_data(be, g, dy, w, dx);
 }
 

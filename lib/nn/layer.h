@@ -169,7 +169,23 @@ struct dl_layer {
 	 * its output and gradient are the producer's). */
 	int post_relu;
 	int fused;
+	/* The bf16 link (ops.h conv2d_bf16_link), set by dl_model_plan for a
+	 * training plan: a conv whose output only a batch norm reads, where the
+	 * backend runs the link for its geometry, has `link` set and so has
+	 * that batch norm; in a pass where dl_layer_link_on holds, the conv
+	 * writes its output in bf16 and the batch norm reads it so, and its
+	 * gradient travels back in bf16.  link_now: the last forward ran it
+	 * (its backward does the same). */
+	int link;
+	int link_now;
 };
+
+/* The bf16 link runs in this pass: planned, training, and no --sync-bn
+ * reduction (whose batch-norm ops read float x). */
+static inline int dl_layer_link_on(const dl_layer *l)
+{
+	return l->link && l->run && l->run->training && !l->run->reduce;
+}
 
 /* No buffer and no work of its own: flatten, or a layer fused into its
  * producer. */

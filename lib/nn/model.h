@@ -57,6 +57,9 @@ typedef struct dl_model {
 	 * to backward (ops.h conv2d_fwd_train; layer.h nsaved).  0: the layers
 	 * use the plain ops, and evaluation plans no such memory. */
 	int for_training;
+	/* 1: no bf16 links (layer.h link) even where the backend offers them
+	 * (DL_BF16_LINK=0 sets it; the tests compare the two). */
+	int no_link;
 	/* Called by dl_model_backward after each layer with parameters:
 	 * every gradient at index >= from is final (data-parallel training
 	 * starts summing those buckets while backward goes on).  May be NULL. */

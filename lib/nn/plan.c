@@ -64,8 +64,31 @@ static int plan_fusion(dl_model *m)
 		m->layers[s].post_relu = 1;
 		l->fused = 1;
 	}
+	/* bf16 link candidates: a conv read only by a batch norm (the conv's
+	 * reserve keeps its mark where the backend runs the link) */
+	for (int i = 0; i < L; i++) {
+		dl_layer *l = &m->layers[i];
+		int s = l->in_from[0];
+		l->link = l->link_now = 0;
+		if (m->for_training && !m->no_link && l->kind == &dl_layer_batchnorm && l->nin == 1 &&
+		    s >= 0 && readers[s] == 1 && m->layers[s].kind == &dl_layer_conv2d)
+			m->layers[s].link = 1;
+	}
 	free(readers);
 	return 0;
+}
+
+/* The batch norm after each conv whose reserve kept its bf16 link mark
+ * gets the mark too. */
+static void plan_links(dl_model *m)
+{
+	for (int i = 0; i < m->nlayers; i++) {
+		dl_layer *l = &m->layers[i];
+		int s = l->in_from[0];
+		if (l->kind == &dl_layer_batchnorm && l->nin == 1 && s >= 0 &&
+		    m->layers[s].kind == &dl_layer_conv2d)
+			l->link = m->layers[s].link;
+	}
 }
 
 /* Where each input gradient goes: the last consumer of a source (in line
@@ -145,6 +168,12 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 		return dl_fail(err, DL_EUSAGE, "DL_FUSE must be 0 or 1, not '%s'", fuse);
 	if (fuse && !strcmp(fuse, "0"))
 		m->no_fuse = 1;
+	/* DL_BF16_LINK=0 plans no bf16 links (to measure what they give) */
+	const char *link = getenv("DL_BF16_LINK");
+	if (link && strcmp(link, "0") && strcmp(link, "1"))
+		return dl_fail(err, DL_EUSAGE, "DL_BF16_LINK must be 0 or 1, not '%s'", link);
+	if (link && !strcmp(link, "0"))
+		m->no_link = 1;
 	int L = m->nlayers;
 	size_t B = (size_t)batch;
 	m->y = calloc((size_t)L, sizeof *m->y);
@@ -173,6 +202,7 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			return rc;
 		}
 	}
+	plan_links(m);
 	/* one block for the input and every non-alias output; one for every
 	 * layer's output gradient; one for the workspaces (and what the
 	 * training pair keeps) */

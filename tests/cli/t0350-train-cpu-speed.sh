@@ -89,6 +89,25 @@ test_case 'Winograd (DL_WINO): on by default, bit-identical twice, not the bits 
 	grep -q "DL_WINO must be 0 or 1" err && ! test -e x/model.safetensors
 '
 
+if [ "$BF16" -eq 0 ]; then
+test_case 'bf16 links (conv -> batchnorm in bf16): bit-identical twice, not the bits of DL_BF16_LINK=0 but close, a bad value is exit 2' '
+	for r in a b 0; do
+		l=1
+		[ $r = 0 ] && l=0
+		DL_BF16_LINK=$l "$DL_BIN/dl-train" -m "$FIX/res.spec" --train "$D" -o lk.$r --epochs 2 --batch 32 \
+			--seed 4 -j 2 --device cpu --precision bf16 -q || return 1
+	done
+	cmp lk.a/model.safetensors lk.b/model.safetensors &&
+	! cmp -s lk.a/model.safetensors lk.0/model.safetensors &&
+	l1=$(jq -r "select(.event==\"epoch\") | .loss" lk.a/log.jsonl | tail -1) &&
+	l2=$(jq -r "select(.event==\"epoch\") | .loss" lk.0/log.jsonl | tail -1) &&
+	awk -v a="$l1" -v b="$l2" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 0.05 * (b > 0 ? b : -b)) }" &&
+	test_expect_code 2 env DL_BF16_LINK=on "$DL_BIN/dl-train" -m "$FIX/res.spec" --train "$D" -o x --steps 1 \
+		--device cpu --precision bf16 2>err &&
+	grep -q "DL_BF16_LINK must be 0 or 1" err && ! test -e x/model.safetensors
+'
+fi
+
 test_case 'DL_FUSE: a bad value is refused (exit 2) naming the variable, no output' '
 	test_expect_code 2 env DL_FUSE=yes "$DL_BIN/dl-train" -m "$FIX/res.spec" --train "$D" -o x --steps 1 \
 		--device cpu 2>err &&

@@ -176,8 +176,9 @@ static const char *SPEC =
 
 static int ready(dl_test_ctx *t, dl_model *m, dl_backend *be, int for_training, int batch)
 {
+	/* no bf16 links (test_bf16_link.c): their rounding is not the pair's */
 	return dl_test_model_ready(t, m, be, SPEC, "pair.spec", 3,
-				   for_training ? DL_TEST_FOR_TRAINING : 0, batch);
+				   for_training ? DL_TEST_FOR_TRAINING | DL_TEST_NO_LINK : 0, batch);
 }
 
 /* Training steps of a model planned for training and one that is not:

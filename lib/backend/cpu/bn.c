@@ -18,6 +18,12 @@
  * no contraction into fused multiply-adds) and takes dy as 0 where it is
  * not positive, so the result has the bits of batch norm, then ReLU.
  *
+ * The bf16 link (ops.h bn_fwd_train_h, bn_bwd_h) reads x as bf16 and
+ * writes dx as bf16: each kernel takes H_, a constant 0 or 1, and loads
+ * x through bn_ld (a bf16 widened exactly), so the arithmetic after the
+ * load is the float ops' own, and rounds dx to bf16 (nearest even) as it
+ * stores it.
+ *
  * Formulas (PyTorch's): mean and biased variance over the rows normalise;
  * running_var is updated with the unbiased variance.  Backward, with
  * xhat = (x - mean) * invstd:
@@ -26,6 +32,7 @@
 #include "backend/cpu/cpu.h"
 
 #include <math.h>
+#include <string.h>
 
 #define BN_CHUNK 64
 #define BN_MIN_PAR (1 << 14)
@@ -35,6 +42,9 @@ typedef struct bn_job {
 	const float *x, *dy, *gamma, *beta, *mean, *var;
 	float eps, momentum;
 	float *run_mean, *run_var, *save_mean, *save_invstd, *y, *dx, *dgamma, *dbeta;
+	/* the bf16 link: x and dx in bf16 instead (x, dx NULL) */
+	const uint16_t *xh;
+	uint16_t *dxh;
 	/* fused ReLU: forward writes scale, shift [2][c] to relu_out; backward
 	 * reads them from relu_in; infer: relu set */
 	float *relu_out;
@@ -68,11 +78,50 @@ static inline int bn_clamp(int n, int cap)
 		else if ((nc) == 16) { enum { W_ = 16 }; call; }              \
 		else { const int W_ = (nc); call; }                          \
 	} while (0)
-#define BN_DISPATCH(nc, relu, call)                                           \
+#define BN_DISPATCH_RW(nc, relu, call)                                        \
 	do {                                                                  \
 		if (relu) { enum { R_ = 1 }; BN_DISPATCH_W(nc, call); }       \
 		else { enum { R_ = 0 }; BN_DISPATCH_W(nc, call); }            \
 	} while (0)
+/* ... and H_ the constant 1 for the bf16 link's x and dx (bn_job.xh) */
+#define BN_DISPATCH(j, nc, relu, call)                                        \
+	do {                                                                  \
+		if ((j)->xh) { enum { H_ = 1 }; BN_DISPATCH_RW(nc, relu, call); } \
+		else { enum { H_ = 0 }; BN_DISPATCH_RW(nc, relu, call); }     \
+	} while (0)
+
+/* x[i]: a float, or the bf16 link's bf16 widened exactly (H) */
+static inline __attribute__((always_inline)) float bn_ld(const bn_job *j, size_t i, int H)
+{
+	if (!H)
+		return j->x[i];
+	uint32_t u = (uint32_t)j->xh[i] << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* dx[i] = v: a float, or rounded to bf16, nearest even (H; a NaN stays
+ * a NaN) */
+static inline __attribute__((always_inline)) void bn_st(const bn_job *j, size_t i, float v, int H)
+{
+	if (!H) {
+		j->dx[i] = v;
+		return;
+	}
+	uint32_t u;
+	memcpy(&u, &v, sizeof u);
+	j->dxh[i] = (u & 0x7fffffffu) > 0x7f800000u
+			    ? (uint16_t)((u >> 16) | 0x40)
+			    : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+/* The shift of the shifted-data sums: the batch's first row of the chunk */
+static inline void bn_shift(const bn_job *j, int c0, int nc, float *sh)
+{
+	for (int k = 0; k < nc; k++)
+		sh[k] = j->xh ? bn_ld(j, (size_t)c0 + k, 1) : bn_ld(j, (size_t)c0 + k, 0);
+}
 
 /* x * s + t, the value a fused ReLU clips: one expression for forward and
  * backward, so both see the same bits */
@@ -86,19 +135,19 @@ static inline float bn_affine(float x, float s, float t)
  * re-read from L1).  sh is the batch's first row: summing x - sh (the
  * shifted-data method) keeps the digits of a large common offset. */
 static inline __attribute__((always_inline)) void
-block_stats(const bn_job *j, int r0, int rb, int c0, int W, const float *sh, float *s_out,
-	    float *q_out)
+block_stats(const bn_job *j, int r0, int rb, int c0, int W, int H, const float *sh,
+	    float *s_out, float *q_out)
 {
-	const float *x = j->x + (size_t)r0 * j->c + c0;
+	size_t x = (size_t)r0 * j->c + c0;
 	float s[BN_CHUNK] = { 0 }, q[BN_CHUNK] = { 0 }, mb[BN_CHUNK];
 	for (int r = 0; r < rb; r++)
 		for (int k = 0; k < W; k++)
-			s[k] += x[(size_t)r * j->c + k] - sh[k];
+			s[k] += bn_ld(j, x + (size_t)r * j->c + k, H) - sh[k];
 	for (int k = 0; k < W; k++)
 		mb[k] = s[k] / (float)rb;
 	for (int r = 0; r < rb; r++)
 		for (int k = 0; k < W; k++) {
-			float d = (x[(size_t)r * j->c + k] - sh[k]) - mb[k];
+			float d = (bn_ld(j, x + (size_t)r * j->c + k, H) - sh[k]) - mb[k];
 			q[k] += d * d;
 		}
 	for (int k = 0; k < W; k++) {
@@ -136,27 +185,27 @@ static void fwd_coef(const bn_job *j, int ch, double mu, double m2, float *scale
 	*shift = (float)(j->beta[ch] - mu * j->gamma[ch] * invstd);
 }
 
-/* y[:, c0:c0+W] = x * scale + shift over `rows` rows from x, y; max(., 0)
- * when R (a fused ReLU) */
+/* y[:, c0:c0+W] = x * scale + shift over `rows` rows from row offset o
+ * (elements) of x and y; max(., 0) when R (a fused ReLU) */
 static inline __attribute__((always_inline)) void
-scale_shift_block(const bn_job *j, const float *x, float *y, int rows, int c0, int W,
-		  const float *scale, const float *shift, int R)
+scale_shift_block(const bn_job *j, size_t o, int rows, int c0, int W, int H, const float *scale,
+		  const float *shift, int R)
 {
 	for (int r = 0; r < rows; r++) {
-		const float *xr = x + (size_t)r * j->c + c0;
-		float *yr = y + (size_t)r * j->c + c0;
+		size_t xr = o + (size_t)r * j->c + c0;
+		float *yr = j->y + xr;
 		for (int k = 0; k < W; k++) {
-			float v = bn_affine(xr[k], scale[k], shift[k]);
+			float v = bn_affine(bn_ld(j, xr + k, H), scale[k], shift[k]);
 			yr[k] = R ? (v > 0 ? v : 0) : v;
 		}
 	}
 }
 
-static void scale_shift(const bn_job *j, const float *x, float *y, int rows, int c0, int nc,
-			const float *scale, const float *shift)
-{
-	BN_DISPATCH(nc, j->relu, scale_shift_block(j, x, y, rows, c0, W_, scale, shift, R_));
-}
+/* Inlined into each caller (a CPU_SIMD clone): a function of its own
+ * would be built for the baseline ISA only. */
+#define scale_shift(j, o, rows, c0, nc, scale, shift)                                   \
+	BN_DISPATCH(j, nc, (j)->relu,                                                   \
+		    scale_shift_block(j, o, rows, c0, W_, H_, scale, shift, R_))
 
 /* ---- forward, channels split among threads (no scratch) ------------------- */
 
@@ -168,11 +217,11 @@ CPU_SIMD static void train_task(void *arg, int tid, int nt)
 	for (int c0 = (int)lo; c0 < (int)hi; c0 += BN_CHUNK) {
 		int nc = bn_clamp((int)hi - c0, BN_CHUNK);
 		double mu[BN_CHUNK] = { 0 }, m2[BN_CHUNK] = { 0 };
-		float scale[BN_CHUNK], shift[BN_CHUNK], s[BN_CHUNK], q[BN_CHUNK];
-		const float *sh = j->x + c0;
+		float scale[BN_CHUNK], shift[BN_CHUNK], s[BN_CHUNK], q[BN_CHUNK], sh[BN_CHUNK];
+		bn_shift(j, c0, nc, sh);
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
 			int rb = bn_clamp(j->rows - r0, BN_ROWS);
-			BN_DISPATCH_W(nc, block_stats(j, r0, rb, c0, W_, sh, s, q));
+			BN_DISPATCH(j, nc, 0, block_stats(j, r0, rb, c0, W_, H_, sh, s, q));
 			for (int k = 0; k < nc; k++)
 				merge_stats(&mu[k], &m2[k], r0, rb, sh[k], s[k], q[k]);
 		}
@@ -182,7 +231,7 @@ CPU_SIMD static void train_task(void *arg, int tid, int nt)
 			j->relu_out[c0 + k] = scale[k];
 			j->relu_out[j->c + c0 + k] = shift[k];
 		}
-		scale_shift(j, j->x, j->y, j->rows, c0, nc, scale, shift);
+		scale_shift(j, 0, j->rows, c0, nc, scale, shift);
 	}
 }
 
@@ -203,7 +252,10 @@ CPU_SIMD static void fwd_blocks_task(void *arg, int tid, int nt)
 		for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
 			int nc = bn_clamp(j->c - c0, BN_CHUNK);
 			size_t o = b * (size_t)j->c + (size_t)c0;
-			BN_DISPATCH_W(nc, block_stats(j, r0, rb, c0, W_, j->x + c0, ps + o, pq + o));
+			float sh[BN_CHUNK];
+			bn_shift(j, c0, nc, sh);
+			BN_DISPATCH(j, nc, 0,
+				    block_stats(j, r0, rb, c0, W_, H_, sh, ps + o, pq + o));
 		}
 	}
 }
@@ -219,7 +271,9 @@ static void fwd_merge_task(void *arg, int tid, int nt)
 		for (int b = 0; b < j->nb; b++) {
 			int r0 = b * BN_ROWS, rb = bn_clamp(j->rows - r0, BN_ROWS);
 			size_t o = (size_t)b * j->c + ch;
-			merge_stats(&mu, &m2, r0, rb, j->x[ch], ps[o], pq[o]);
+			float sh;
+			bn_shift(j, (int)ch, 1, &sh);
+			merge_stats(&mu, &m2, r0, rb, sh, ps[o], pq[o]);
 		}
 		fwd_coef(j, (int)ch, mu, m2, &j->coef[ch], &j->coef[j->c + ch]);
 		if (j->relu_out) {
@@ -234,8 +288,7 @@ CPU_SIMD static void fwd_apply_task(void *arg, int tid, int nt)
 	const bn_job *j = arg;
 	size_t lo, hi;
 	cpu_range((size_t)j->rows, tid, nt, &lo, &hi);
-	const float *x = j->x + lo * (size_t)j->c;
-	float *y = j->y + lo * (size_t)j->c;
+	size_t o = lo * (size_t)j->c;
 	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
 		int nc = bn_clamp(j->c - c0, BN_CHUNK);
 		float scale[BN_CHUNK], shift[BN_CHUNK];   /* local: y cannot alias them */
@@ -243,7 +296,7 @@ CPU_SIMD static void fwd_apply_task(void *arg, int tid, int nt)
 			scale[k] = j->coef[c0 + k];
 			shift[k] = j->coef[j->c + c0 + k];
 		}
-		scale_shift(j, x, y, (int)(hi - lo), c0, nc, scale, shift);
+		scale_shift(j, o, (int)(hi - lo), c0, nc, scale, shift);
 	}
 }
 
@@ -262,26 +315,42 @@ static int rows_scratch(cpu_impl *im, bn_job *j)
 	return 0;
 }
 
+static void fwd_train(cpu_impl *im, bn_job *j)
+{
+	size_t n = (size_t)j->rows * (size_t)j->c;
+	if (j->rows <= 0 || j->c <= 0)
+		return;
+	if (n < BN_MIN_PAR || im->nt == 1 || rows_scratch(im, j)) {
+		cpu_run_n(im, n, BN_MIN_PAR, train_task, j);
+		return;
+	}
+	cpu_run(im, fwd_blocks_task, j);
+	cpu_run_n(im, (size_t)j->c, 256, fwd_merge_task, j);
+	cpu_run(im, fwd_apply_task, j);
+}
+
 void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const float *gamma,
 		      const float *beta, float eps, float momentum, float *run_mean,
 		      float *run_var, float *save_mean, float *save_invstd, float *relu_coef,
 		      float *y)
 {
-	cpu_impl *im = cpu_of(be);
 	bn_job j = { .rows = rows, .c = c, .x = x, .gamma = gamma, .beta = beta, .eps = eps,
 		     .momentum = momentum, .run_mean = run_mean, .run_var = run_var,
 		     .save_mean = save_mean, .save_invstd = save_invstd, .y = y,
 		     .relu_out = relu_coef, .relu = relu_coef != NULL };
-	size_t n = (size_t)rows * (size_t)c;
-	if (rows <= 0 || c <= 0)
-		return;
-	if (n < BN_MIN_PAR || im->nt == 1 || rows_scratch(im, &j)) {
-		cpu_run_n(im, n, BN_MIN_PAR, train_task, &j);
-		return;
-	}
-	cpu_run(im, fwd_blocks_task, &j);
-	cpu_run_n(im, (size_t)c, 256, fwd_merge_task, &j);
-	cpu_run(im, fwd_apply_task, &j);
+	fwd_train(cpu_of(be), &j);
+}
+
+void cpu_bn_fwd_train_h(dl_backend *be, int rows, int c, const uint16_t *x, const float *gamma,
+			const float *beta, float eps, float momentum, float *run_mean,
+			float *run_var, float *save_mean, float *save_invstd, float *relu_coef,
+			float *y)
+{
+	bn_job j = { .rows = rows, .c = c, .xh = x, .gamma = gamma, .beta = beta, .eps = eps,
+		     .momentum = momentum, .run_mean = run_mean, .run_var = run_var,
+		     .save_mean = save_mean, .save_invstd = save_invstd, .y = y,
+		     .relu_out = relu_coef, .relu = relu_coef != NULL };
+	fwd_train(cpu_of(be), &j);
 }
 
 CPU_SIMD static void infer_task(void *arg, int tid, int nt)
@@ -289,10 +358,7 @@ CPU_SIMD static void infer_task(void *arg, int tid, int nt)
 	const bn_job *j = arg;
 	size_t lo, hi;
 	cpu_range((size_t)j->rows, tid, nt, &lo, &hi);
-	bn_job part = *j;
-	part.rows = (int)(hi - lo);
-	const float *x = j->x + lo * (size_t)j->c;
-	float *y = j->y + lo * (size_t)j->c;
+	size_t o = lo * (size_t)j->c;
 	for (int c0 = 0; c0 < j->c; c0 += BN_CHUNK) {
 		int nc = bn_clamp(j->c - c0, BN_CHUNK);
 		float scale[BN_CHUNK], shift[BN_CHUNK];
@@ -302,7 +368,7 @@ CPU_SIMD static void infer_task(void *arg, int tid, int nt)
 			scale[k] = (float)s;
 			shift[k] = (float)(j->beta[ch] - j->mean[ch] * s);
 		}
-		scale_shift(&part, x, y, part.rows, c0, nc, scale, shift);
+		scale_shift(j, o, (int)(hi - lo), c0, nc, scale, shift);
 	}
 }
 
@@ -336,17 +402,18 @@ static inline void relu_chunk(const bn_job *j, int c0, int nc, float *s, float *
 /* Backward sums of rows [r0, r0+rb) of the chunk [c0, c0+W), in float:
  * a = sum dy, b = sum dy (x - mean), dy masked by a fused ReLU (R). */
 static inline __attribute__((always_inline)) void
-block_bwd(const bn_job *j, int r0, int rb, int c0, int W, const float *mu, const float *s,
-	  const float *t, int R, float *a_out, float *b_out)
+block_bwd(const bn_job *j, int r0, int rb, int c0, int W, int H, const float *mu,
+	  const float *s, const float *t, int R, float *a_out, float *b_out)
 {
 	float a[BN_CHUNK] = { 0 }, b[BN_CHUNK] = { 0 };
 	for (int r = 0; r < rb; r++) {
-		const float *xr = j->x + (size_t)(r0 + r) * j->c + c0;
-		const float *dr = j->dy + (size_t)(r0 + r) * j->c + c0;
+		size_t xr = (size_t)(r0 + r) * j->c + c0;
+		const float *dr = j->dy + xr;
 		for (int k = 0; k < W; k++) {
-			float d = masked(dr[k], xr[k], s[k], t[k], R);
+			float xv = bn_ld(j, xr + k, H);
+			float d = masked(dr[k], xv, s[k], t[k], R);
 			a[k] += d;
-			b[k] += d * (xr[k] - mu[k]);
+			b[k] += d * (xv - mu[k]);
 		}
 	}
 	for (int k = 0; k < W; k++) {
@@ -368,20 +435,21 @@ static void bwd_coef(const bn_job *j, int ch, double sdy, double sdx, float *a, 
 	*cst = (float)(-g * is * sdy / n);
 }
 
-/* dx[:, c0:c0+W] = a dy + b (x - mean) + cst over `rows` rows from x, dy, dx
- * (dy masked by a fused ReLU: R, s, t) */
+/* dx[:, c0:c0+W] = a dy + b (x - mean) + cst over `rows` rows from row
+ * offset o (elements) of x, dy, dx (dy masked by a fused ReLU: R, s, t) */
 static inline __attribute__((always_inline)) void
-dx_block(const bn_job *j, const float *x, const float *dy, float *dx, int rows, int c0, int W,
-	 const float *mu, const float *a, const float *b, const float *cst, const float *s,
-	 const float *t, int R)
+dx_block(const bn_job *j, size_t o, int rows, int c0, int W, int H, const float *mu,
+	 const float *a, const float *b, const float *cst, const float *s, const float *t, int R)
 {
 	for (int r = 0; r < rows; r++) {
-		const float *xr = x + (size_t)r * j->c + c0;
-		const float *dr = dy + (size_t)r * j->c + c0;
-		float *out = dx + (size_t)r * j->c + c0;
-		for (int k = 0; k < W; k++)
-			out[k] = a[k] * masked(dr[k], xr[k], s[k], t[k], R) +
-				 b[k] * (xr[k] - mu[k]) + cst[k];
+		size_t xr = o + (size_t)r * j->c + c0;
+		const float *dr = j->dy + xr;
+		for (int k = 0; k < W; k++) {
+			float xv = bn_ld(j, xr + k, H);
+			bn_st(j, xr + k,
+			      a[k] * masked(dr[k], xv, s[k], t[k], R) + b[k] * (xv - mu[k]) + cst[k],
+			      H);
+		}
 	}
 }
 
@@ -400,7 +468,8 @@ CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 		relu_chunk(j, c0, nc, s, t);
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
 			int rb = bn_clamp(j->rows - r0, BN_ROWS);
-			BN_DISPATCH(nc, j->relu, block_bwd(j, r0, rb, c0, W_, mu, s, t, R_, sa, sb));
+			BN_DISPATCH(j, nc, j->relu,
+				    block_bwd(j, r0, rb, c0, W_, H_, mu, s, t, R_, sa, sb));
 			for (int k = 0; k < nc; k++) {
 				sdy[k] += sa[k];
 				sdx[k] += sb[k];
@@ -409,9 +478,9 @@ CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 		float a[BN_CHUNK], b[BN_CHUNK], cst[BN_CHUNK];
 		for (int k = 0; k < nc; k++)
 			bwd_coef(j, c0 + k, sdy[k], sdx[k], &a[k], &b[k], &cst[k]);
-		if (j->dx)
-			BN_DISPATCH(nc, j->relu, dx_block(j, j->x, j->dy, j->dx, j->rows, c0, W_, mu,
-							  a, b, cst, s, t, R_));
+		if (j->dx || j->dxh)
+			BN_DISPATCH(j, nc, j->relu, dx_block(j, 0, j->rows, c0, W_, H_, mu, a, b, cst,
+							     s, t, R_));
 	}
 }
 
@@ -431,8 +500,8 @@ CPU_SIMD static void bwd_blocks_task(void *arg, int tid, int nt)
 				mu[k] = j->mean[c0 + k];
 			relu_chunk(j, c0, nc, s, t);
 			size_t o = b * (size_t)j->c + (size_t)c0;
-			BN_DISPATCH(nc, j->relu,
-				    block_bwd(j, r0, rb, c0, W_, mu, s, t, R_, pa + o, pb + o));
+			BN_DISPATCH(j, nc, j->relu,
+				    block_bwd(j, r0, rb, c0, W_, H_, mu, s, t, R_, pa + o, pb + o));
 		}
 	}
 }
@@ -471,28 +540,42 @@ CPU_SIMD static void bwd_apply_task(void *arg, int tid, int nt)
 			cst[k] = j->coef[2 * j->c + c0 + k];
 		}
 		relu_chunk(j, c0, nc, s, t);
-		BN_DISPATCH(nc, j->relu, dx_block(j, j->x + o, j->dy + o, j->dx + o, (int)(hi - lo), c0,
-						  W_, mu, a, b, cst, s, t, R_));
+		BN_DISPATCH(j, nc, j->relu, dx_block(j, o, (int)(hi - lo), c0, W_, H_, mu, a, b, cst, s,
+						     t, R_));
 	}
+}
+
+static void bwd(cpu_impl *im, bn_job *j)
+{
+	size_t n = (size_t)j->rows * (size_t)j->c;
+	if (j->rows <= 0 || j->c <= 0)
+		return;
+	if (n < BN_MIN_PAR || im->nt == 1 || rows_scratch(im, j)) {
+		cpu_run_n(im, n, BN_MIN_PAR, bwd_task, j);
+		return;
+	}
+	cpu_run(im, bwd_blocks_task, j);
+	cpu_run_n(im, (size_t)j->c, 256, bwd_merge_task, j);
+	if (j->dx || j->dxh)
+		cpu_run(im, bwd_apply_task, j);
 }
 
 void cpu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy,
 		const float *gamma, const float *save_mean, const float *save_invstd,
 		const float *relu_coef, float *dx, float *dgamma, float *dbeta)
 {
-	cpu_impl *im = cpu_of(be);
 	bn_job j = { .rows = rows, .c = c, .x = x, .dy = dy, .gamma = gamma, .mean = save_mean,
 		     .var = save_invstd, .dx = dx, .dgamma = dgamma, .dbeta = dbeta,
 		     .relu_in = relu_coef, .relu = relu_coef != NULL };
-	size_t n = (size_t)rows * (size_t)c;
-	if (rows <= 0 || c <= 0)
-		return;
-	if (n < BN_MIN_PAR || im->nt == 1 || rows_scratch(im, &j)) {
-		cpu_run_n(im, n, BN_MIN_PAR, bwd_task, &j);
-		return;
-	}
-	cpu_run(im, bwd_blocks_task, &j);
-	cpu_run_n(im, (size_t)c, 256, bwd_merge_task, &j);
-	if (dx)
-		cpu_run(im, bwd_apply_task, &j);
+	bwd(cpu_of(be), &j);
+}
+
+void cpu_bn_bwd_h(dl_backend *be, int rows, int c, const uint16_t *x, const float *dy,
+		  const float *gamma, const float *save_mean, const float *save_invstd,
+		  const float *relu_coef, uint16_t *dx, float *dgamma, float *dbeta)
+{
+	bn_job j = { .rows = rows, .c = c, .xh = x, .dy = dy, .gamma = gamma, .mean = save_mean,
+		     .var = save_invstd, .dxh = dx, .dgamma = dgamma, .dbeta = dbeta,
+		     .relu_in = relu_coef, .relu = relu_coef != NULL };
+	bwd(cpu_of(be), &j);
 }

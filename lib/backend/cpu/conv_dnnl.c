@@ -259,13 +259,13 @@ static int wino_wants(const cpu_impl *im, const dl_conv_geom *g)
 static int entry_same(const void *slot, const void *key)
 {
 	const dnnl_entry *a = slot, *b = key;
-	return a->op == b->op && a->bias == b->bias && a->wino == b->wino &&
+	return a->op == b->op && a->bias == b->bias && a->wino == b->wino && a->hy == b->hy &&
 	       !memcmp(&a->g, &b->g, sizeof a->g);
 }
 
-/* The cache entry for (g, op, bias), built on first use; NULL if this
- * convolution does not go to oneDNN. */
-static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bias)
+/* The cache entry for (g, op, bias, hy: a bf16 y), built on first use;
+ * NULL if this convolution does not go to oneDNN. */
+static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bias, int hy)
 {
 	if (im->conv_mode == CPU_CONV_IM2COL)
 		return NULL;
@@ -286,8 +286,8 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 	}
 	/* Winograd first where the rule wants it; a refusal is kept (not ok)
 	 * under its key, and the direct kernel's entry is looked up next */
-	for (int wino = wino_wants(im, g); wino >= 0; wino--) {
-		dnnl_entry key = { .g = *g, .op = op, .bias = bias, .wino = wino };
+	for (int wino = hy ? 0 : wino_wants(im, g); wino >= 0; wino--) {
+		dnnl_entry key = { .g = *g, .op = op, .bias = bias, .wino = wino, .hy = hy };
 		int hit;
 		dnnl_entry *e = cpu_dnnl_lookup(&d->cx, d->e, DNNL_CACHE, sizeof *e, entry_same, &key,
 						&hit);
@@ -297,6 +297,7 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 			e->op = op;
 			e->bias = bias;
 			e->wino = wino;
+			e->hy = hy;
 			e->used = d->cx.clock;
 			cpu_dnnl_entry_build(d, e, im->conv_mode, im->bf16 && !wino);
 		}
@@ -353,7 +354,7 @@ size_t cpu_dnnl_saved_bytes(dl_backend *be, const dl_conv_geom *g, int bias)
 	if (im->conv_mode == CPU_CONV_IM2COL)
 		return 0;
 	omp_set_num_threads(im->nt);
-	dnnl_entry *e = entry_get(im, CPU_DNNL_FWD, g, bias);
+	dnnl_entry *e = entry_get(im, CPU_DNNL_FWD, g, bias, 0);
 	const dnnl_memory_desc_t *md;
 	if (!e || !e->in_cvt || dnnl_memory_get_memory_desc(e->act_in, &md) != dnnl_success)
 		return 0;
@@ -367,6 +368,23 @@ void cpu_dnnl_saved_clear(void *saved)
 		saved_at(saved)->x = NULL;
 }
 
+/* The direct bf16 kernels read and write bf16 NHWC, which the link hands
+ * them as it is; Winograd's blocked fp32 does not take it. */
+static int link_entry(const cpu_impl *im, const dnnl_entry *e)
+{
+	return e && im->bf16 && !e->wino && e->in_cvt;
+}
+
+int cpu_dnnl_link_ok(dl_backend *be, const dl_conv_geom *g, int bias)
+{
+	cpu_impl *im = cpu_of(be);
+	if (!im->bf16 || im->conv_mode == CPU_CONV_IM2COL || wino_wants(im, g))
+		return 0;
+	omp_set_num_threads(im->nt);
+	return link_entry(im, entry_get(im, CPU_DNNL_FWD, g, bias, 1)) &&
+	       link_entry(im, entry_get(im, CPU_DNNL_BWD_W, g, bias, 0));
+}
+
 int cpu_dnnl_conv(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		  const float *w, const float *b, float *out, float *db)
 {
@@ -377,28 +395,30 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 		       const float *w, const float *b, float *out, float *db, void *saved)
 {
 	cpu_impl *im = cpu_of(be);
-	int pair = op & CPU_DNNL_PAIR;
-	op &= ~CPU_DNNL_PAIR;
+	int pair = op & CPU_DNNL_PAIR, h = (op & CPU_DNNL_H) != 0;
+	op &= ~(CPU_DNNL_PAIR | CPU_DNNL_H);
 	int bias = op == CPU_DNNL_FWD ? b != NULL : op == CPU_DNNL_BWD_W ? db != NULL : 0;
-	if (im->conv_mode == CPU_CONV_IM2COL)
+	if (im->conv_mode == CPU_CONV_IM2COL || (h && (!im->bf16 || wino_wants(im, g))))
 		return -1;
 	omp_set_num_threads(im->nt);
-	dnnl_entry *e = entry_get(im, op, g, bias);
+	dnnl_entry *e = entry_get(im, op, g, bias, h && op == CPU_DNNL_FWD);
 	struct cpu_dnnl *d = im->dnnl;
 	/* the dy a pair's bwd_weights kept is for its bwd_data only */
 	const float *kept = d && pair && op == CPU_DNNL_BWD_DATA ? d->kept_dy : NULL;
 	if (d)
 		d->kept_dy = NULL;
-	if (!e)
+	if (!e || (h && !link_entry(im, e)))
 		return -1;
 	dnnl_memory_t wconv = e->w_prim ? e->w_prim : e->w_user;
 	dnnl_exec_arg_t args[5];
 	int na = 0;
 	if (op == CPU_DNNL_BWD_W) {
-		/* a = x, w = dy, out = dw (+=), db (+=); a bf16 failure: im2col */
+		/* a = x, w = dy (bf16 already: h), out = dw (+=), db (+=); a
+		 * bf16 failure: im2col */
 		if (e->in_cvt ? (!saved_use(d, saved, g, a, e->act_in) &&
 				 cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32, e->act_in, a)) ||
-				cpu_dnnl_convert(&d->cx, 1, e->out_cvt, e->out_f32, e->act_out, w)
+				(h ? set(e->act_out, w)
+				   : cpu_dnnl_convert(&d->cx, 1, e->out_cvt, e->out_f32, e->act_out, w))
 			      : set(e->act_in, a) || set(e->act_out, w))
 			return -1;
 		if (set(e->w_user, e->w_scratch))
@@ -424,7 +444,8 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 		for (int i = 0; bias && i < g->k; i++)
 			db[i] += e->b_scratch[i];
 		const dnnl_memory_desc_t *md;
-		if (pair && e->out_cvt && dnnl_memory_get_memory_desc(e->act_out, &md) == dnnl_success) {
+		if (pair && !h && e->out_cvt &&
+		    dnnl_memory_get_memory_desc(e->act_out, &md) == dnnl_success) {
 			d->kept_dy = w;
 			d->kept_md = *md;
 		}
@@ -444,11 +465,13 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 			d->reused++;
 		}
 	}
+	/* a bwd_data's dy in bf16 (h) goes in as it is */
 	if (in_slot == 0 &&
-	    (e->in_cvt ? (op == CPU_DNNL_FWD && saved ? saved_fill(d, e, saved, a)
-						      : cpu_dnnl_convert(&d->cx, 0, e->in_cvt,
-									 e->in_f32, e->act_in, a))
-		       : set(e->act_in, a)))
+	    (e->in_cvt && !(h && op == CPU_DNNL_BWD_DATA)
+		     ? (op == CPU_DNNL_FWD && saved ? saved_fill(d, e, saved, a)
+						    : cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32,
+								       e->act_in, a))
+		     : set(e->act_in, a)))
 		return -1;
 	if ((e->res_back ? cpu_dnnl_slot(&d->cx, 1 - in_slot, e->act_out) || set(e->res_user, out)
 			 : set(e->act_out, out)) ||

@@ -156,8 +156,17 @@ enum { CPU_DNNL_FWD = 1, CPU_DNNL_BWD_DATA, CPU_DNNL_BWD_W };
  * this x's, and keeps its converted dy in shared buffer 1 for the BWD_DATA
  * that follows it (that call only), which then skips converting dy. */
 #define CPU_DNNL_PAIR 8
+/* The bf16 link (ops.h conv2d_bf16_link, conv_link.c): op | CPU_DNNL_H.
+ * FWD writes out as bf16; BWD_W reads w (dy) and BWD_DATA reads a (dy) as
+ * bf16, unconverted.  Only oneDNN's direct bf16 kernels take it: -1 (and
+ * nothing written) elsewhere.  The bf16 tensors travel as float pointers,
+ * only ever handed to oneDNN. */
+#define CPU_DNNL_H 16
 int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		       const float *w, const float *b, float *out, float *db, void *saved);
+/* 1 if the link runs on oneDNN for g: its forward and weight-gradient
+ * passes on the direct bf16 kernels (the data gradient's falls back) */
+int cpu_dnnl_link_ok(dl_backend *be, const dl_conv_geom *g, int bias);
 /* Bytes the pair's saved takes for g (0: the forward reads x in place, or
  * does not run on oneDNN); cpu_dnnl_saved_clear marks one empty. */
 size_t cpu_dnnl_saved_bytes(dl_backend *be, const dl_conv_geom *g, int bias);

@@ -117,10 +117,17 @@ static void backward_sync(dl_layer *l, dl_backend *be, int rows, const float *x,
 			      relu_coef(l), t, t + c, dx);
 }
 
+/* With the bf16 link on (layer.h), x (the conv's output) and dx (its
+ * gradient) are bf16. */
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
 	int c = l->in.c, rows = n * l->in.h * l->in.w;
-	if (synced(l, be))
+	l->link_now = dl_layer_link_on(l);
+	if (l->link_now)
+		be->ops->bn_fwd_train_h(be, rows, c, (const uint16_t *)(const void *)x, l->p[0],
+					l->p[1], O(l)->eps, O(l)->momentum, l->b[0], l->b[1], l->ws,
+					l->ws + c, relu_coef(l), y);
+	else if (synced(l, be))
 		forward_sync(l, be, rows, x, y);
 	else if (l->run && l->run->training)
 		be->ops->bn_fwd_train(be, rows, c, x, l->p[0], l->p[1], O(l)->eps,
@@ -136,7 +143,10 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 {
 	(void)y;
 	int c = l->in.c, rows = n * l->in.h * l->in.w;
-	if (synced(l, be))
+	if (l->link_now)
+		be->ops->bn_bwd_h(be, rows, c, (const uint16_t *)(const void *)x, dy, l->p[0], l->ws,
+				  l->ws + c, relu_coef(l), (uint16_t *)(void *)dx, l->g[0], l->g[1]);
+	else if (synced(l, be))
 		backward_sync(l, be, rows, x, dy, dx);
 	else
 		be->ops->bn_bwd(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, relu_coef(l), dx,

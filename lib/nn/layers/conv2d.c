@@ -107,19 +107,28 @@ static int reserve(dl_layer *l, dl_backend *be, int batch, int training, dl_err 
 	int rc = be->ops->conv2d_reserve(be, &g, err);
 	if (!rc && training)
 		l->nsaved = be->ops->conv2d_saved_floats(be, &g, l->nparam > 1);
+	/* dl_model_plan's bf16 link mark stays where the backend runs it */
+	if (l->link && (rc || !training || !be->ops->conv2d_bf16_link(be, &g, l->nparam > 1)))
+		l->link = 0;
 	return rc;
 }
 
 /* Training runs the training pair (ops.h): the forward may keep its
  * converted input in l->saved for the backward, which also converts dy
  * once for both of its passes.  An evaluation forward leaves saved alone
- * and marks it stale for a backward that would follow it. */
+ * and marks it stale for a backward that would follow it.  With the bf16
+ * link on (layer.h), y and dy hold bf16 (the batch norm after this layer
+ * reads and writes them so); their buffers have room for floats, as the
+ * link's ops want. */
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
 	dl_conv_geom g = geom(l, n);
 	const float *b = l->nparam > 1 ? l->p[1] : NULL;
 	l->saved_fresh = l->saved && l->run->training;
-	if (l->saved_fresh)
+	l->link_now = dl_layer_link_on(l);
+	if (l->link_now)
+		be->ops->conv2d_fwd_train_h(be, &g, x, l->p[0], b, (uint16_t *)(void *)y, l->saved);
+	else if (l->saved_fresh)
 		be->ops->conv2d_fwd_train(be, &g, x, l->p[0], b, y, l->saved);
 	else
 		be->ops->conv2d_fwd(be, &g, x, l->p[0], b, y);
@@ -130,8 +139,15 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 {
 	(void)y;
 	dl_conv_geom g = geom(l, n);
-	be->ops->conv2d_bwd(be, &g, x, dy, l->p[0], l->saved_fresh ? l->saved : NULL, l->g[0],
-			    l->nparam > 1 ? l->g[1] : NULL, dx);
+	const float *saved = l->saved_fresh ? l->saved : NULL;
+	float *db = l->nparam > 1 ? l->g[1] : NULL;
+	/* dy is this layer's own gradient buffer, which conv2d_bwd_h may
+	 * overwrite (ops.h) */
+	if (l->link_now)
+		be->ops->conv2d_bwd_h(be, &g, x, (uint16_t *)(void *)dy, l->p[0], saved, l->g[0], db,
+				      dx);
+	else
+		be->ops->conv2d_bwd(be, &g, x, dy, l->p[0], saved, l->g[0], db, dx);
 }
 
 static void to_torch(const dl_layer *l, int i, const float *src, float *dst,

@@ -131,6 +131,11 @@ typedef struct dl_norm {
 	float std[DL_NORM_MAX_C];
 } dl_norm;
 
+/* The bf16 link's flags (ops.h conv2d_bf16_link): which of an op's
+ * tensors are bf16.  DL_LINK_X: its input x and input gradient dx;
+ * DL_LINK_Y: its output y and output gradient dy. */
+enum { DL_LINK_X = 1, DL_LINK_Y = 2 };
+
 /* One function pointer per op of lib/backend/ops.h, in its order; the
  * contract of each op is written there. */
 typedef struct dl_backend_ops {

@@ -78,31 +78,34 @@
 				const float *dy, const float *w, const float *saved,       \
 				float *dw, float *db, float *dx))                          \
 	/* The bf16 link, for backends with bf16 kernels (the CPU's under          \
-	 * --precision bf16): a conv whose output only a batch norm reads hands     \
-	 * it over rounded to bf16 (nearest even), and gets its gradient back in   \
-	 * bf16, halving the bytes between them.  conv2d_bf16_link: 1 when the     \
-	 * four ops below run natively for geometry g (else 0: never call them).   \
-	 * conv2d_fwd_train_h is conv2d_fwd_train writing y as bf16 [n,oh,ow,k];   \
-	 * conv2d_bwd_h is conv2d_bwd with dy in bf16 (dy may be overwritten).     \
-	 * bn_fwd_train_h and bn_bwd_h are bn_fwd_train and bn_bwd with x in bf16  \
-	 * (each element widened exactly to float: the same arithmetic as the      \
-	 * float ops on those values) and bn_bwd_h's dx written in bf16. */        \
+	 * --precision bf16): the tensor between a conv and a batch norm that is   \
+	 * its only reader, either way round, travels in bf16 (nearest even), and  \
+	 * so does its gradient, halving the bytes between them.  flags say        \
+	 * which of an op's tensors are bf16: DL_LINK_X x and dx, DL_LINK_Y y and  \
+	 * dy (backend.h); the others are float.  conv2d_bf16_link: 1 when the     \
+	 * backend runs the conv ops below natively for geometry g with any flags  \
+	 * (else 0: never call them, nor the batch-norm ones with a conv of g).    \
+	 * conv2d_fwd_train_h and conv2d_bwd_h are conv2d_fwd_train and            \
+	 * conv2d_bwd; a bf16 y or dy buffer must have room for floats (the CPU    \
+	 * may convert in place, and dy may be overwritten).  bn_fwd_train_h and   \
+	 * bn_bwd_h are bn_fwd_train and bn_bwd; a bf16 x or dy is widened         \
+	 * exactly, so the arithmetic is the float ops' on those values. */        \
 	X(P, int, conv2d_bf16_link, (dl_backend *be, const dl_conv_geom *g, int bias))     \
 	X(P, void, conv2d_fwd_train_h, (dl_backend *be, const dl_conv_geom *g,            \
-					const float *x, const float *w, const float *b,    \
-					uint16_t *y, float *saved))                        \
-	X(P, void, conv2d_bwd_h, (dl_backend *be, const dl_conv_geom *g, const float *x,  \
-				  uint16_t *dy, const float *w, const float *saved,        \
-				  float *dw, float *db, float *dx))                        \
-	X(P, void, bn_fwd_train_h, (dl_backend *be, int rows, int c, const uint16_t *x,   \
+					const void *x, const float *w, const float *b,     \
+					void *y, float *saved, int flags))                 \
+	X(P, void, conv2d_bwd_h, (dl_backend *be, const dl_conv_geom *g, const void *x,   \
+				  void *dy, const float *w, const float *saved, float *dw, \
+				  float *db, void *dx, int flags))                         \
+	X(P, void, bn_fwd_train_h, (dl_backend *be, int rows, int c, const void *x,       \
 				    const float *gamma, const float *beta, float eps,      \
 				    float momentum, float *run_mean, float *run_var,       \
 				    float *save_mean, float *save_invstd,                  \
-				    float *relu_coef, float *y))                           \
-	X(P, void, bn_bwd_h, (dl_backend *be, int rows, int c, const uint16_t *x,         \
-			      const float *dy, const float *gamma, const float *save_mean, \
-			      const float *save_invstd, const float *relu_coef,            \
-			      uint16_t *dx, float *dgamma, float *dbeta))                  \
+				    float *relu_coef, void *y, int flags))                 \
+	X(P, void, bn_bwd_h, (dl_backend *be, int rows, int c, const void *x,             \
+			      const void *dy, const float *gamma, const float *save_mean,  \
+			      const float *save_invstd, const float *relu_coef, void *dx,  \
+			      float *dgamma, float *dbeta, int flags))                     \
 	/* y [n,oh,ow,c] = max over each window of x [n,h,w,c] */                          \
 	X(P, void, maxpool_fwd, (dl_backend *be, const dl_pool_geom *g, const float *x,   \
 				 float *y))                                                \

@@ -170,12 +170,14 @@ struct dl_layer {
 	int post_relu;
 	int fused;
 	/* The bf16 link (ops.h conv2d_bf16_link), set by dl_model_plan for a
-	 * training plan: a conv whose output only a batch norm reads, where the
-	 * backend runs the link for its geometry, has `link` set and so has
-	 * that batch norm; in a pass where dl_layer_link_on holds, the conv
-	 * writes its output in bf16 and the batch norm reads it so, and its
-	 * gradient travels back in bf16.  link_now: the last forward ran it
-	 * (its backward does the same). */
+	 * training plan: the tensor between a conv and a batch norm that is its
+	 * only reader, either way round (the batch norm's through a fused
+	 * relu), where the backend runs the link for the conv's geometry,
+	 * travels in bf16 with its gradient.  `link` holds the ops' flags
+	 * (backend.h DL_LINK_X: this layer's input and its gradient are bf16;
+	 * DL_LINK_Y: its output and that gradient), used in a pass where
+	 * dl_layer_link_on holds.  link_now: the last forward ran it (its
+	 * backward does the same). */
 	int link;
 	int link_now;
 };

@@ -39,6 +39,84 @@ static int source_of(const dl_model *m, int i)
 	return i;
 }
 
+/* The bf16 link (layer.h link): the layer that is the only reader of
+ * layer s's output, through at most one fused relu, when s and it are a
+ * conv and a batch norm either way round, each with one input; else -1.
+ * readers[i]: how many inputs read layer i's output. */
+static int link_reader(const dl_model *m, const int *readers, int s)
+{
+	const dl_layer *p = &m->layers[s];
+	int conv = p->kind == &dl_layer_conv2d, bn = p->kind == &dl_layer_batchnorm;
+	if ((!conv && !bn) || readers[s] != 1)
+		return -1;
+	for (int r = s + 1; r < m->nlayers; r++) {
+		const dl_layer *l = &m->layers[r];
+		if (l->in_from[0] != s)
+			continue;
+		if (bn && l->fused && readers[r] == 1) {   /* the relu fused into the batch norm */
+			s = r;
+			continue;
+		}
+		if (l->nin != 1 || l->fused)
+			return -1;
+		return (conv ? l->kind == &dl_layer_batchnorm : l->kind == &dl_layer_conv2d) ? r : -1;
+	}
+	return -1;
+}
+
+static int *count_readers(const dl_model *m)
+{
+	int *readers = calloc((size_t)m->nlayers, sizeof *readers);
+	for (int i = 0; readers && i < m->nlayers; i++)
+		for (int j = 0; j < m->layers[i].nin; j++)
+			if (m->layers[i].in_from[j] >= 0)
+				readers[m->layers[i].in_from[j]]++;
+	return readers;
+}
+
+/* Every layer of a candidate pair gets link = -1 (a mark the conv's
+ * reserve clears where the backend does not run the link); the rest 0. */
+static int plan_link_candidates(dl_model *m)
+{
+	int *readers = count_readers(m);
+	if (!readers)
+		return -1;
+	for (int i = 0; i < m->nlayers; i++)
+		m->layers[i].link = m->layers[i].link_now = 0;
+	for (int s = 0; s < m->nlayers; s++) {
+		int r = link_reader(m, readers, s);
+		if (r >= 0)
+			m->layers[s].link = m->layers[r].link = -1;
+	}
+	free(readers);
+	return 0;
+}
+
+/* After the reserves: a pair whose conv kept its mark links; each
+ * layer's link becomes its flags (DL_LINK_X, DL_LINK_Y). */
+static int plan_links(dl_model *m)
+{
+	int L = m->nlayers;
+	int *readers = count_readers(m), *flags = calloc((size_t)L, sizeof *flags);
+	if (!readers || !flags) {
+		free(readers);
+		free(flags);
+		return -1;
+	}
+	for (int s = 0; s < L; s++) {
+		int r = link_reader(m, readers, s);
+		if (r >= 0 && m->layers[s].link && m->layers[r].link) {
+			flags[s] |= DL_LINK_Y;
+			flags[r] |= DL_LINK_X;
+		}
+	}
+	for (int i = 0; i < L; i++)
+		m->layers[i].link = flags[i];
+	free(readers);
+	free(flags);
+	return 0;
+}
+
 /* Marks each relu whose only input is a batch norm's or an add's output,
  * read by no other layer, as done by that layer (layer.h post_relu): the
  * relu's own forward (read and write of the tensor) and backward (two
@@ -64,31 +142,12 @@ static int plan_fusion(dl_model *m)
 		m->layers[s].post_relu = 1;
 		l->fused = 1;
 	}
-	/* bf16 link candidates: a conv read only by a batch norm (the conv's
-	 * reserve keeps its mark where the backend runs the link) */
-	for (int i = 0; i < L; i++) {
-		dl_layer *l = &m->layers[i];
-		int s = l->in_from[0];
-		l->link = l->link_now = 0;
-		if (m->for_training && !m->no_link && l->kind == &dl_layer_batchnorm && l->nin == 1 &&
-		    s >= 0 && readers[s] == 1 && m->layers[s].kind == &dl_layer_conv2d)
-			m->layers[s].link = 1;
-	}
 	free(readers);
+	if (m->for_training && !m->no_link)
+		return plan_link_candidates(m);
+	for (int i = 0; i < L; i++)
+		m->layers[i].link = m->layers[i].link_now = 0;
 	return 0;
-}
-
-/* The batch norm after each conv whose reserve kept its bf16 link mark
- * gets the mark too. */
-static void plan_links(dl_model *m)
-{
-	for (int i = 0; i < m->nlayers; i++) {
-		dl_layer *l = &m->layers[i];
-		int s = l->in_from[0];
-		if (l->kind == &dl_layer_batchnorm && l->nin == 1 && s >= 0 &&
-		    m->layers[s].kind == &dl_layer_conv2d)
-			l->link = m->layers[s].link;
-	}
 }
 
 /* Where each input gradient goes: the last consumer of a source (in line
@@ -202,7 +261,12 @@ int dl_model_plan(dl_model *m, int batch, dl_err *err)
 			return rc;
 		}
 	}
-	plan_links(m);
+	if (plan_links(m)) {
+		free(off);
+		free(up);
+		dl_model_unplan(m);
+		return dl_fail(err, DL_EFAIL, "out of memory");
+	}
 	/* one block for the input and every non-alias output; one for every
 	 * layer's output gradient; one for the workspaces (and what the
 	 * training pair keeps) */

@@ -18,11 +18,12 @@
  * no contraction into fused multiply-adds) and takes dy as 0 where it is
  * not positive, so the result has the bits of batch norm, then ReLU.
  *
- * The bf16 link (ops.h bn_fwd_train_h, bn_bwd_h) reads x as bf16 and
- * writes dx as bf16: each kernel takes H_, a constant 0 or 1, and loads
- * x through bn_ld (a bf16 widened exactly), so the arithmetic after the
- * load is the float ops' own, and rounds dx to bf16 (nearest even) as it
- * stores it.
+ * The bf16 link (ops.h bn_fwd_train_h, bn_bwd_h) has x and dx, or y and
+ * dy, or all four in bf16 (bn_job.mode: DL_LINK_X | DL_LINK_Y): each
+ * kernel takes M_, the mode as a constant, loads x and dy through bn_ld
+ * and bn_ld_dy (a bf16 widened exactly), so the arithmetic after the load
+ * is the float ops' own, and rounds y and dx to bf16 (nearest even) as it
+ * stores them (bn_st).
  *
  * Formulas (PyTorch's): mean and biased variance over the rows normalise;
  * running_var is updated with the unbiased variance.  Backward, with
@@ -42,9 +43,11 @@ typedef struct bn_job {
 	const float *x, *dy, *gamma, *beta, *mean, *var;
 	float eps, momentum;
 	float *run_mean, *run_var, *save_mean, *save_invstd, *y, *dx, *dgamma, *dbeta;
-	/* the bf16 link: x and dx in bf16 instead (x, dx NULL) */
-	const uint16_t *xh;
-	uint16_t *dxh;
+	/* the bf16 link: mode DL_LINK_X has x, dx in bf16 at xh, dxh;
+	 * DL_LINK_Y has y, dy at yh, dyh (the float pointers NULL) */
+	int mode;
+	const uint16_t *xh, *dyh;
+	uint16_t *dxh, *yh;
 	/* fused ReLU: forward writes scale, shift [2][c] to relu_out; backward
 	 * reads them from relu_in; infer: relu set */
 	float *relu_out;
@@ -83,44 +86,84 @@ static inline int bn_clamp(int n, int cap)
 		if (relu) { enum { R_ = 1 }; BN_DISPATCH_W(nc, call); }       \
 		else { enum { R_ = 0 }; BN_DISPATCH_W(nc, call); }            \
 	} while (0)
-/* ... and H_ the constant 1 for the bf16 link's x and dx (bn_job.xh) */
-#define BN_DISPATCH(j, nc, relu, call)                                        \
-	do {                                                                  \
-		if ((j)->xh) { enum { H_ = 1 }; BN_DISPATCH_RW(nc, relu, call); } \
-		else { enum { H_ = 0 }; BN_DISPATCH_RW(nc, relu, call); }     \
+/* ... and M_ the bf16 link's mode as a constant (bn_job.mode: 0 to 3,
+ * DL_LINK_X | DL_LINK_Y) */
+#define BN_DISPATCH(j, nc, relu, call)                                                \
+	do {                                                                          \
+		switch ((j)->mode) {                                                  \
+		case 1: { enum { M_ = 1 }; BN_DISPATCH_RW(nc, relu, call); } break;   \
+		case 2: { enum { M_ = 2 }; BN_DISPATCH_RW(nc, relu, call); } break;   \
+		case 3: { enum { M_ = 3 }; BN_DISPATCH_RW(nc, relu, call); } break;   \
+		default: { enum { M_ = 0 }; BN_DISPATCH_RW(nc, relu, call); }         \
+		}                                                                     \
 	} while (0)
 
-/* x[i]: a float, or the bf16 link's bf16 widened exactly (H) */
-static inline __attribute__((always_inline)) float bn_ld(const bn_job *j, size_t i, int H)
+static inline __attribute__((always_inline)) float bf16_wide(uint16_t h)
 {
-	if (!H)
-		return j->x[i];
-	uint32_t u = (uint32_t)j->xh[i] << 16;
+	uint32_t u = (uint32_t)h << 16;
 	float f;
 	memcpy(&f, &u, sizeof f);
 	return f;
 }
 
-/* dx[i] = v: a float, or rounded to bf16, nearest even (H; a NaN stays
- * a NaN) */
-static inline __attribute__((always_inline)) void bn_st(const bn_job *j, size_t i, float v, int H)
+/* v rounded to bf16, nearest even (a NaN stays a NaN) */
+static inline __attribute__((always_inline)) uint16_t bf16_round(float v)
 {
-	if (!H) {
-		j->dx[i] = v;
-		return;
-	}
 	uint32_t u;
 	memcpy(&u, &v, sizeof u);
-	j->dxh[i] = (u & 0x7fffffffu) > 0x7f800000u
-			    ? (uint16_t)((u >> 16) | 0x40)
-			    : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+	return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40)
+					       : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
+
+/* A row of a tensor from element offset o: its floats f, or its bf16
+ * values h (H); the kernels index it with the channel k (int: the loops
+ * vectorise) */
+typedef struct bn_row {
+	const float *f;
+	const uint16_t *h;
+} bn_row;
+
+typedef struct bn_out {
+	float *f;
+	uint16_t *h;
+} bn_out;
+
+static inline __attribute__((always_inline)) bn_row bn_at(const float *f, const uint16_t *h,
+							   size_t o, int H)
+{
+	return H ? (bn_row){ NULL, h + o } : (bn_row){ f + o, NULL };
+}
+
+static inline __attribute__((always_inline)) bn_out bn_out_at(float *f, uint16_t *h, size_t o,
+							       int H)
+{
+	return H ? (bn_out){ NULL, h + o } : (bn_out){ f + o, NULL };
+}
+
+/* row[k]: a float, or a bf16 widened exactly (H) */
+static inline __attribute__((always_inline)) float bn_ld(bn_row row, int k, int H)
+{
+	return H ? bf16_wide(row.h[k]) : row.f[k];
+}
+
+/* row[k] = v: a float, or rounded to bf16 (H) */
+static inline __attribute__((always_inline)) void bn_st(bn_out row, int k, float v, int H)
+{
+	if (H)
+		row.h[k] = bf16_round(v);
+	else
+		row.f[k] = v;
+}
+
+enum { BN_X = DL_LINK_X, BN_Y = DL_LINK_Y };
 
 /* The shift of the shifted-data sums: the batch's first row of the chunk */
 static inline void bn_shift(const bn_job *j, int c0, int nc, float *sh)
 {
+	int H = (j->mode & BN_X) != 0;
+	bn_row x = bn_at(j->x, j->xh, (size_t)c0, H);
 	for (int k = 0; k < nc; k++)
-		sh[k] = j->xh ? bn_ld(j, (size_t)c0 + k, 1) : bn_ld(j, (size_t)c0 + k, 0);
+		sh[k] = bn_ld(x, k, H);
 }
 
 /* x * s + t, the value a fused ReLU clips: one expression for forward and
@@ -135,21 +178,26 @@ static inline float bn_affine(float x, float s, float t)
  * re-read from L1).  sh is the batch's first row: summing x - sh (the
  * shifted-data method) keeps the digits of a large common offset. */
 static inline __attribute__((always_inline)) void
-block_stats(const bn_job *j, int r0, int rb, int c0, int W, int H, const float *sh,
+block_stats(const bn_job *j, int r0, int rb, int c0, int W, int M, const float *sh,
 	    float *s_out, float *q_out)
 {
+	int H = (M & BN_X) != 0;
 	size_t x = (size_t)r0 * j->c + c0;
 	float s[BN_CHUNK] = { 0 }, q[BN_CHUNK] = { 0 }, mb[BN_CHUNK];
-	for (int r = 0; r < rb; r++)
+	for (int r = 0; r < rb; r++) {
+		bn_row xr = bn_at(j->x, j->xh, x + (size_t)r * j->c, H);
 		for (int k = 0; k < W; k++)
-			s[k] += bn_ld(j, x + (size_t)r * j->c + k, H) - sh[k];
+			s[k] += bn_ld(xr, k, H) - sh[k];
+	}
 	for (int k = 0; k < W; k++)
 		mb[k] = s[k] / (float)rb;
-	for (int r = 0; r < rb; r++)
+	for (int r = 0; r < rb; r++) {
+		bn_row xr = bn_at(j->x, j->xh, x + (size_t)r * j->c, H);
 		for (int k = 0; k < W; k++) {
-			float d = (bn_ld(j, x + (size_t)r * j->c + k, H) - sh[k]) - mb[k];
+			float d = (bn_ld(xr, k, H) - sh[k]) - mb[k];
 			q[k] += d * d;
 		}
+	}
 	for (int k = 0; k < W; k++) {
 		s_out[k] = s[k];
 		q_out[k] = q[k];
@@ -188,15 +236,17 @@ static void fwd_coef(const bn_job *j, int ch, double mu, double m2, float *scale
 /* y[:, c0:c0+W] = x * scale + shift over `rows` rows from row offset o
  * (elements) of x and y; max(., 0) when R (a fused ReLU) */
 static inline __attribute__((always_inline)) void
-scale_shift_block(const bn_job *j, size_t o, int rows, int c0, int W, int H, const float *scale,
+scale_shift_block(const bn_job *j, size_t o, int rows, int c0, int W, int M, const float *scale,
 		  const float *shift, int R)
 {
+	int HX = (M & BN_X) != 0, HY = (M & BN_Y) != 0;
 	for (int r = 0; r < rows; r++) {
-		size_t xr = o + (size_t)r * j->c + c0;
-		float *yr = j->y + xr;
+		size_t at = o + (size_t)r * j->c + c0;
+		bn_row xr = bn_at(j->x, j->xh, at, HX);
+		bn_out yr = bn_out_at(j->y, j->yh, at, HY);
 		for (int k = 0; k < W; k++) {
-			float v = bn_affine(bn_ld(j, xr + k, H), scale[k], shift[k]);
-			yr[k] = R ? (v > 0 ? v : 0) : v;
+			float v = bn_affine(bn_ld(xr, k, HX), scale[k], shift[k]);
+			bn_st(yr, k, R ? (v > 0 ? v : 0) : v, HY);
 		}
 	}
 }
@@ -205,7 +255,7 @@ scale_shift_block(const bn_job *j, size_t o, int rows, int c0, int W, int H, con
  * would be built for the baseline ISA only. */
 #define scale_shift(j, o, rows, c0, nc, scale, shift)                                   \
 	BN_DISPATCH(j, nc, (j)->relu,                                                   \
-		    scale_shift_block(j, o, rows, c0, W_, H_, scale, shift, R_))
+		    scale_shift_block(j, o, rows, c0, W_, M_, scale, shift, R_))
 
 /* ---- forward, channels split among threads (no scratch) ------------------- */
 
@@ -221,7 +271,7 @@ CPU_SIMD static void train_task(void *arg, int tid, int nt)
 		bn_shift(j, c0, nc, sh);
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
 			int rb = bn_clamp(j->rows - r0, BN_ROWS);
-			BN_DISPATCH(j, nc, 0, block_stats(j, r0, rb, c0, W_, H_, sh, s, q));
+			BN_DISPATCH(j, nc, 0, block_stats(j, r0, rb, c0, W_, M_, sh, s, q));
 			for (int k = 0; k < nc; k++)
 				merge_stats(&mu[k], &m2[k], r0, rb, sh[k], s[k], q[k]);
 		}
@@ -255,7 +305,7 @@ CPU_SIMD static void fwd_blocks_task(void *arg, int tid, int nt)
 			float sh[BN_CHUNK];
 			bn_shift(j, c0, nc, sh);
 			BN_DISPATCH(j, nc, 0,
-				    block_stats(j, r0, rb, c0, W_, H_, sh, ps + o, pq + o));
+				    block_stats(j, r0, rb, c0, W_, M_, sh, ps + o, pq + o));
 		}
 	}
 }
@@ -341,15 +391,24 @@ void cpu_bn_fwd_train(dl_backend *be, int rows, int c, const float *x, const flo
 	fwd_train(cpu_of(be), &j);
 }
 
-void cpu_bn_fwd_train_h(dl_backend *be, int rows, int c, const uint16_t *x, const float *gamma,
+void cpu_bn_fwd_train_h(dl_backend *be, int rows, int c, const void *x, const float *gamma,
 			const float *beta, float eps, float momentum, float *run_mean,
 			float *run_var, float *save_mean, float *save_invstd, float *relu_coef,
-			float *y)
+			void *y, int flags)
 {
-	bn_job j = { .rows = rows, .c = c, .xh = x, .gamma = gamma, .beta = beta, .eps = eps,
+	int m = flags & (DL_LINK_X | DL_LINK_Y);
+	bn_job j = { .rows = rows, .c = c, .gamma = gamma, .beta = beta, .eps = eps,
 		     .momentum = momentum, .run_mean = run_mean, .run_var = run_var,
-		     .save_mean = save_mean, .save_invstd = save_invstd, .y = y,
-		     .relu_out = relu_coef, .relu = relu_coef != NULL };
+		     .save_mean = save_mean, .save_invstd = save_invstd,
+		     .relu_out = relu_coef, .relu = relu_coef != NULL, .mode = m };
+	if (m & DL_LINK_X)
+		j.xh = x;
+	else
+		j.x = x;
+	if (m & DL_LINK_Y)
+		j.yh = y;
+	else
+		j.y = y;
 	fwd_train(cpu_of(be), &j);
 }
 
@@ -402,16 +461,17 @@ static inline void relu_chunk(const bn_job *j, int c0, int nc, float *s, float *
 /* Backward sums of rows [r0, r0+rb) of the chunk [c0, c0+W), in float:
  * a = sum dy, b = sum dy (x - mean), dy masked by a fused ReLU (R). */
 static inline __attribute__((always_inline)) void
-block_bwd(const bn_job *j, int r0, int rb, int c0, int W, int H, const float *mu,
+block_bwd(const bn_job *j, int r0, int rb, int c0, int W, int M, const float *mu,
 	  const float *s, const float *t, int R, float *a_out, float *b_out)
 {
+	int HX = (M & BN_X) != 0, HY = (M & BN_Y) != 0;
 	float a[BN_CHUNK] = { 0 }, b[BN_CHUNK] = { 0 };
 	for (int r = 0; r < rb; r++) {
-		size_t xr = (size_t)(r0 + r) * j->c + c0;
-		const float *dr = j->dy + xr;
+		size_t at = (size_t)(r0 + r) * j->c + c0;
+		bn_row xr = bn_at(j->x, j->xh, at, HX), dr = bn_at(j->dy, j->dyh, at, HY);
 		for (int k = 0; k < W; k++) {
-			float xv = bn_ld(j, xr + k, H);
-			float d = masked(dr[k], xv, s[k], t[k], R);
+			float xv = bn_ld(xr, k, HX);
+			float d = masked(bn_ld(dr, k, HY), xv, s[k], t[k], R);
 			a[k] += d;
 			b[k] += d * (xv - mu[k]);
 		}
@@ -438,17 +498,20 @@ static void bwd_coef(const bn_job *j, int ch, double sdy, double sdx, float *a, 
 /* dx[:, c0:c0+W] = a dy + b (x - mean) + cst over `rows` rows from row
  * offset o (elements) of x, dy, dx (dy masked by a fused ReLU: R, s, t) */
 static inline __attribute__((always_inline)) void
-dx_block(const bn_job *j, size_t o, int rows, int c0, int W, int H, const float *mu,
+dx_block(const bn_job *j, size_t o, int rows, int c0, int W, int M, const float *mu,
 	 const float *a, const float *b, const float *cst, const float *s, const float *t, int R)
 {
+	int HX = (M & BN_X) != 0, HY = (M & BN_Y) != 0;
 	for (int r = 0; r < rows; r++) {
-		size_t xr = o + (size_t)r * j->c + c0;
-		const float *dr = j->dy + xr;
+		size_t at = o + (size_t)r * j->c + c0;
+		bn_row xr = bn_at(j->x, j->xh, at, HX), dr = bn_at(j->dy, j->dyh, at, HY);
+		bn_out out = bn_out_at(j->dx, j->dxh, at, HX);
 		for (int k = 0; k < W; k++) {
-			float xv = bn_ld(j, xr + k, H);
-			bn_st(j, xr + k,
-			      a[k] * masked(dr[k], xv, s[k], t[k], R) + b[k] * (xv - mu[k]) + cst[k],
-			      H);
+			float xv = bn_ld(xr, k, HX);
+			bn_st(out, k,
+			      a[k] * masked(bn_ld(dr, k, HY), xv, s[k], t[k], R) +
+				      b[k] * (xv - mu[k]) + cst[k],
+			      HX);
 		}
 	}
 }
@@ -469,7 +532,7 @@ CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 		for (int r0 = 0; r0 < j->rows; r0 += BN_ROWS) {
 			int rb = bn_clamp(j->rows - r0, BN_ROWS);
 			BN_DISPATCH(j, nc, j->relu,
-				    block_bwd(j, r0, rb, c0, W_, H_, mu, s, t, R_, sa, sb));
+				    block_bwd(j, r0, rb, c0, W_, M_, mu, s, t, R_, sa, sb));
 			for (int k = 0; k < nc; k++) {
 				sdy[k] += sa[k];
 				sdx[k] += sb[k];
@@ -479,7 +542,7 @@ CPU_SIMD static void bwd_task(void *arg, int tid, int nt)
 		for (int k = 0; k < nc; k++)
 			bwd_coef(j, c0 + k, sdy[k], sdx[k], &a[k], &b[k], &cst[k]);
 		if (j->dx || j->dxh)
-			BN_DISPATCH(j, nc, j->relu, dx_block(j, 0, j->rows, c0, W_, H_, mu, a, b, cst,
+			BN_DISPATCH(j, nc, j->relu, dx_block(j, 0, j->rows, c0, W_, M_, mu, a, b, cst,
 							     s, t, R_));
 	}
 }
@@ -501,7 +564,7 @@ CPU_SIMD static void bwd_blocks_task(void *arg, int tid, int nt)
 			relu_chunk(j, c0, nc, s, t);
 			size_t o = b * (size_t)j->c + (size_t)c0;
 			BN_DISPATCH(j, nc, j->relu,
-				    block_bwd(j, r0, rb, c0, W_, H_, mu, s, t, R_, pa + o, pb + o));
+				    block_bwd(j, r0, rb, c0, W_, M_, mu, s, t, R_, pa + o, pb + o));
 		}
 	}
 }
@@ -540,7 +603,7 @@ CPU_SIMD static void bwd_apply_task(void *arg, int tid, int nt)
 			cst[k] = j->coef[2 * j->c + c0 + k];
 		}
 		relu_chunk(j, c0, nc, s, t);
-		BN_DISPATCH(j, nc, j->relu, dx_block(j, o, (int)(hi - lo), c0, W_, H_, mu, a, b, cst, s,
+		BN_DISPATCH(j, nc, j->relu, dx_block(j, o, (int)(hi - lo), c0, W_, M_, mu, a, b, cst, s,
 						     t, R_));
 	}
 }
@@ -570,12 +633,21 @@ void cpu_bn_bwd(dl_backend *be, int rows, int c, const float *x, const float *dy
 	bwd(cpu_of(be), &j);
 }
 
-void cpu_bn_bwd_h(dl_backend *be, int rows, int c, const uint16_t *x, const float *dy,
+void cpu_bn_bwd_h(dl_backend *be, int rows, int c, const void *x, const void *dy,
 		  const float *gamma, const float *save_mean, const float *save_invstd,
-		  const float *relu_coef, uint16_t *dx, float *dgamma, float *dbeta)
+		  const float *relu_coef, void *dx, float *dgamma, float *dbeta, int flags)
 {
-	bn_job j = { .rows = rows, .c = c, .xh = x, .dy = dy, .gamma = gamma, .mean = save_mean,
-		     .var = save_invstd, .dxh = dx, .dgamma = dgamma, .dbeta = dbeta,
-		     .relu_in = relu_coef, .relu = relu_coef != NULL };
+	int m = flags & (DL_LINK_X | DL_LINK_Y);
+	bn_job j = { .rows = rows, .c = c, .gamma = gamma, .mean = save_mean,
+		     .var = save_invstd, .dgamma = dgamma, .dbeta = dbeta,
+		     .relu_in = relu_coef, .relu = relu_coef != NULL, .mode = m };
+	if (m & DL_LINK_X)
+		j.xh = x, j.dxh = dx;
+	else
+		j.x = x, j.dx = dx;
+	if (m & DL_LINK_Y)
+		j.dyh = dy;
+	else
+		j.dy = dy;
 	bwd(cpu_of(be), &j);
 }

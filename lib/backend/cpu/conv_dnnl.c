@@ -259,13 +259,13 @@ static int wino_wants(const cpu_impl *im, const dl_conv_geom *g)
 static int entry_same(const void *slot, const void *key)
 {
 	const dnnl_entry *a = slot, *b = key;
-	return a->op == b->op && a->bias == b->bias && a->wino == b->wino && a->hy == b->hy &&
+	return a->op == b->op && a->bias == b->bias && a->wino == b->wino && a->ho == b->ho &&
 	       !memcmp(&a->g, &b->g, sizeof a->g);
 }
 
-/* The cache entry for (g, op, bias, hy: a bf16 y), built on first use;
- * NULL if this convolution does not go to oneDNN. */
-static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bias, int hy)
+/* The cache entry for (g, op, bias, ho: a bf16 y or dx), built on first
+ * use; NULL if this convolution does not go to oneDNN. */
+static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bias, int ho)
 {
 	if (im->conv_mode == CPU_CONV_IM2COL)
 		return NULL;
@@ -286,8 +286,8 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 	}
 	/* Winograd first where the rule wants it; a refusal is kept (not ok)
 	 * under its key, and the direct kernel's entry is looked up next */
-	for (int wino = hy ? 0 : wino_wants(im, g); wino >= 0; wino--) {
-		dnnl_entry key = { .g = *g, .op = op, .bias = bias, .wino = wino, .hy = hy };
+	for (int wino = ho ? 0 : wino_wants(im, g); wino >= 0; wino--) {
+		dnnl_entry key = { .g = *g, .op = op, .bias = bias, .wino = wino, .ho = ho };
 		int hit;
 		dnnl_entry *e = cpu_dnnl_lookup(&d->cx, d->e, DNNL_CACHE, sizeof *e, entry_same, &key,
 						&hit);
@@ -297,7 +297,7 @@ static dnnl_entry *entry_get(cpu_impl *im, int op, const dl_conv_geom *g, int bi
 			e->op = op;
 			e->bias = bias;
 			e->wino = wino;
-			e->hy = hy;
+			e->ho = ho;
 			e->used = d->cx.clock;
 			cpu_dnnl_entry_build(d, e, im->conv_mode, im->bf16 && !wino);
 		}
@@ -395,13 +395,17 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 		       const float *w, const float *b, float *out, float *db, void *saved)
 {
 	cpu_impl *im = cpu_of(be);
-	int pair = op & CPU_DNNL_PAIR, h = (op & CPU_DNNL_H) != 0;
-	op &= ~(CPU_DNNL_PAIR | CPU_DNNL_H);
+	int pair = op & CPU_DNNL_PAIR, lx = (op & CPU_DNNL_LX) != 0, ly = (op & CPU_DNNL_LY) != 0;
+	int h = lx || ly;
+	op &= ~(CPU_DNNL_PAIR | CPU_DNNL_LX | CPU_DNNL_LY);
 	int bias = op == CPU_DNNL_FWD ? b != NULL : op == CPU_DNNL_BWD_W ? db != NULL : 0;
 	if (im->conv_mode == CPU_CONV_IM2COL || (h && (!im->bf16 || wino_wants(im, g))))
 		return -1;
+	/* the link's bf16 tensors: the op's input as it is (FWD: x, BWD_DATA:
+	 * dy), its result in bf16 (y, dx); BWD_W reads x and dy */
+	int in_h = op == CPU_DNNL_FWD ? lx : ly, out_h = op == CPU_DNNL_FWD ? ly : lx;
 	omp_set_num_threads(im->nt);
-	dnnl_entry *e = entry_get(im, op, g, bias, h && op == CPU_DNNL_FWD);
+	dnnl_entry *e = entry_get(im, op, g, bias, op != CPU_DNNL_BWD_W && out_h);
 	struct cpu_dnnl *d = im->dnnl;
 	/* the dy a pair's bwd_weights kept is for its bwd_data only */
 	const float *kept = d && pair && op == CPU_DNNL_BWD_DATA ? d->kept_dy : NULL;
@@ -413,12 +417,14 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 	dnnl_exec_arg_t args[5];
 	int na = 0;
 	if (op == CPU_DNNL_BWD_W) {
-		/* a = x, w = dy (bf16 already: h), out = dw (+=), db (+=); a
-		 * bf16 failure: im2col */
-		if (e->in_cvt ? (!saved_use(d, saved, g, a, e->act_in) &&
-				 cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32, e->act_in, a)) ||
-				(h ? set(e->act_out, w)
-				   : cpu_dnnl_convert(&d->cx, 1, e->out_cvt, e->out_f32, e->act_out, w))
+		/* a = x (bf16 already: lx), w = dy (ly), out = dw (+=), db (+=);
+		 * a bf16 failure: im2col */
+		if (e->in_cvt ? (lx ? set(e->act_in, a)
+				    : !saved_use(d, saved, g, a, e->act_in) &&
+					      cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32,
+							       e->act_in, a)) ||
+				(ly ? set(e->act_out, w)
+				    : cpu_dnnl_convert(&d->cx, 1, e->out_cvt, e->out_f32, e->act_out, w))
 			      : set(e->act_in, a) || set(e->act_out, w))
 			return -1;
 		if (set(e->w_user, e->w_scratch))
@@ -444,7 +450,7 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 		for (int i = 0; bias && i < g->k; i++)
 			db[i] += e->b_scratch[i];
 		const dnnl_memory_desc_t *md;
-		if (pair && !h && e->out_cvt &&
+		if (pair && !ly && e->out_cvt &&
 		    dnnl_memory_get_memory_desc(e->act_out, &md) == dnnl_success) {
 			d->kept_dy = w;
 			d->kept_md = *md;
@@ -465,9 +471,8 @@ int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const floa
 			d->reused++;
 		}
 	}
-	/* a bwd_data's dy in bf16 (h) goes in as it is */
 	if (in_slot == 0 &&
-	    (e->in_cvt && !(h && op == CPU_DNNL_BWD_DATA)
+	    (e->in_cvt && !in_h
 		     ? (op == CPU_DNNL_FWD && saved ? saved_fill(d, e, saved, a)
 						    : cpu_dnnl_convert(&d->cx, 0, e->in_cvt, e->in_f32,
 								       e->act_in, a))

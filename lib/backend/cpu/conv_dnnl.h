@@ -24,7 +24,7 @@ typedef struct dnnl_entry {
 	dnnl_memory_t w_user, w_prim, bias_m;
 	float *w_scratch, *b_scratch;   /* bwd_w: OHWI diff weights, diff bias */
 	int wino;                 /* asked for Winograd (a key: a refusal rebuilds direct) */
-	int hy;                   /* FWD writing y in bf16 (the bf16 link; a key) */
+	int ho;                   /* FWD, BWD_DATA writing y, dx in bf16 (the bf16 link; a key) */
 	/* bf16 or Winograd: the fp32 tensors the caller gave and their
 	 * reorders into act_in / act_out (bwd_w's dy), which then point at the
 	 * shared buffers (bf16, or fp32 nChw16c) */

@@ -82,10 +82,10 @@ void cpu_dnnl_entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 	TRY(dnnl_memory_desc_init_by_tag(&hsrc, 4, sd, lo, at));
 	TRY(dnnl_memory_desc_init_by_tag(&hdst, 4, dd, lo, at));
 	TRY(dnnl_memory_desc_init_by_tag(&hwei, wdims, wshape, lo, dnnl_format_tag_any));
-	TRY(dnnl_memory_desc_init_by_tag(&src, 4, sd, e->op == CPU_DNNL_BWD_DATA ? dnnl_f32 : lo,
-					 at));
+	TRY(dnnl_memory_desc_init_by_tag(&src, 4, sd,
+					 e->op == CPU_DNNL_BWD_DATA && !e->ho ? dnnl_f32 : lo, at));
 	TRY(dnnl_memory_desc_init_by_tag(&dst, 4, dd,
-					 e->op == CPU_DNNL_FWD && !e->hy ? dnnl_f32 : lo, at));
+					 e->op == CPU_DNNL_FWD && !e->ho ? dnnl_f32 : lo, at));
 	TRY(dnnl_memory_desc_init_by_tag(&wei, wdims, wshape, e->op == CPU_DNNL_BWD_W ? dnnl_f32 : lo,
 					 dnnl_format_tag_any));
 	TRY(dnnl_memory_desc_init_by_tag(&wuser, wdims, wshape, dnnl_f32,
@@ -154,7 +154,7 @@ void cpu_dnnl_entry_build(struct cpu_dnnl *d, dnnl_entry *e, int mode, int bf16)
 			goto fail;
 	} else if (mem_nhwc(&e->act_in, d->cx.eng, g->n, in_c, in_h, in_w, lo) ||
 		   mem_nhwc(&e->act_out, d->cx.eng, g->n, out_c, out_h, out_w,
-			    bw_in || e->hy ? lo : dnnl_f32)) {
+			    bw_in || e->ho ? lo : dnnl_f32)) {
 		goto fail;
 	}
 	if ((bf16 || e->wino) &&
@@ -177,10 +177,10 @@ fail:
 	{
 		/* keep the key, drop the rest: this geometry stays on im2col */
 		dl_conv_geom key = e->g;
-		int op = e->op, bias = e->bias, wino = e->wino, hy = e->hy;
+		int op = e->op, bias = e->bias, wino = e->wino, ho = e->ho;
 		unsigned long used = e->used;
 		cpu_dnnl_entry_free(e);
-		e->g = key, e->op = op, e->bias = bias, e->used = used, e->wino = wino, e->hy = hy;
+		e->g = key, e->op = op, e->bias = bias, e->used = used, e->wino = wino, e->ho = ho;
 	}
 done:
 	if (rpd)

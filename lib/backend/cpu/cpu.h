@@ -156,12 +156,15 @@ enum { CPU_DNNL_FWD = 1, CPU_DNNL_BWD_DATA, CPU_DNNL_BWD_W };
  * this x's, and keeps its converted dy in shared buffer 1 for the BWD_DATA
  * that follows it (that call only), which then skips converting dy. */
 #define CPU_DNNL_PAIR 8
-/* The bf16 link (ops.h conv2d_bf16_link, conv_link.c): op | CPU_DNNL_H.
- * FWD writes out as bf16; BWD_W reads w (dy) and BWD_DATA reads a (dy) as
- * bf16, unconverted.  Only oneDNN's direct bf16 kernels take it: -1 (and
- * nothing written) elsewhere.  The bf16 tensors travel as float pointers,
- * only ever handed to oneDNN. */
-#define CPU_DNNL_H 16
+/* The bf16 link (ops.h conv2d_bf16_link, conv_link.c): op | CPU_DNNL_LX
+ * has x and dx in bf16 (FWD and BWD_W read a = x as it is, BWD_DATA writes
+ * out = dx in bf16), op | CPU_DNNL_LY y and dy (FWD writes out = y in
+ * bf16, BWD_W reads w = dy and BWD_DATA a = dy as they are).  Only
+ * oneDNN's direct bf16 kernels take them: -1 (and nothing written)
+ * elsewhere.  The bf16 tensors travel as float pointers, only ever handed
+ * to oneDNN. */
+#define CPU_DNNL_LX 16
+#define CPU_DNNL_LY 32
 int cpu_dnnl_conv_pair(dl_backend *be, int op, const dl_conv_geom *g, const float *a,
 		       const float *w, const float *b, float *out, float *db, void *saved);
 /* 1 if the link runs on oneDNN for g: its forward and weight-gradient

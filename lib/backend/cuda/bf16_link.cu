@@ -18,36 +18,36 @@ int cu_conv2d_bf16_link(dl_backend *be, const dl_conv_geom *g, int bias)
 	return 0;
 }
 
-void cu_conv2d_fwd_train_h(dl_backend *be, const dl_conv_geom *g, const float *x, const float *w,
-			   const float *b, uint16_t *y, float *saved)
+void cu_conv2d_fwd_train_h(dl_backend *be, const dl_conv_geom *g, const void *x, const float *w,
+			   const float *b, void *y, float *saved, int flags)
 {
-	(void)g, (void)x, (void)w, (void)b, (void)y, (void)saved;
+	(void)g, (void)x, (void)w, (void)b, (void)y, (void)saved, (void)flags;
 	cu_link_unsupported(be, "conv2d_fwd_train_h");
 }
 
-void cu_conv2d_bwd_h(dl_backend *be, const dl_conv_geom *g, const float *x, uint16_t *dy,
-		     const float *w, const float *saved, float *dw, float *db, float *dx)
+void cu_conv2d_bwd_h(dl_backend *be, const dl_conv_geom *g, const void *x, void *dy,
+		     const float *w, const float *saved, float *dw, float *db, void *dx, int flags)
 {
-	(void)g, (void)x, (void)dy, (void)w, (void)saved, (void)dw, (void)db, (void)dx;
+	(void)g, (void)x, (void)dy, (void)w, (void)saved, (void)dw, (void)db, (void)dx, (void)flags;
 	cu_link_unsupported(be, "conv2d_bwd_h");
 }
 
-void cu_bn_fwd_train_h(dl_backend *be, int rows, int c, const uint16_t *x, const float *gamma,
+void cu_bn_fwd_train_h(dl_backend *be, int rows, int c, const void *x, const float *gamma,
 		       const float *beta, float eps, float momentum, float *run_mean,
 		       float *run_var, float *save_mean, float *save_invstd, float *relu_coef,
-		       float *y)
+		       void *y, int flags)
 {
 	(void)rows, (void)c, (void)x, (void)gamma, (void)beta, (void)eps, (void)momentum;
 	(void)run_mean, (void)run_var, (void)save_mean, (void)save_invstd, (void)relu_coef;
-	(void)y;
+	(void)y, (void)flags;
 	cu_link_unsupported(be, "bn_fwd_train_h");
 }
 
-void cu_bn_bwd_h(dl_backend *be, int rows, int c, const uint16_t *x, const float *dy,
+void cu_bn_bwd_h(dl_backend *be, int rows, int c, const void *x, const void *dy,
 		 const float *gamma, const float *save_mean, const float *save_invstd,
-		 const float *relu_coef, uint16_t *dx, float *dgamma, float *dbeta)
+		 const float *relu_coef, void *dx, float *dgamma, float *dbeta, int flags)
 {
 	(void)rows, (void)c, (void)x, (void)dy, (void)gamma, (void)save_mean, (void)save_invstd;
-	(void)relu_coef, (void)dx, (void)dgamma, (void)dbeta;
+	(void)relu_coef, (void)dx, (void)dgamma, (void)dbeta, (void)flags;
 	cu_link_unsupported(be, "bn_bwd_h");
 }

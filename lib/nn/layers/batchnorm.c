@@ -117,16 +117,16 @@ static void backward_sync(dl_layer *l, dl_backend *be, int rows, const float *x,
 			      relu_coef(l), t, t + c, dx);
 }
 
-/* With the bf16 link on (layer.h), x (the conv's output) and dx (its
- * gradient) are bf16. */
+/* With the bf16 link on (layer.h), x and dx (DL_LINK_X: from and to the
+ * conv before) or y and dy (DL_LINK_Y: to and from the conv after, through
+ * a fused relu) are bf16. */
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
 	int c = l->in.c, rows = n * l->in.h * l->in.w;
 	l->link_now = dl_layer_link_on(l);
 	if (l->link_now)
-		be->ops->bn_fwd_train_h(be, rows, c, (const uint16_t *)(const void *)x, l->p[0],
-					l->p[1], O(l)->eps, O(l)->momentum, l->b[0], l->b[1], l->ws,
-					l->ws + c, relu_coef(l), y);
+		be->ops->bn_fwd_train_h(be, rows, c, x, l->p[0], l->p[1], O(l)->eps, O(l)->momentum,
+					l->b[0], l->b[1], l->ws, l->ws + c, relu_coef(l), y, l->link);
 	else if (synced(l, be))
 		forward_sync(l, be, rows, x, y);
 	else if (l->run && l->run->training)
@@ -144,8 +144,8 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 	(void)y;
 	int c = l->in.c, rows = n * l->in.h * l->in.w;
 	if (l->link_now)
-		be->ops->bn_bwd_h(be, rows, c, (const uint16_t *)(const void *)x, dy, l->p[0], l->ws,
-				  l->ws + c, relu_coef(l), (uint16_t *)(void *)dx, l->g[0], l->g[1]);
+		be->ops->bn_bwd_h(be, rows, c, x, dy, l->p[0], l->ws, l->ws + c, relu_coef(l), dx,
+				  l->g[0], l->g[1], l->link);
 	else if (synced(l, be))
 		backward_sync(l, be, rows, x, dy, dx);
 	else

@@ -107,7 +107,8 @@ static int reserve(dl_layer *l, dl_backend *be, int batch, int training, dl_err 
 	int rc = be->ops->conv2d_reserve(be, &g, err);
 	if (!rc && training)
 		l->nsaved = be->ops->conv2d_saved_floats(be, &g, l->nparam > 1);
-	/* dl_model_plan's bf16 link mark stays where the backend runs it */
+	/* dl_model_plan's bf16 link candidate mark stays where the backend
+	 * runs the link */
 	if (l->link && (rc || !training || !be->ops->conv2d_bf16_link(be, &g, l->nparam > 1)))
 		l->link = 0;
 	return rc;
@@ -117,9 +118,9 @@ static int reserve(dl_layer *l, dl_backend *be, int batch, int training, dl_err 
  * converted input in l->saved for the backward, which also converts dy
  * once for both of its passes.  An evaluation forward leaves saved alone
  * and marks it stale for a backward that would follow it.  With the bf16
- * link on (layer.h), y and dy hold bf16 (the batch norm after this layer
- * reads and writes them so); their buffers have room for floats, as the
- * link's ops want. */
+ * link on (layer.h), x and dx (DL_LINK_X: from and to the batch norm
+ * before) or y and dy (DL_LINK_Y: to and from the batch norm after) hold
+ * bf16; the buffers have room for floats, as the link's ops want. */
 static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y)
 {
 	dl_conv_geom g = geom(l, n);
@@ -127,7 +128,7 @@ static void forward(dl_layer *l, dl_backend *be, int n, const float *x, float *y
 	l->saved_fresh = l->saved && l->run->training;
 	l->link_now = dl_layer_link_on(l);
 	if (l->link_now)
-		be->ops->conv2d_fwd_train_h(be, &g, x, l->p[0], b, (uint16_t *)(void *)y, l->saved);
+		be->ops->conv2d_fwd_train_h(be, &g, x, l->p[0], b, y, l->saved, l->link);
 	else if (l->saved_fresh)
 		be->ops->conv2d_fwd_train(be, &g, x, l->p[0], b, y, l->saved);
 	else
@@ -144,8 +145,8 @@ static void backward(dl_layer *l, dl_backend *be, int n, const float *x, const f
 	/* dy is this layer's own gradient buffer, which conv2d_bwd_h may
 	 * overwrite (ops.h) */
 	if (l->link_now)
-		be->ops->conv2d_bwd_h(be, &g, x, (uint16_t *)(void *)dy, l->p[0], saved, l->g[0], db,
-				      dx);
+		be->ops->conv2d_bwd_h(be, &g, x, (void *)dy, l->p[0], saved, l->g[0], db, dx,
+				      l->link);
 	else
 		be->ops->conv2d_bwd(be, &g, x, dy, l->p[0], saved, l->g[0], db, dx);
 }

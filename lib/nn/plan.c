@@ -93,7 +93,8 @@ static int plan_link_candidates(dl_model *m)
 }
 
 /* After the reserves: a pair whose conv kept its mark links; each
- * layer's link becomes its flags (DL_LINK_X, DL_LINK_Y). */
+ * layer's link becomes its flags (DL_LINK_X, DL_LINK_Y), and a conv whose
+ * input is linked plans no training-pair memory (it reads x as it is). */
 static int plan_links(dl_model *m)
 {
 	int L = m->nlayers;
@@ -110,8 +111,12 @@ static int plan_links(dl_model *m)
 			flags[r] |= DL_LINK_X;
 		}
 	}
-	for (int i = 0; i < L; i++)
+	for (int i = 0; i < L; i++) {
 		m->layers[i].link = flags[i];
+		/* a conv reading bf16 x keeps no conversion of it */
+		if ((flags[i] & DL_LINK_X) && m->layers[i].kind == &dl_layer_conv2d)
+			m->layers[i].nsaved = 0;
+	}
 	free(readers);
 	free(flags);
 	return 0;

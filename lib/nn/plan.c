@@ -129,15 +129,11 @@ static int plan_links(dl_model *m)
 static int plan_fusion(dl_model *m)
 {
 	int L = m->nlayers;
-	int *readers = calloc((size_t)L, sizeof *readers);
+	int *readers = count_readers(m);
 	if (!readers)
 		return -1;
-	for (int i = 0; i < L; i++) {
+	for (int i = 0; i < L; i++)
 		m->layers[i].post_relu = m->layers[i].fused = 0;
-		for (int j = 0; j < m->layers[i].nin; j++)
-			if (m->layers[i].in_from[j] >= 0)
-				readers[m->layers[i].in_from[j]]++;
-	}
 	for (int i = 0; i < L && !m->no_fuse; i++) {
 		dl_layer *l = &m->layers[i];
 		int s = l->in_from[0];

@@ -105,23 +105,6 @@ static inline int bn_clamp(int n, int cap)
 		}                                                                     \
 	} while (0)
 
-static inline __attribute__((always_inline)) float bf16_wide(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
-
-/* v rounded to bf16, nearest even (a NaN stays a NaN) */
-static inline __attribute__((always_inline)) uint16_t bf16_round(float v)
-{
-	uint32_t u;
-	memcpy(&u, &v, sizeof u);
-	return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40)
-					       : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
-
 /* A row of a tensor from element offset o: its floats f, or its bf16
  * values h (H); the kernels index it with the channel k (int: the loops
  * vectorise) */
@@ -150,14 +133,14 @@ static inline __attribute__((always_inline)) bn_out bn_out_at(float *f, uint16_t
 /* row[k]: a float, or a bf16 widened exactly (H) */
 static inline __attribute__((always_inline)) float bn_ld(bn_row row, int k, int H)
 {
-	return H ? bf16_wide(row.h[k]) : row.f[k];
+	return H ? cpu_bf16_wide(row.h[k]) : row.f[k];
 }
 
 /* row[k] = v: a float, or rounded to bf16 (H) */
 static inline __attribute__((always_inline)) void bn_st(bn_out row, int k, float v, int H)
 {
 	if (H)
-		row.h[k] = bf16_round(v);
+		row.h[k] = cpu_bf16_round(v);
 	else
 		row.f[k] = v;
 }

@@ -1,9 +1,10 @@
-/* The bf16 link (ops.h conv2d_bf16_link): under --precision bf16 a conv
- * whose output only a batch norm reads writes it in bf16, and takes its
- * gradient back in bf16, so neither the conv nor the batch norm (bn.c's
- * bn_fwd_train_h, bn_bwd_h) moves fp32 activations between them, and the
- * backward skips converting dy.  oneDNN's direct bf16 kernels read and
- * write bf16 NHWC as it is (conv_dnnl.c, CPU_DNNL_H).
+/* The bf16 link's conv ops (ops.h conv2d_bf16_link): under --precision
+ * bf16 the tensor between a conv and a batch norm that is its only reader,
+ * either way round, travels in bf16 with its gradient (flags DL_LINK_X:
+ * the conv's x and dx; DL_LINK_Y: its y and dy), so neither the conv nor
+ * the batch norm (bn.h's modes) moves fp32 activations between them, and
+ * the conv converts no bf16 input.  oneDNN's direct bf16 kernels read and
+ * write bf16 NHWC as it is (conv_dnnl.c, CPU_DNNL_LX and CPU_DNNL_LY).
  *
  * conv2d_bf16_link says 1 only where those kernels take the forward and
  * the weight gradient.  A pass that still does not run there (a failed
@@ -25,7 +26,7 @@
 int cpu_conv2d_bf16_link(dl_backend *be, const dl_conv_geom *g, int bias)
 {
 	cpu_impl *im = cpu_of(be);
-	if (!im->bf16 || cpu_conv_gemm_wanted(im, g, CPU_DNNL_FWD) ||
+	if (cpu_conv_gemm_wanted(im, g, CPU_DNNL_FWD) ||
 	    cpu_conv_gemm_wanted(im, g, CPU_DNNL_BWD_W))
 		return 0;
 	return cpu_dnnl_link_ok(be, g, bias);
@@ -34,16 +35,6 @@ int cpu_conv2d_bf16_link(dl_backend *be, const dl_conv_geom *g, int bias)
 static size_t out_elems(const dl_conv_geom *g)
 {
 	return (size_t)g->n * g->oh * g->ow * g->k;
-}
-
-/* Rounds f to bf16, nearest even (a NaN stays a NaN) */
-static uint16_t to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40);
-	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
 void cpu_conv2d_fwd_train_h(dl_backend *be, const dl_conv_geom *g, const void *x, const float *w,
@@ -65,7 +56,7 @@ void cpu_conv2d_fwd_train_h(dl_backend *be, const dl_conv_geom *g, const void *x
 		uint16_t *yh = y;
 		size_t n = out_elems(g);
 		for (size_t i = 0; i < n; i++)
-			yh[i] = to_bf16(yf[i]);
+			yh[i] = cpu_bf16_round(yf[i]);
 	}
 }
 
@@ -74,10 +65,8 @@ static float *widen(const dl_conv_geom *g, void *dy)
 {
 	float *f = dy;
 	const uint16_t *h = dy;
-	for (size_t i = out_elems(g); i-- > 0;) {
-		uint32_t u = (uint32_t)h[i] << 16;
-		memcpy(&f[i], &u, sizeof u);
-	}
+	for (size_t i = out_elems(g); i-- > 0;)
+		f[i] = cpu_bf16_wide(h[i]);
 	return f;
 }
 

@@ -19,6 +19,7 @@
 #define DL_BACKEND_CPU_H
 
 #include <pthread.h>
+#include <string.h>
 #include "backend/backend.h"
 
 /* Per-thread scratch.  col is allocated at open with CPU_COL_FLOATS; part
@@ -107,18 +108,38 @@ int cpu_grow(float **buf, size_t *cap, size_t floats);
 int cpu_scratch_part(cpu_scratch *s, size_t floats);
 void *cpu_aligned_alloc(size_t bytes);
 
-/* CPU_SIMD before a hot loop function: GCC/clang compile it also for
- * AVX-512 and AVX2 and pick the clone at load time (ifunc), so the
- * portable build (no -march) runs 512-bit vectors where the CPU has them.
- * The build does not contract a*b+c into FMAs (-std=c11) and the loops do
- * not reassociate, so every clone gives the same bits.  GCC only: clang 14
- * gives the resolvers of static functions global names, so two files'
- * fwd_task clash at link (the fuzz build is clang's). */
+/* CPU_SIMD before a hot loop function: GCC compiles it also for AVX2 and
+ * picks the clone at load time (ifunc), so the portable build (no -march)
+ * runs 256-bit vectors where the CPU has them (AVX-512 clones measured
+ * slower, bench/RESULTS.md).  A static helper it calls is built for the
+ * baseline only unless inlined.  The build does not contract a*b+c into
+ * FMAs (-std=c11) and the loops do not reassociate, so every clone gives
+ * the same bits.  GCC only: clang 14 gives the resolvers of static
+ * functions global names, so two files' fwd_task clash at link (the fuzz
+ * build is clang's). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DL_NO_CLONES)
 #define CPU_SIMD __attribute__((target_clones("avx2", "default")))
 #else
 #define CPU_SIMD
 #endif
+
+/* bf16 (the bf16 link's tensors): h widened to float exactly, and v
+ * rounded to bf16, nearest even (a NaN stays a NaN) */
+static inline __attribute__((always_inline)) float cpu_bf16_wide(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+static inline __attribute__((always_inline)) uint16_t cpu_bf16_round(float v)
+{
+	uint32_t u;
+	memcpy(&u, &v, sizeof u);
+	return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40)
+					       : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
 
 /* Every op of lib/backend/ops.h as cpu_<op> (memory ops in cpu.c; gemm and
  * bias in gemm.c; conv*.c; pool.c; act.c; bn.c; elementwise.c; loss.c;
